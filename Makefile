@@ -1,0 +1,36 @@
+# Everything runs from a local .venv built from requirements.lock, so results do not depend on the
+# day you install. `make lock` is the only target that resolves versions afresh.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint repro bench lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check gridq tests
+	$(BIN)/ruff format --check gridq tests
+	$(BIN)/mypy gridq/engine
+
+repro: install
+	$(BIN)/gridq repro-examples --out bundles
+
+lock:
+	$(PYTHON) -m venv /tmp/gridq-lock-venv
+	/tmp/gridq-lock-venv/bin/pip install --quiet pip-tools
+	/tmp/gridq-lock-venv/bin/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) bundles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from gridq.cli import app
+
+app(prog_name="gridq")

@@ -1,0 +1,15 @@
+"""The ``gridq`` command line: parses, calls one function, prints."""
+
+import typer
+
+from gridq.cli import bundle_commands, generate_commands
+
+app = typer.Typer(
+    name="gridq",
+    help="Cost-minimising behind-the-meter battery dispatch, reproducible by run bundle.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bundle_commands.register(app)
+generate_commands.register(app)

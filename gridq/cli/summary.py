@@ -1,0 +1,37 @@
+"""A terminal summary of metrics.json."""
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _gbp(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
+    """Bills side by side, savings, peaks and battery use."""
+    table = Table(title=f"{bundle}: optimised vs baselines")
+    columns = {"optimised": metrics["optimised"]} | metrics["baselines"]
+    table.add_column("GBP / figure")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for item in ("import_cost_gbp", "export_revenue_gbp", "demand_charge_gbp",
+                 "standing_charge_gbp", "supplier_bill_gbp", "degradation_cost_gbp",
+                 "total_cost_gbp"):
+        table.add_row(item, *(_gbp(column["bill"][item]) for column in columns.values()))
+    table.add_row("max import kW", *(
+        f"{max(column['monthly_peak_import_kw'].values()):,.1f}" for column in columns.values()
+    ))
+    table.add_row("equivalent full cycles", *(
+        f"{column['battery']['equivalent_full_cycles']:.1f}" for column in columns.values()
+    ))
+    console = Console()
+    console.print(table)
+    percent = metrics["savings_pct"]
+    console.print(
+        f"Savings against {metrics['baseline']}: {_gbp(metrics['savings_gbp'])} GBP"
+        + (f" ({percent:.1f}%)" if percent is not None else "")
+    )

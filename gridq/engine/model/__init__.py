@@ -1,0 +1,1 @@
+"""The dispatch LP: build it from a :class:`DispatchProblem`, solve it with HiGHS."""

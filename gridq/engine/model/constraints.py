@@ -1,0 +1,132 @@
+"""Variable and constraint families of the dispatch LP, one ``add_<family>`` each.
+
+Symbols in the docstrings: ``t`` a step, ``dt`` its length [h], ``imp``/``exp`` grid import and
+export [kW], ``ch``/``dis`` battery charge and discharge [kW], ``curt`` PV curtailment [kW],
+``soc`` stored energy at the end of a step [kWh], ``eta_c``/``eta_d`` efficiencies (fractions).
+"""
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from linopy import Model
+
+from gridq.engine.model import names
+from gridq.engine.model.problem import DispatchProblem
+
+
+def _series(values: np.ndarray, time: pd.Index) -> xr.DataArray:
+    return xr.DataArray(values, coords={names.TIME: time}, dims=names.TIME)
+
+
+def _upper_kw(limit_kw: float | None) -> float:
+    return np.inf if limit_kw is None else limit_kw
+
+
+def add_variables(model: Model, problem: DispatchProblem) -> None:
+    """Per-step flows and SOC, all >= 0, with their simple bounds as variable bounds.
+
+    ``imp <= MIC``, ``exp <= MEC``, ``ch <= P_ch``, ``dis <= P_dis``, ``curt <= pv``,
+    ``soc_min <= soc <= soc_max``; one ``demand_peak_kw >= 0`` per demand period.
+    """
+    time = problem.time_index
+    coords = [time]
+    battery = problem.battery
+    model.add_variables(0, _upper_kw(problem.grid.import_limit_kw), coords=coords,
+                        name=names.GRID_IMPORT_KW)
+    model.add_variables(0, _upper_kw(problem.grid.export_limit_kw), coords=coords,
+                        name=names.GRID_EXPORT_KW)
+    model.add_variables(0, battery.charge_power_max_kw, coords=coords,
+                        name=names.BATTERY_CHARGE_KW)
+    model.add_variables(0, battery.discharge_power_max_kw, coords=coords,
+                        name=names.BATTERY_DISCHARGE_KW)
+    model.add_variables(0, _series(problem.pv_kw, time), coords=coords,
+                        name=names.PV_CURTAIL_KW)
+    model.add_variables(battery.soc_min_kwh, battery.soc_max_kwh, coords=coords,
+                        name=names.BATTERY_SOC_KWH)
+    period_names = problem.tariff.demand_period_names
+    if period_names:
+        model.add_variables(0, coords=[pd.Index(period_names, name=names.DEMAND_PERIOD)],
+                            name=names.DEMAND_PEAK_KW)
+
+
+def add_power_balance(model: Model, problem: DispatchProblem) -> None:
+    """``load + ch + exp + curt = pv + dis + imp`` at every step [kW]."""
+    v = model.variables
+    flows = (v[names.BATTERY_CHARGE_KW] + v[names.GRID_EXPORT_KW] + v[names.PV_CURTAIL_KW]
+             - v[names.BATTERY_DISCHARGE_KW] - v[names.GRID_IMPORT_KW])
+    net_generation_kw = _series(problem.pv_kw - problem.load_kw, problem.time_index)
+    model.add_constraints(flows == net_generation_kw, name=names.SITE_POWER_BALANCE)
+
+
+def add_soc_dynamics(model: Model, problem: DispatchProblem) -> None:
+    """``soc[t] = soc[t-1] + dt * (eta_c * ch[t] - dis[t] / eta_d)`` [kWh].
+
+    The first step starts from the battery's initial SOC: ``soc[0] - dt * (...)[0] = soc_init``.
+    """
+    v = model.variables
+    battery = problem.battery
+    soc = v[names.BATTERY_SOC_KWH]
+    stored_kwh = problem.dt_h * (
+        battery.charge_efficiency_frac * v[names.BATTERY_CHARGE_KW]
+        - v[names.BATTERY_DISCHARGE_KW] / battery.discharge_efficiency_frac
+    )
+    time = problem.time_index
+    later = time[1:]
+    previous_soc = soc.isel({names.TIME: slice(None, -1)}).assign_coords({names.TIME: later})
+    model.add_constraints(
+        soc.sel({names.TIME: later}) - previous_soc - stored_kwh.sel({names.TIME: later}) == 0,
+        name=names.BATTERY_SOC_DYNAMICS,
+    )
+    first = time[:1]
+    model.add_constraints(
+        soc.sel({names.TIME: first}) - stored_kwh.sel({names.TIME: first})
+        == battery.initial_soc_kwh,
+        name=names.BATTERY_SOC_INITIAL,
+    )
+
+
+def add_terminal_soc(model: Model, problem: DispatchProblem) -> None:
+    """``soc[T-1] >= soc_init`` when the battery's terminal rule is ``at_least_initial``."""
+    if problem.battery.terminal_soc != "at_least_initial":
+        return
+    soc = model.variables[names.BATTERY_SOC_KWH]
+    model.add_constraints(
+        soc.sel({names.TIME: problem.time_index[-1:]}) >= problem.battery.initial_soc_kwh,
+        name=names.BATTERY_SOC_TERMINAL,
+    )
+
+
+def add_demand_peaks(model: Model, problem: DispatchProblem) -> None:
+    """``imp[t] <= peak[p(t)]`` for every step ``t`` inside a demand charge's window, where
+    ``p(t)`` is the charge's period (month) of ``t`` [kW]. One constraint family per charge."""
+    tariff = problem.tariff
+    v = model.variables
+    for row, period_of_step in enumerate(tariff.demand_period_of_step):
+        in_window = _series(period_of_step >= 0, problem.time_index)
+        indexer = _series(np.maximum(period_of_step, 0), problem.time_index)
+        peak_at_step = v[names.DEMAND_PEAK_KW].isel({names.DEMAND_PERIOD: indexer})
+        model.add_constraints(
+            v[names.GRID_IMPORT_KW] - peak_at_step <= 0,
+            name=f"{names.DEMAND_PEAK_FLOOR}_{row}",
+            mask=in_window,
+        )
+
+
+def add_charge_discharge_switch(model: Model, problem: DispatchProblem) -> None:
+    """With ``forbid_simultaneous_charge_discharge``: binary ``on[t]``,
+    ``ch[t] <= P_ch * on[t]`` and ``dis[t] <= P_dis * (1 - on[t])``."""
+    if not problem.solver.forbid_simultaneous_charge_discharge:
+        return
+    v = model.variables
+    battery = problem.battery
+    charging_on = model.add_variables(coords=[problem.time_index], binary=True,
+                                      name=names.BATTERY_CHARGING_ON)
+    model.add_constraints(
+        v[names.BATTERY_CHARGE_KW] - battery.charge_power_max_kw * charging_on <= 0,
+        name=names.BATTERY_CHARGE_SWITCH,
+    )
+    model.add_constraints(
+        v[names.BATTERY_DISCHARGE_KW] + battery.discharge_power_max_kw * charging_on
+        <= battery.discharge_power_max_kw,
+        name=names.BATTERY_DISCHARGE_SWITCH,
+    )

@@ -1,0 +1,116 @@
+"""Solve the dispatch LP with HiGHS and turn the answer into a dispatch table."""
+
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from linopy import Model
+
+from gridq import conventions as col
+from gridq.engine.model import names
+from gridq.engine.model.problem import DispatchProblem
+from gridq.errors import InfeasibleError, SolverError
+
+_VARIABLE_COLUMNS = {
+    names.GRID_IMPORT_KW: col.GRID_IMPORT_KW,
+    names.GRID_EXPORT_KW: col.GRID_EXPORT_KW,
+    names.BATTERY_CHARGE_KW: col.BATTERY_CHARGE_KW,
+    names.BATTERY_DISCHARGE_KW: col.BATTERY_DISCHARGE_KW,
+    names.PV_CURTAIL_KW: col.PV_CURTAIL_KW,
+    names.BATTERY_SOC_KWH: col.SOC_KWH,
+}
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """The optimal dispatch (``conventions.DISPATCH_COLUMNS`` on the UTC index) and solver facts."""
+
+    dispatch: pd.DataFrame
+    objective_gbp: float
+    stats: dict[str, Any]
+
+
+def highs_options(problem: DispatchProblem) -> dict[str, Any]:
+    """HiGHS options for ``problem``: fixed seed and quiet console, plus the run's choices."""
+    options: dict[str, Any] = {
+        "solver": problem.solver.method,
+        "random_seed": 0,
+        "log_to_console": False,
+        "output_flag": False,
+    }
+    if problem.solver.time_limit_s is not None:
+        options["time_limit"] = problem.solver.time_limit_s
+    return options
+
+
+def explain_infeasibility(problem: DispatchProblem) -> str:
+    """Why the site cannot balance, naming the first step that cannot."""
+    limit_kw = problem.grid.import_limit_kw
+    if limit_kw is None:
+        return "the battery cannot meet its SOC limits; check soc_min_frac and initial_soc_frac"
+    shortfall_kw = problem.load_kw - problem.pv_kw - limit_kw
+    beyond_battery = shortfall_kw > problem.battery.discharge_power_max_kw + 1e-9
+    stamp = "%Y-%m-%dT%H:%MZ"
+    if beyond_battery.any():
+        step = int(np.argmax(beyond_battery))
+        return (
+            f"at {problem.time_index[step].strftime(stamp)} load {problem.load_kw[step]:g} kW "
+            f"exceeds import limit {limit_kw:g} kW + PV {problem.pv_kw[step]:g} kW + battery "
+            f"{problem.battery.discharge_power_max_kw:g} kW; raise import_limit_kw or the "
+            "battery's power"
+        )
+    needs_battery = shortfall_kw > 1e-9
+    if needs_battery.any():
+        step = int(np.argmax(needs_battery))
+        return (
+            f"from {problem.time_index[step].strftime(stamp)} load above import limit "
+            f"{limit_kw:g} kW + PV needs more energy than the battery can store and recharge; "
+            "raise import_limit_kw or the battery's capacity"
+        )
+    return "the battery cannot end at its initial SOC within the import limit; set terminal_soc: free"
+
+
+def solve(model: Model, problem: DispatchProblem) -> SolveResult:
+    """Solve ``model`` (built from ``problem``) with HiGHS.
+
+    Raises
+    ------
+    InfeasibleError
+        The site cannot balance; the message names the first step that cannot.
+    SolverError
+        HiGHS stopped for another reason (time limit, numerical trouble).
+    """
+    options = highs_options(problem)
+    status, condition = model.solve(solver_name="highs", progress=False, **options)
+    if condition in ("infeasible", "infeasible_or_unbounded"):
+        raise InfeasibleError(f"site cannot be balanced: {explain_infeasibility(problem)}")
+    if status != "ok" or condition != "optimal":
+        raise SolverError(
+            f"HiGHS stopped with status '{status}' ({condition}); raise solver.time_limit_s or "
+            "report the bundle as a bug"
+        )
+    solution = model.solution
+    dispatch = pd.DataFrame(
+        {col.LOAD_KW: problem.load_kw, col.PV_KW: problem.pv_kw}
+        | {column: solution[var].to_numpy() for var, column in _VARIABLE_COLUMNS.items()},
+        index=pd.DatetimeIndex(problem.time_index, name=col.TIMESTAMP),
+    )
+    # HiGHS returns values within its tolerances, e.g. -1e-12: clip those to the sign convention.
+    flows = list(_VARIABLE_COLUMNS.values())
+    dispatch[flows] = dispatch[flows].clip(lower=0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+    stats = {
+        "solver": "highs",
+        "highspy_version": version("highspy"),
+        "linopy_version": version("linopy"),
+        "status": status,
+        "termination_condition": condition,
+        "problem_class": "MILP" if problem.solver.forbid_simultaneous_charge_discharge else "LP",
+        "highs_options": options,
+        "variables": int(model.nvars),
+        "constraints": int(model.ncons),
+        "steps": len(problem.time_index),
+        "objective_gbp": float(model.objective.value),
+    }
+    return SolveResult(dispatch=dispatch, objective_gbp=float(model.objective.value), stats=stats)

@@ -1,0 +1,238 @@
+"""The only code that reads or writes a run bundle.
+
+A bundle is a folder: ``site_config.yaml``, ``run_config.yaml`` and ``timeseries.parquet`` in;
+``dispatch.parquet``, ``baseline.parquet``, ``solve_stats.json``, ``metrics.json`` and
+``bundle_metadata.json`` out (``timings.json`` holds wall-clock timings, which vary run to run
+and so stay out of every other file). Every write goes to a temporary file in the same folder
+and is renamed into place, so a failed run never leaves a half-written file.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+import gridq
+from gridq import conventions as col
+from gridq.engine.timeseries import check_time_index, check_timeseries
+from gridq.errors import BundleError, ConfigError, GridqError, InputError
+from gridq.schemas import RunConfig, Site
+
+SITE_CONFIG = "site_config.yaml"
+RUN_CONFIG = "run_config.yaml"
+TIMESERIES = "timeseries.parquet"
+DISPATCH = "dispatch.parquet"
+BASELINE = "baseline.parquet"
+SOLVE_STATS = "solve_stats.json"
+METRICS = "metrics.json"
+METADATA = "bundle_metadata.json"
+TIMINGS = "timings.json"
+INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
+OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class BundleInputs:
+    """A bundle's validated inputs; ``timeseries`` is checked and on a UTC index."""
+
+    site: Site
+    run_config: RunConfig
+    timeseries: pd.DataFrame
+
+
+@contextmanager
+def _context(path: Path) -> Iterator[None]:
+    """Prefix any GridqError raised inside with ``path``."""
+    try:
+        yield
+    except GridqError as error:
+        raise error.with_context(str(path)) from None
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise BundleError(f"{path}: file not found; run the step that writes it first")
+    return path
+
+
+def pydantic_message(error: PydanticValidationError) -> str:
+    """One line naming the first bad field, its value and the fix."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        text = "unknown key; check its spelling against the documented fields"
+    elif first["type"] == "missing":
+        text = "required key is missing; add it"
+    else:
+        text = f"{first['msg']} (got {first.get('input')!r})"
+    more = len(error.errors()) - 1
+    return f"{field}: {text}" + (f" (+{more} more problems)" if more else "")
+
+
+def parse_model(model: type[ModelT], data: Any) -> ModelT:
+    """Validate ``data`` into ``model``, turning pydantic's report into a one-line ConfigError."""
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as error:
+        raise ConfigError(pydantic_message(error)) from None
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a syntax error names the line."""
+    try:
+        return yaml.safe_load(_existing(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: malformed YAML{where}; fix the syntax") from None
+
+
+def read_config(path: Path, model: type[ModelT]) -> ModelT:
+    """Read a YAML config into ``model``."""
+    data = read_yaml(path)
+    with _context(path):
+        return parse_model(model, data if data is not None else {})
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a parquet file; an unreadable one is an InputError naming it."""
+    try:
+        return pq.read_table(_existing(path)).to_pandas()
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"{path}: not a readable parquet file ({error}); rewrite it") from None
+
+
+def read_timeseries(path: Path, timestep_min: int) -> pd.DataFrame:
+    """Read and check ``timeseries.parquet``."""
+    frame = read_table(path)
+    with _context(path):
+        return check_timeseries(frame, timestep_min)
+
+
+def read_bundle(bundle: Path) -> BundleInputs:
+    """Read and validate the three inputs of a bundle."""
+    if not bundle.is_dir():
+        raise BundleError(f"{bundle}: not a folder; give the path of a run bundle")
+    run_config = read_config(bundle / RUN_CONFIG, RunConfig)
+    return BundleInputs(
+        site=read_config(bundle / SITE_CONFIG, Site),
+        run_config=run_config,
+        timeseries=read_timeseries(bundle / TIMESERIES, run_config.timestep_min),
+    )
+
+
+def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
+    """Read a dispatch table (``dispatch.parquet`` or ``baseline.parquet``)."""
+    frame = read_table(path)
+    with _context(path):
+        if col.TIMESTAMP not in frame.columns:
+            raise InputError(f"missing column '{col.TIMESTAMP}'")
+        missing = [c for c in col.DISPATCH_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}; a dispatch needs "
+                             f"{list(col.DISPATCH_COLUMNS)}")
+        frame = frame.set_index(col.TIMESTAMP)
+        frame.index = check_time_index(frame.index, timestep_min)
+        return frame[list(col.DISPATCH_COLUMNS)].astype("float64")
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as sorted, indented JSON, atomically."""
+    text = _json_text(data)
+    _atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    """Write ``data`` as YAML (keys in the given order), atomically."""
+    text = yaml.safe_dump(data, sort_keys=False)
+    _atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_table(path: Path, frame: pd.DataFrame) -> None:
+    """Write a table on a UTC index as parquet with a ``timestamp`` column, atomically."""
+    table = pa.Table.from_pandas(frame.rename_axis(col.TIMESTAMP).reset_index(),
+                                 preserve_index=False)
+    _atomic_write(path, lambda temporary: pq.write_table(table, temporary))
+
+
+def write_inputs(bundle: Path, site: Site, run_config: RunConfig,
+                 timeseries: pd.DataFrame) -> None:
+    """Write a bundle's three inputs (for ``gridq generate``)."""
+    write_yaml(bundle / SITE_CONFIG, site.model_dump(mode="json"))
+    write_yaml(bundle / RUN_CONFIG, run_config.model_dump(mode="json"))
+    write_table(bundle / TIMESERIES, timeseries[list(col.TIMESERIES_COLUMNS)])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_metadata(bundle: Path, inputs: BundleInputs) -> None:
+    """Record input and output hashes, versions and the validated config."""
+    write_json(bundle / METADATA, {
+        "gridq_version": gridq.__version__,
+        "versions": {name: version(name) for name in ("linopy", "highspy", "pandas", "pyarrow")},
+        "inputs_sha256": {name: _sha256(bundle / name) for name in INPUT_FILES},
+        "outputs_sha256": {
+            name: _sha256(bundle / name) for name in OUTPUT_FILES if (bundle / name).is_file()
+        },
+        "site": inputs.site.model_dump(mode="json"),
+        "run_config": inputs.run_config.model_dump(mode="json"),
+    })
+
+
+def write_outputs(bundle: Path, inputs: BundleInputs, *, tables: dict[str, pd.DataFrame],
+                  documents: dict[str, Any], timings_s: dict[str, float] | None = None) -> None:
+    """Write output tables and JSON documents, then refresh the metadata.
+
+    Everything is serialised before the first file is replaced, so a failure while preparing
+    leaves the bundle as it was.
+    """
+    texts = {name: _json_text(data) for name, data in documents.items()}
+    for name, frame in tables.items():
+        write_table(bundle / name, frame)
+    for name, text in texts.items():
+        _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
+    write_metadata(bundle, inputs)
+    if timings_s is not None:
+        write_json(bundle / TIMINGS, timings_s)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON output of a bundle."""
+    try:
+        return json.loads(_existing(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: malformed JSON at line {error.lineno}; rerun the step that "
+                         "writes it") from None

@@ -1,0 +1,198 @@
+"""Pydantic models of a site and a run: the canonical, validated configuration.
+
+Units sit in every field name and description; fractions are 0-1 (``_frac``). Sign conventions
+are those of :mod:`gridq.conventions`: powers are positive in their named direction and costs
+are positive when money leaves the site.
+"""
+
+from datetime import time
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gridq.conventions import DEFAULT_LOCAL_TIMEZONE, DEFAULT_TIMESTEP_MIN
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Efficiency = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class Battery(_Model):
+    """A stationary battery behind the site's meter."""
+
+    capacity_kwh: float = Field(gt=0, description="Nameplate energy capacity [kWh].")
+    charge_power_max_kw: float = Field(
+        ge=0, description="Largest charging power, positive into the battery [kW]."
+    )
+    discharge_power_max_kw: float = Field(
+        ge=0, description="Largest discharging power, positive out of the battery [kW]."
+    )
+    charge_efficiency_frac: Efficiency = Field(
+        0.95, description="Share of charging energy that reaches storage, in (0, 1]."
+    )
+    discharge_efficiency_frac: Efficiency = Field(
+        0.95, description="Share of stored energy that reaches the site on discharge, in (0, 1]."
+    )
+    soc_min_frac: Fraction = Field(0.0, description="Lowest state of charge, share of capacity.")
+    soc_max_frac: Fraction = Field(1.0, description="Highest state of charge, share of capacity.")
+    initial_soc_frac: Fraction = Field(
+        0.0, description="State of charge before the first step, share of capacity."
+    )
+    terminal_soc: Literal["at_least_initial", "free"] = Field(
+        "at_least_initial",
+        description="'at_least_initial': the run ends with at least the energy it began with; "
+        "'free': the end state is unconstrained.",
+    )
+    degradation_cost_gbp_per_kwh: float = Field(
+        0.0, ge=0, description="Wear cost per kWh discharged [GBP/kWh]; positive is a cost."
+    )
+
+    @model_validator(mode="after")
+    def _soc_window_is_ordered(self) -> "Battery":
+        if self.soc_min_frac > self.soc_max_frac:
+            raise ValueError(
+                f"soc_min_frac ({self.soc_min_frac}) is above soc_max_frac ({self.soc_max_frac}); "
+                "set soc_min_frac <= soc_max_frac"
+            )
+        if not self.soc_min_frac <= self.initial_soc_frac <= self.soc_max_frac:
+            raise ValueError(
+                f"initial_soc_frac ({self.initial_soc_frac}) is outside "
+                f"[{self.soc_min_frac}, {self.soc_max_frac}]; put it between soc_min_frac and "
+                "soc_max_frac"
+            )
+        return self
+
+    @property
+    def soc_min_kwh(self) -> float:
+        """Lowest allowed stored energy [kWh]."""
+        return self.capacity_kwh * self.soc_min_frac
+
+    @property
+    def soc_max_kwh(self) -> float:
+        """Highest allowed stored energy [kWh]."""
+        return self.capacity_kwh * self.soc_max_frac
+
+    @property
+    def initial_soc_kwh(self) -> float:
+        """Stored energy before the first step [kWh]."""
+        return self.capacity_kwh * self.initial_soc_frac
+
+
+class GridConnection(_Model):
+    """The site's connection agreement; ``None`` means no limit."""
+
+    import_limit_kw: float | None = Field(
+        None, gt=0, description="Maximum import capacity (MIC), positive from the grid [kW]."
+    )
+    export_limit_kw: float | None = Field(
+        None, ge=0, description="Maximum export capacity (MEC), positive to the grid [kW]."
+    )
+
+
+class Site(_Model):
+    """One site: where it is, its battery and its grid connection."""
+
+    name: str = Field(min_length=1)
+    latitude_deg: float = Field(ge=-90, le=90, description="Latitude [degrees north].")
+    longitude_deg: float = Field(ge=-180, le=180, description="Longitude [degrees east].")
+    battery: Battery
+    grid: GridConnection = GridConnection()
+
+
+class DemandCharge(_Model):
+    """A charge on the highest import in each calendar month (local time), optionally only
+    within a daily time-of-day window."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
+    rate_gbp_per_kw: float = Field(
+        ge=0, description="Charge per kW of the month's peak import [GBP/kW per month]."
+    )
+    window_start_local: time | None = Field(
+        None, description="Start of the daily window, local clock (inclusive)."
+    )
+    window_end_local: time | None = Field(
+        None, description="End of the daily window, local clock (exclusive)."
+    )
+    weekdays_only: bool = Field(False, description="Apply only Monday to Friday.")
+
+    @model_validator(mode="after")
+    def _window_is_whole(self) -> "DemandCharge":
+        if (self.window_start_local is None) != (self.window_end_local is None):
+            raise ValueError(
+                "give both window_start_local and window_end_local, or neither (all day)"
+            )
+        if self.window_start_local is not None and self.window_end_local is not None:
+            if self.window_start_local >= self.window_end_local:
+                raise ValueError(
+                    f"window_start_local ({self.window_start_local}) is not before "
+                    f"window_end_local ({self.window_end_local}); windows may not wrap midnight"
+                )
+        return self
+
+
+class Tariff(_Model):
+    """What the site pays beyond the per-step energy prices of the timeseries."""
+
+    local_timezone: str = Field(
+        DEFAULT_LOCAL_TIMEZONE, description="Clock that billing months and windows follow."
+    )
+    standing_charge_gbp_per_day: float = Field(0.0, ge=0, description="[GBP/day].")
+    demand_charges: tuple[DemandCharge, ...] = ()
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                             "'Europe/London'") from None
+        return value
+
+    @field_validator("demand_charges")
+    @classmethod
+    def _unique_names(cls, charges: tuple[DemandCharge, ...]) -> tuple[DemandCharge, ...]:
+        names = [charge.name for charge in charges]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"demand charge names repeat: {duplicates}; give each its own name")
+        return charges
+
+
+class SolverOptions(_Model):
+    """HiGHS settings."""
+
+    method: Literal["choose", "simplex", "ipm"] = Field(
+        "choose", description="HiGHS 'solver' option."
+    )
+    time_limit_s: float | None = Field(None, gt=0, description="Wall-clock limit [s].")
+    forbid_simultaneous_charge_discharge: bool = Field(
+        False,
+        description="Add a binary per step so the battery never charges and discharges at once "
+        "(a MILP). Only matters when negative prices make burning energy pay.",
+    )
+
+
+class RunConfig(_Model):
+    """How to run: step, tariff, solver, baseline."""
+
+    timestep_min: int = Field(
+        DEFAULT_TIMESTEP_MIN, gt=0, le=60, description="Step of the timeseries [min]."
+    )
+    tariff: Tariff = Tariff()
+    solver: SolverOptions = SolverOptions()
+    baseline: Literal["no_battery", "self_consumption"] = Field(
+        "self_consumption", description="The dispatch that savings are measured against."
+    )
+
+    @field_validator("timestep_min")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError(f"timestep_min {value} does not divide 60; use 5, 10, 15, 30 or 60")
+        return value

@@ -1,5 +1,7 @@
 """The ``gridq`` command line: parses, calls one function, prints."""
 
+import logging
+
 import typer
 
 from gridq.cli import bundle_commands, generate_commands
@@ -11,5 +13,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+# linopy logs a warning before GridQ raises its own one-line error for the same failure.
+logging.getLogger("linopy").setLevel(logging.ERROR)
 bundle_commands.register(app)
 generate_commands.register(app)

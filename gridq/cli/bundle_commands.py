@@ -9,9 +9,18 @@ from gridq import __version__
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
 from gridq.cli.summary import print_summary
 from gridq.io import bundle as io
-from gridq.runners.backtest import optimise, run_baseline, run_metrics
+from gridq.errors import GridqError
+from gridq.runners.backtest import Optimised, optimise, run_baseline, run_metrics
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
+
+
+def _optimise(bundle: Path, inputs: io.BundleInputs) -> Optimised:
+    try:
+        with native_stdout_to_stderr():
+            return optimise(inputs.site, inputs.run_config, inputs.timeseries)
+    except GridqError as error:
+        raise error.with_context(str(bundle)) from None
 
 
 @reports_errors
@@ -26,8 +35,7 @@ def validate(bundle: BundleArg) -> None:
 def solve(bundle: BundleArg) -> None:
     """Optimise the dispatch: writes dispatch.parquet and solve_stats.json."""
     inputs = io.read_bundle(bundle)
-    with native_stdout_to_stderr():
-        optimised = optimise(inputs.site, inputs.run_config, inputs.timeseries)
+    optimised = _optimise(bundle, inputs)
     io.write_outputs(bundle, inputs, tables={io.DISPATCH: optimised.dispatch},
                      documents={io.SOLVE_STATS: optimised.solve_stats},
                      timings_s=optimised.timings_s)
@@ -59,8 +67,7 @@ def metrics(bundle: BundleArg) -> None:
 def backtest(bundle: BundleArg) -> None:
     """Solve, run the baseline and compute metrics in one go (perfect foresight)."""
     inputs = io.read_bundle(bundle)
-    with native_stdout_to_stderr():
-        optimised = optimise(inputs.site, inputs.run_config, inputs.timeseries)
+    optimised = _optimise(bundle, inputs)
     reference = run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
     result = run_metrics(inputs.site, inputs.run_config, inputs.timeseries,
                          optimised.dispatch, reference)

@@ -38,7 +38,7 @@ def _hour(local: pd.DatetimeIndex) -> np.ndarray:
 
 def _seasonal(local: pd.DatetimeIndex) -> np.ndarray:
     """1 in midwinter, -1 in midsummer."""
-    return np.cos(2 * np.pi * (np.asarray(local.dayofyear, dtype=np.float64) - 15) / 365.25)
+    return np.cos(2 * np.pi * (np.asarray(local.day_of_year, dtype=np.float64) - 15) / 365.25)
 
 
 def _bump(hour: np.ndarray, centre_h: float, width_h: float) -> np.ndarray:
@@ -58,7 +58,7 @@ def _ar_noise(rng: np.random.Generator, n: int, sigma: float, memory: float = 0.
 def home_load_kw(local: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
     """A household: overnight base, morning and evening peaks, more in winter and at weekends."""
     hour = _hour(local)
-    weekend = np.asarray(local.dayofweek >= 5)
+    weekend = np.asarray(local.day_of_week >= 5)
     morning = np.where(weekend, _bump(hour, 9.5, 1.5), _bump(hour, 7.5, 1.0))
     midday = np.where(weekend, 0.5 * _bump(hour, 13.0, 2.5), 0.1 * _bump(hour, 13.0, 2.0))
     shape = 0.30 + 0.8 * morning + midday + 1.6 * _bump(hour, 18.5, 1.8)
@@ -69,7 +69,7 @@ def home_load_kw(local: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarra
 def commercial_load_kw(local: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
     """An office and workshop: weekday occupancy, heating in winter, short machinery spikes."""
     hour = _hour(local)
-    weekday = np.asarray(local.dayofweek < 5)
+    weekday = np.asarray(local.day_of_week < 5)
     occupied = weekday & (hour >= 7.5) & (hour < 18.5)
     level = 45.0 + 110.0 * occupied + 35.0 * occupied * np.maximum(_seasonal(local), 0.0)
     level = level * (1.0 + _ar_noise(rng, len(local), 0.06))
@@ -93,8 +93,10 @@ def pv_kw(site: Site, index: pd.DatetimeIndex, pv_peak_kw: float,
     middle = index + step / 2
     location = pvlib.location.Location(site.latitude_deg, site.longitude_deg, tz="UTC")
     solar = location.get_solarposition(middle)
+    # A numeric day of year keeps pvlib off a pandas accessor that pandas 3 deprecates.
+    dni_extra = pvlib.irradiance.get_extra_radiation(np.asarray(middle.day_of_year))
     clear = location.get_clearsky(middle, model="ineichen", solar_position=solar,
-                                  linke_turbidity=3.0)
+                                  dni_extra=dni_extra, linke_turbidity=3.0)
     plane = pvlib.irradiance.get_total_irradiance(
         35.0, 180.0, solar["apparent_zenith"], solar["azimuth"],
         clear["dni"], clear["ghi"], clear["dhi"],
@@ -174,7 +176,7 @@ def make_timeseries(example: Example, seed: int, days: int | None = None,
     steps_per_day = 24 * 60 // example.run_config.timestep_min
     index = pd.date_range(
         start_utc or example.start_utc, periods=(days or example.days) * steps_per_day,
-        freq=f"{example.run_config.timestep_min}min", name=col.TIMESTAMP,
+        freq=f"{example.run_config.timestep_min}min", name=col.TIMESTAMP, unit="ns",
     )
     local = index.tz_convert(LOCAL_TIMEZONE)
     rng = np.random.default_rng(seed)

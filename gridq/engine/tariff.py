@@ -54,7 +54,7 @@ class CompiledTariff:
 def _in_window(local: pd.DatetimeIndex, charge: DemandCharge) -> np.ndarray:
     mask = np.ones(len(local), dtype=bool)
     if charge.weekdays_only:
-        mask &= local.dayofweek < 5
+        mask &= local.day_of_week < 5
     if charge.window_start_local is not None and charge.window_end_local is not None:
         minute_of_day = local.hour * 60 + local.minute
         start = charge.window_start_local.hour * 60 + charge.window_start_local.minute

@@ -79,7 +79,10 @@ def pydantic_message(error: PydanticValidationError) -> str:
     elif first["type"] == "missing":
         text = "required key is missing; add it"
     else:
-        text = f"{first['msg']} (got {first.get('input')!r})"
+        text = first["msg"].removeprefix("Value error, ")
+        value = first.get("input")
+        if isinstance(value, str | int | float | bool) or value is None:
+            text += f" (got {value!r})"
     more = len(error.errors()) - 1
     return f"{field}: {text}" + (f" (+{more} more problems)" if more else "")
 

@@ -23,8 +23,14 @@ lint: install
 	$(BIN)/ruff format --check gridq tests
 	$(BIN)/mypy gridq/engine
 
+# The example bundles; `gridq generate --help` lists the same names.
+EXAMPLES := pv_battery_tou commercial_demand_charge export_limited_pv
+
 repro: install
-	$(BIN)/gridq repro-examples --out bundles
+	for name in $(EXAMPLES); do \
+		$(BIN)/gridq generate $$name --out bundles/$$name && \
+		$(BIN)/gridq backtest bundles/$$name || exit 1; \
+	done
 
 lock:
 	$(PYTHON) -m venv /tmp/gridq-lock-venv

@@ -1,3 +1,5 @@
+"""``python -m gridq`` runs the CLI."""
+
 from gridq.cli import app
 
 app(prog_name="gridq")

@@ -105,8 +105,10 @@ class Site(_Model):
 
 
 class DemandCharge(_Model):
-    """A charge on the highest import in each calendar month (local time), optionally only
-    within a daily time-of-day window."""
+    """A charge on the highest import in each calendar month (local time).
+
+    Optionally only steps within a daily time-of-day window count.
+    """
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
     rate_gbp_per_kw: float = Field(
@@ -150,8 +152,9 @@ class Tariff(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
-                             "'Europe/London'") from None
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/London'"
+            ) from None
         return value
 
     @field_validator("demand_charges")

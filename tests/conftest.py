@@ -17,29 +17,44 @@ from gridq.schemas import Battery, GridConnection, RunConfig, Site, Tariff
 EXAMPLE_NAMES = tuple(EXAMPLES)
 
 
-def make_timeseries(load_kw: Sequence[float], pv_kw: Sequence[float] | None = None,
-                    import_price: Sequence[float] | float = 0.2,
-                    export_price: Sequence[float] | float = 0.0,
-                    start: str = "2025-01-06T00:00Z", step_min: int = 15) -> pd.DataFrame:
+def make_timeseries(
+    load_kw: Sequence[float],
+    pv_kw: Sequence[float] | None = None,
+    import_price: Sequence[float] | float = 0.2,
+    export_price: Sequence[float] | float = 0.0,
+    start: str = "2025-01-06T00:00Z",
+    step_min: int = 15,
+) -> pd.DataFrame:
     n = len(load_kw)
     index = pd.date_range(start, periods=n, freq=f"{step_min}min", name=col.TIMESTAMP)
-    frame = pd.DataFrame({
-        col.LOAD_KW: np.asarray(load_kw, dtype=float),
-        col.PV_KW: np.zeros(n) if pv_kw is None else np.asarray(pv_kw, dtype=float),
-        col.IMPORT_PRICE: np.broadcast_to(np.asarray(import_price, dtype=float), n),
-        col.EXPORT_PRICE: np.broadcast_to(np.asarray(export_price, dtype=float), n),
-    }, index=index)
+    frame = pd.DataFrame(
+        {
+            col.LOAD_KW: np.asarray(load_kw, dtype=float),
+            col.PV_KW: np.zeros(n) if pv_kw is None else np.asarray(pv_kw, dtype=float),
+            col.IMPORT_PRICE: np.broadcast_to(np.asarray(import_price, dtype=float), n),
+            col.EXPORT_PRICE: np.broadcast_to(np.asarray(export_price, dtype=float), n),
+        },
+        index=index,
+    )
     return check_timeseries(frame, step_min)
 
 
 def make_site(grid: GridConnection | None = None, **battery: float | str) -> Site:
     defaults: dict[str, float | str] = {
-        "capacity_kwh": 10.0, "charge_power_max_kw": 10.0, "discharge_power_max_kw": 10.0,
-        "charge_efficiency_frac": 1.0, "discharge_efficiency_frac": 1.0, "terminal_soc": "free",
+        "capacity_kwh": 10.0,
+        "charge_power_max_kw": 10.0,
+        "discharge_power_max_kw": 10.0,
+        "charge_efficiency_frac": 1.0,
+        "discharge_efficiency_frac": 1.0,
+        "terminal_soc": "free",
     }
-    return Site(name="test_site", latitude_deg=51.5, longitude_deg=-0.1,
-                battery=Battery.model_validate(defaults | battery),
-                grid=grid or GridConnection())
+    return Site(
+        name="test_site",
+        latitude_deg=51.5,
+        longitude_deg=-0.1,
+        battery=Battery.model_validate(defaults | battery),
+        grid=grid or GridConnection(),
+    )
 
 
 def make_run_config(tariff: Tariff | None = None, **fields: object) -> RunConfig:

@@ -33,14 +33,16 @@ def test_engine_is_pure(path):
         assert not name.startswith(("gridq.io", "gridq.cli", "gridq.runners")), name
 
 
-@pytest.mark.parametrize("path", [p for p in PACKAGE.rglob("*.py")
-                                  if "cli" not in p.parts], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in PACKAGE.rglob("*.py") if "cli" not in p.parts], ids=lambda p: p.name
+)
 def test_only_cli_talks_to_the_terminal(path):
     assert not {n.split(".")[0] for n in _imports(path)} & TERMINAL_LIBRARIES
 
 
-@pytest.mark.parametrize("path", [p for p in PACKAGE.rglob("*.py")
-                                  if "io" not in p.parts], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in PACKAGE.rglob("*.py") if "io" not in p.parts], ids=lambda p: p.name
+)
 def test_only_io_reads_and_writes_files(path):
     assert not {n.split(".")[0] for n in _imports(path)} & FILE_LIBRARIES
 

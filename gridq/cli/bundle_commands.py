@@ -8,8 +8,8 @@ import typer
 from gridq import __version__
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
 from gridq.cli.summary import print_summary
-from gridq.io import bundle as io
 from gridq.errors import GridqError
+from gridq.io import bundle as io
 from gridq.runners.backtest import Optimised, optimise, run_baseline, run_metrics
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
@@ -27,8 +27,9 @@ def _optimise(bundle: Path, inputs: io.BundleInputs) -> Optimised:
 def validate(bundle: BundleArg) -> None:
     """Check a bundle's configs and timeseries against GridQ's conventions."""
     inputs = io.read_bundle(bundle)
-    typer.echo(f"{bundle}: valid ({len(inputs.timeseries)} steps of "
-               f"{inputs.run_config.timestep_min} min)")
+    typer.echo(
+        f"{bundle}: valid ({len(inputs.timeseries)} steps of {inputs.run_config.timestep_min} min)"
+    )
 
 
 @reports_errors
@@ -36,9 +37,13 @@ def solve(bundle: BundleArg) -> None:
     """Optimise the dispatch: writes dispatch.parquet and solve_stats.json."""
     inputs = io.read_bundle(bundle)
     optimised = _optimise(bundle, inputs)
-    io.write_outputs(bundle, inputs, tables={io.DISPATCH: optimised.dispatch},
-                     documents={io.SOLVE_STATS: optimised.solve_stats},
-                     timings_s=optimised.timings_s)
+    io.write_outputs(
+        bundle,
+        inputs,
+        tables={io.DISPATCH: optimised.dispatch},
+        documents={io.SOLVE_STATS: optimised.solve_stats},
+        timings_s=optimised.timings_s,
+    )
     typer.echo(f"{bundle}: solved, objective {optimised.solve_stats['objective_gbp']:.2f} GBP")
 
 
@@ -56,9 +61,13 @@ def metrics(bundle: BundleArg) -> None:
     """Price dispatch and baseline with one bill: writes metrics.json."""
     inputs = io.read_bundle(bundle)
     step_min = inputs.run_config.timestep_min
-    result = run_metrics(inputs.site, inputs.run_config, inputs.timeseries,
-                         io.read_dispatch(bundle / io.DISPATCH, step_min),
-                         io.read_dispatch(bundle / io.BASELINE, step_min))
+    result = run_metrics(
+        inputs.site,
+        inputs.run_config,
+        inputs.timeseries,
+        io.read_dispatch(bundle / io.DISPATCH, step_min),
+        io.read_dispatch(bundle / io.BASELINE, step_min),
+    )
     io.write_outputs(bundle, inputs, tables={}, documents={io.METRICS: result})
     typer.echo(f"{bundle}: saves {result['savings_gbp']:.2f} GBP against {result['baseline']}")
 
@@ -69,12 +78,16 @@ def backtest(bundle: BundleArg) -> None:
     inputs = io.read_bundle(bundle)
     optimised = _optimise(bundle, inputs)
     reference = run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
-    result = run_metrics(inputs.site, inputs.run_config, inputs.timeseries,
-                         optimised.dispatch, reference)
-    io.write_outputs(bundle, inputs,
-                     tables={io.DISPATCH: optimised.dispatch, io.BASELINE: reference},
-                     documents={io.SOLVE_STATS: optimised.solve_stats, io.METRICS: result},
-                     timings_s=optimised.timings_s)
+    result = run_metrics(
+        inputs.site, inputs.run_config, inputs.timeseries, optimised.dispatch, reference
+    )
+    io.write_outputs(
+        bundle,
+        inputs,
+        tables={io.DISPATCH: optimised.dispatch, io.BASELINE: reference},
+        documents={io.SOLVE_STATS: optimised.solve_stats, io.METRICS: result},
+        timings_s=optimised.timings_s,
+    )
     print_summary(bundle, result)
 
 

@@ -14,11 +14,13 @@ from gridq.io import bundle as io
 @reports_errors
 def generate(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(EXAMPLES)}.")],
-    out: Annotated[Path | None, typer.Option(help="Bundle folder [default: bundles/NAME].",
-                                             file_okay=False)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Bundle folder [default: bundles/NAME].", file_okay=False)
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic series.")] = 42,
-    days: Annotated[int | None, typer.Option(min=1, help="Length [days] instead of the "
-                                             "example's own.")] = None,
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Length [days] instead of the example's own.")
+    ] = None,
 ) -> None:
     """Write an example bundle's inputs: site_config.yaml, run_config.yaml, timeseries.parquet."""
     if name not in EXAMPLES:

@@ -18,16 +18,24 @@ def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
     table.add_column("GBP / figure")
     for name in columns:
         table.add_column(name, justify="right")
-    for item in ("import_cost_gbp", "export_revenue_gbp", "demand_charge_gbp",
-                 "standing_charge_gbp", "supplier_bill_gbp", "degradation_cost_gbp",
-                 "total_cost_gbp"):
+    for item in (
+        "import_cost_gbp",
+        "export_revenue_gbp",
+        "demand_charge_gbp",
+        "standing_charge_gbp",
+        "supplier_bill_gbp",
+        "degradation_cost_gbp",
+        "total_cost_gbp",
+    ):
         table.add_row(item, *(_gbp(column["bill"][item]) for column in columns.values()))
-    table.add_row("max import kW", *(
-        f"{max(column['monthly_peak_import_kw'].values()):,.1f}" for column in columns.values()
-    ))
-    table.add_row("equivalent full cycles", *(
-        f"{column['battery']['equivalent_full_cycles']:.1f}" for column in columns.values()
-    ))
+    table.add_row(
+        "max import kW",
+        *(f"{max(column['monthly_peak_import_kw'].values()):,.1f}" for column in columns.values()),
+    )
+    table.add_row(
+        "equivalent full cycles",
+        *(f"{column['battery']['equivalent_full_cycles']:.1f}" for column in columns.values()),
+    )
     console = Console()
     console.print(table)
     percent = metrics["savings_pct"]

@@ -1,0 +1,1 @@
+"""Engine: pure functions from validated inputs to dispatch, bill and metrics."""

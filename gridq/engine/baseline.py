@@ -19,12 +19,17 @@ def _dispatch_frame(problem: DispatchProblem, flows: dict[str, np.ndarray]) -> p
 def _settle_with_grid(
     problem: DispatchProblem, net_kw: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Import a deficit (``net_kw > 0``); export a surplus up to the export limit, curtail the
-    rest. Returns import, export, curtailment [kW]."""
+    """Settle what the battery leaves with the grid: returns import, export, curtailment [kW].
+
+    A deficit (``net_kw > 0``) is imported; a surplus is exported up to the export limit and
+    the rest curtailed.
+    """
     grid_import_kw = np.maximum(net_kw, 0.0)
     surplus_kw = np.maximum(-net_kw, 0.0)
     export_limit_kw = problem.grid.export_limit_kw
-    grid_export_kw = surplus_kw if export_limit_kw is None else np.minimum(surplus_kw, export_limit_kw)
+    grid_export_kw = (
+        surplus_kw if export_limit_kw is None else np.minimum(surplus_kw, export_limit_kw)
+    )
     return grid_import_kw, grid_export_kw, surplus_kw - grid_export_kw
 
 
@@ -34,14 +39,17 @@ def no_battery(problem: DispatchProblem) -> pd.DataFrame:
         problem, problem.load_kw - problem.pv_kw
     )
     zeros = np.zeros(len(problem.time_index))
-    return _dispatch_frame(problem, {
-        col.GRID_IMPORT_KW: grid_import_kw,
-        col.GRID_EXPORT_KW: grid_export_kw,
-        col.BATTERY_CHARGE_KW: zeros,
-        col.BATTERY_DISCHARGE_KW: zeros,
-        col.PV_CURTAIL_KW: curtail_kw,
-        col.SOC_KWH: zeros + problem.battery.initial_soc_kwh,
-    })
+    return _dispatch_frame(
+        problem,
+        {
+            col.GRID_IMPORT_KW: grid_import_kw,
+            col.GRID_EXPORT_KW: grid_export_kw,
+            col.BATTERY_CHARGE_KW: zeros,
+            col.BATTERY_DISCHARGE_KW: zeros,
+            col.PV_CURTAIL_KW: curtail_kw,
+            col.SOC_KWH: zeros + problem.battery.initial_soc_kwh,
+        },
+    )
 
 
 def self_consumption(problem: DispatchProblem) -> pd.DataFrame:
@@ -78,14 +86,17 @@ def self_consumption(problem: DispatchProblem) -> pd.DataFrame:
     grid_import_kw, grid_export_kw, curtail_kw = _settle_with_grid(
         problem, problem.load_kw - problem.pv_kw + charge - discharge
     )
-    return _dispatch_frame(problem, {
-        col.GRID_IMPORT_KW: grid_import_kw,
-        col.GRID_EXPORT_KW: grid_export_kw,
-        col.BATTERY_CHARGE_KW: charge,
-        col.BATTERY_DISCHARGE_KW: discharge,
-        col.PV_CURTAIL_KW: curtail_kw,
-        col.SOC_KWH: np.asarray(soc_kwh),
-    })
+    return _dispatch_frame(
+        problem,
+        {
+            col.GRID_IMPORT_KW: grid_import_kw,
+            col.GRID_EXPORT_KW: grid_export_kw,
+            col.BATTERY_CHARGE_KW: charge,
+            col.BATTERY_DISCHARGE_KW: discharge,
+            col.PV_CURTAIL_KW: curtail_kw,
+            col.SOC_KWH: np.asarray(soc_kwh),
+        },
+    )
 
 
 BaselineKind = Literal["no_battery", "self_consumption"]

@@ -76,6 +76,7 @@ def bill(
         standing_charge_gbp=tariff.standing_charge_gbp,
         degradation_cost_gbp=degradation_cost_gbp_per_kwh * float(discharge_kw.sum()) * dt_h,
         demand_peaks_kw={
-            name: float(peak) for name, peak in zip(tariff.demand_period_names, peaks_kw, strict=True)
+            name: float(peak)
+            for name, peak in zip(tariff.demand_period_names, peaks_kw, strict=True)
         },
     )

@@ -12,8 +12,13 @@ def balance_residual_kw(dispatch: pd.DataFrame) -> np.ndarray:
     """``load + ch + exp + curt - pv - dis - imp`` per step [kW]; zero when balanced."""
     d = dispatch
     return (
-        d[col.LOAD_KW] + d[col.BATTERY_CHARGE_KW] + d[col.GRID_EXPORT_KW] + d[col.PV_CURTAIL_KW]
-        - d[col.PV_KW] - d[col.BATTERY_DISCHARGE_KW] - d[col.GRID_IMPORT_KW]
+        d[col.LOAD_KW]
+        + d[col.BATTERY_CHARGE_KW]
+        + d[col.GRID_EXPORT_KW]
+        + d[col.PV_CURTAIL_KW]
+        - d[col.PV_KW]
+        - d[col.BATTERY_DISCHARGE_KW]
+        - d[col.GRID_IMPORT_KW]
     ).to_numpy(dtype=np.float64)
 
 
@@ -42,9 +47,9 @@ def check_dispatch(dispatch: pd.DataFrame, battery: Battery) -> dict[str, float 
     return {
         "max_balance_residual_kw": float(np.abs(balance_residual_kw(dispatch)).max()),
         "min_flow_kw": float(min(flows.min(), 0.0)),
-        "max_soc_bound_violation_kwh": float(max(
-            (battery.soc_min_kwh - soc).max(), (soc - battery.soc_max_kwh).max(), 0.0
-        )),
+        "max_soc_bound_violation_kwh": float(
+            max((battery.soc_min_kwh - soc).max(), (soc - battery.soc_max_kwh).max(), 0.0)
+        ),
         "max_soc_dynamics_residual_kwh": float(
             np.abs(soc_dynamics_residual_kwh(dispatch, battery)).max()
         ),

@@ -68,8 +68,11 @@ def compute_metrics(
     battery: Battery,
     local_timezone: str,
 ) -> dict[str, Any]:
-    """metrics.json: each dispatch described, and savings of the optimised one against each
-    baseline; ``savings_gbp``/``savings_pct`` at the top are against ``headline_baseline``."""
+    """Build metrics.json: each dispatch described, and what the optimised one saves.
+
+    ``savings_gbp``/``savings_pct`` at the top are against ``headline_baseline``; each baseline
+    also carries the savings against itself.
+    """
     cost_per_kwh = battery.degradation_cost_gbp_per_kwh
     bills = {name: bill(frame, tariff, cost_per_kwh) for name, frame in baselines.items()}
     optimised_bill = bill(optimised, tariff, cost_per_kwh)

@@ -84,8 +84,9 @@ def small_business_load_kw(local: pd.DatetimeIndex, rng: np.random.Generator) ->
     return np.maximum(level * (1.0 + _ar_noise(rng, len(local), 0.1)), 1.0)
 
 
-def pv_kw(site: Site, index: pd.DatetimeIndex, pv_peak_kw: float,
-          rng: np.random.Generator) -> np.ndarray:
+def pv_kw(
+    site: Site, index: pd.DatetimeIndex, pv_peak_kw: float, rng: np.random.Generator
+) -> np.ndarray:
     """Average PV output per step [kW] of a south-facing array tilted at 35 degrees."""
     if pv_peak_kw == 0:
         return np.zeros(len(index))
@@ -95,11 +96,17 @@ def pv_kw(site: Site, index: pd.DatetimeIndex, pv_peak_kw: float,
     solar = location.get_solarposition(middle)
     # A numeric day of year keeps pvlib off a pandas accessor that pandas 3 deprecates.
     dni_extra = pvlib.irradiance.get_extra_radiation(np.asarray(middle.day_of_year))
-    clear = location.get_clearsky(middle, model="ineichen", solar_position=solar,
-                                  dni_extra=dni_extra, linke_turbidity=3.0)
+    clear = location.get_clearsky(
+        middle, model="ineichen", solar_position=solar, dni_extra=dni_extra, linke_turbidity=3.0
+    )
     plane = pvlib.irradiance.get_total_irradiance(
-        35.0, 180.0, solar["apparent_zenith"], solar["azimuth"],
-        clear["dni"], clear["ghi"], clear["dhi"],
+        35.0,
+        180.0,
+        solar["apparent_zenith"],
+        solar["azimuth"],
+        clear["dni"],
+        clear["ghi"],
+        clear["dhi"],
     )
     poa_w_per_m2 = plane["poa_global"].fillna(0.0).to_numpy()
     day = np.asarray((index - index[0]) // pd.Timedelta(days=1))
@@ -128,62 +135,101 @@ def _flat_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
 EXAMPLES: dict[str, Example] = {
     "pv_battery_tou": Example(
         site=Site(
-            name="pv_battery_tou", latitude_deg=51.45, longitude_deg=-2.58,
-            battery=Battery(capacity_kwh=13.5, charge_power_max_kw=5.0,
-                            discharge_power_max_kw=5.0, soc_min_frac=0.05,
-                            initial_soc_frac=0.05, degradation_cost_gbp_per_kwh=0.01),
+            name="pv_battery_tou",
+            latitude_deg=51.45,
+            longitude_deg=-2.58,
+            battery=Battery(
+                capacity_kwh=13.5,
+                charge_power_max_kw=5.0,
+                discharge_power_max_kw=5.0,
+                soc_min_frac=0.05,
+                initial_soc_frac=0.05,
+                degradation_cost_gbp_per_kwh=0.01,
+            ),
             grid=GridConnection(import_limit_kw=23.0, export_limit_kw=3.68),
         ),
         run_config=RunConfig(tariff=Tariff(standing_charge_gbp_per_day=0.53)),
-        start_utc="2025-03-17T00:00Z", days=28, pv_peak_kw=4.0,
-        load_kw=home_load_kw, prices_gbp_per_kwh=_home_tou_prices,
+        start_utc="2025-03-17T00:00Z",
+        days=28,
+        pv_peak_kw=4.0,
+        load_kw=home_load_kw,
+        prices_gbp_per_kwh=_home_tou_prices,
     ),
     "commercial_demand_charge": Example(
         site=Site(
-            name="commercial_demand_charge", latitude_deg=52.48, longitude_deg=-1.89,
-            battery=Battery(capacity_kwh=500.0, charge_power_max_kw=250.0,
-                            discharge_power_max_kw=250.0, soc_min_frac=0.1, soc_max_frac=0.95,
-                            initial_soc_frac=0.5, degradation_cost_gbp_per_kwh=0.02),
+            name="commercial_demand_charge",
+            latitude_deg=52.48,
+            longitude_deg=-1.89,
+            battery=Battery(
+                capacity_kwh=500.0,
+                charge_power_max_kw=250.0,
+                discharge_power_max_kw=250.0,
+                soc_min_frac=0.1,
+                soc_max_frac=0.95,
+                initial_soc_frac=0.5,
+                degradation_cost_gbp_per_kwh=0.02,
+            ),
             grid=GridConnection(import_limit_kw=500.0, export_limit_kw=0.0),
         ),
         run_config=RunConfig(
-            tariff=Tariff(standing_charge_gbp_per_day=4.8, demand_charges=(
-                DemandCharge(name="monthly_peak", rate_gbp_per_kw=12.0),
-            )),
+            tariff=Tariff(
+                standing_charge_gbp_per_day=4.8,
+                demand_charges=(DemandCharge(name="monthly_peak", rate_gbp_per_kw=12.0),),
+            ),
             baseline="no_battery",
         ),
-        start_utc="2025-01-01T00:00Z", days=59, pv_peak_kw=0.0,
-        load_kw=commercial_load_kw, prices_gbp_per_kwh=_commercial_prices,
+        start_utc="2025-01-01T00:00Z",
+        days=59,
+        pv_peak_kw=0.0,
+        load_kw=commercial_load_kw,
+        prices_gbp_per_kwh=_commercial_prices,
     ),
     "export_limited_pv": Example(
         site=Site(
-            name="export_limited_pv", latitude_deg=50.72, longitude_deg=-3.53,
-            battery=Battery(capacity_kwh=100.0, charge_power_max_kw=50.0,
-                            discharge_power_max_kw=50.0, soc_min_frac=0.05,
-                            initial_soc_frac=0.05, degradation_cost_gbp_per_kwh=0.01),
+            name="export_limited_pv",
+            latitude_deg=50.72,
+            longitude_deg=-3.53,
+            battery=Battery(
+                capacity_kwh=100.0,
+                charge_power_max_kw=50.0,
+                discharge_power_max_kw=50.0,
+                soc_min_frac=0.05,
+                initial_soc_frac=0.05,
+                degradation_cost_gbp_per_kwh=0.01,
+            ),
             grid=GridConnection(import_limit_kw=69.0, export_limit_kw=20.0),
         ),
         run_config=RunConfig(tariff=Tariff(standing_charge_gbp_per_day=1.2)),
-        start_utc="2025-06-02T00:00Z", days=14, pv_peak_kw=80.0,
-        load_kw=small_business_load_kw, prices_gbp_per_kwh=_flat_prices,
+        start_utc="2025-06-02T00:00Z",
+        days=14,
+        pv_peak_kw=80.0,
+        load_kw=small_business_load_kw,
+        prices_gbp_per_kwh=_flat_prices,
     ),
 }
 
 
-def make_timeseries(example: Example, seed: int, days: int | None = None,
-                    start_utc: str | None = None) -> pd.DataFrame:
+def make_timeseries(
+    example: Example, seed: int, days: int | None = None, start_utc: str | None = None
+) -> pd.DataFrame:
     """The example's timeseries on a UTC index, drawn from ``seed``."""
     steps_per_day = 24 * 60 // example.run_config.timestep_min
     index = pd.date_range(
-        start_utc or example.start_utc, periods=(days or example.days) * steps_per_day,
-        freq=f"{example.run_config.timestep_min}min", name=col.TIMESTAMP, unit="ns",
+        start_utc or example.start_utc,
+        periods=(days or example.days) * steps_per_day,
+        freq=f"{example.run_config.timestep_min}min",
+        name=col.TIMESTAMP,
+        unit="ns",
     )
     local = index.tz_convert(LOCAL_TIMEZONE)
     rng = np.random.default_rng(seed)
     import_price, export_price = example.prices_gbp_per_kwh(local)
-    return pd.DataFrame({
-        col.LOAD_KW: np.round(example.load_kw(local, rng), 4),
-        col.PV_KW: np.round(pv_kw(example.site, index, example.pv_peak_kw, rng), 4),
-        col.IMPORT_PRICE: import_price,
-        col.EXPORT_PRICE: export_price,
-    }, index=index)
+    return pd.DataFrame(
+        {
+            col.LOAD_KW: np.round(example.load_kw(local, rng), 4),
+            col.PV_KW: np.round(pv_kw(example.site, index, example.pv_peak_kw, rng), 4),
+            col.IMPORT_PRICE: import_price,
+            col.EXPORT_PRICE: export_price,
+        },
+        index=index,
+    )

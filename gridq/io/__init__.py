@@ -1,0 +1,1 @@
+"""Bundle and params I/O: the only code that touches files."""

@@ -147,8 +147,9 @@ def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
             raise InputError(f"missing column '{col.TIMESTAMP}'")
         missing = [c for c in col.DISPATCH_COLUMNS if c not in frame.columns]
         if missing:
-            raise InputError(f"missing column(s) {missing}; a dispatch needs "
-                             f"{list(col.DISPATCH_COLUMNS)}")
+            raise InputError(
+                f"missing column(s) {missing}; a dispatch needs {list(col.DISPATCH_COLUMNS)}"
+            )
         frame = frame.set_index(col.TIMESTAMP)
         frame.index = check_time_index(frame.index, timestep_min)
         return frame[list(col.DISPATCH_COLUMNS)].astype("float64")
@@ -184,13 +185,13 @@ def write_yaml(path: Path, data: Any) -> None:
 
 def write_table(path: Path, frame: pd.DataFrame) -> None:
     """Write a table on a UTC index as parquet with a ``timestamp`` column, atomically."""
-    table = pa.Table.from_pandas(frame.rename_axis(col.TIMESTAMP).reset_index(),
-                                 preserve_index=False)
+    table = pa.Table.from_pandas(
+        frame.rename_axis(col.TIMESTAMP).reset_index(), preserve_index=False
+    )
     _atomic_write(path, lambda temporary: pq.write_table(table, temporary))
 
 
-def write_inputs(bundle: Path, site: Site, run_config: RunConfig,
-                 timeseries: pd.DataFrame) -> None:
+def write_inputs(bundle: Path, site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> None:
     """Write a bundle's three inputs (for ``gridq generate``)."""
     write_yaml(bundle / SITE_CONFIG, site.model_dump(mode="json"))
     write_yaml(bundle / RUN_CONFIG, run_config.model_dump(mode="json"))
@@ -203,20 +204,31 @@ def _sha256(path: Path) -> str:
 
 def write_metadata(bundle: Path, inputs: BundleInputs) -> None:
     """Record input and output hashes, versions and the validated config."""
-    write_json(bundle / METADATA, {
-        "gridq_version": gridq.__version__,
-        "versions": {name: version(name) for name in ("linopy", "highspy", "pandas", "pyarrow")},
-        "inputs_sha256": {name: _sha256(bundle / name) for name in INPUT_FILES},
-        "outputs_sha256": {
-            name: _sha256(bundle / name) for name in OUTPUT_FILES if (bundle / name).is_file()
+    write_json(
+        bundle / METADATA,
+        {
+            "gridq_version": gridq.__version__,
+            "versions": {
+                name: version(name) for name in ("linopy", "highspy", "pandas", "pyarrow")
+            },
+            "inputs_sha256": {name: _sha256(bundle / name) for name in INPUT_FILES},
+            "outputs_sha256": {
+                name: _sha256(bundle / name) for name in OUTPUT_FILES if (bundle / name).is_file()
+            },
+            "site": inputs.site.model_dump(mode="json"),
+            "run_config": inputs.run_config.model_dump(mode="json"),
         },
-        "site": inputs.site.model_dump(mode="json"),
-        "run_config": inputs.run_config.model_dump(mode="json"),
-    })
+    )
 
 
-def write_outputs(bundle: Path, inputs: BundleInputs, *, tables: dict[str, pd.DataFrame],
-                  documents: dict[str, Any], timings_s: dict[str, float] | None = None) -> None:
+def write_outputs(
+    bundle: Path,
+    inputs: BundleInputs,
+    *,
+    tables: dict[str, pd.DataFrame],
+    documents: dict[str, Any],
+    timings_s: dict[str, float] | None = None,
+) -> None:
     """Write output tables and JSON documents, then refresh the metadata.
 
     Everything is serialised before the first file is replaced, so a failure while preparing
@@ -237,5 +249,6 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(_existing(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise InputError(f"{path}: malformed JSON at line {error.lineno}; rerun the step that "
-                         "writes it") from None
+        raise InputError(
+            f"{path}: malformed JSON at line {error.lineno}; rerun the step that writes it"
+        ) from None

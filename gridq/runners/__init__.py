@@ -1,0 +1,1 @@
+"""Runners compose the engine into backtests."""

@@ -53,13 +53,26 @@ def run_baseline(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) ->
     return baseline_dispatch(make_problem(site, run_config, timeseries), run_config.baseline)
 
 
-def run_metrics(site: Site, run_config: RunConfig, timeseries: pd.DataFrame,
-                dispatch: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, Any]:
-    """metrics.json for ``dispatch`` against the configured baseline and the site without a
-    battery."""
+def run_metrics(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    dispatch: pd.DataFrame,
+    baseline: pd.DataFrame,
+) -> dict[str, Any]:
+    """Compute metrics.json for ``dispatch``.
+
+    It is compared with the configured baseline and with the site without a battery.
+    """
     problem = make_problem(site, run_config, timeseries)
     baselines = {run_config.baseline: baseline}
     if run_config.baseline != "no_battery":
         baselines["no_battery"] = no_battery(problem)
-    return compute_metrics(dispatch, baselines, run_config.baseline, problem.tariff,
-                           site.battery, run_config.tariff.local_timezone)
+    return compute_metrics(
+        dispatch,
+        baselines,
+        run_config.baseline,
+        problem.tariff,
+        site.battery,
+        run_config.tariff.local_timezone,
+    )

@@ -37,48 +37,86 @@ def _battery(key, value):
 
 CASES = {
     "missing file": (lambda b: (b / io.TIMESERIES).unlink(), "timeseries.parquet: file not found"),
-    "missing column": (lambda b: _edit_timeseries(b / io.TIMESERIES,
-                       lambda f: f.drop(columns="pv_kw")), "missing column(s) ['pv_kw']"),
-    "nan": (lambda b: _edit_timeseries(b / io.TIMESERIES,
-            lambda f: _set(f, "import_price_gbp_per_kwh", 5, np.nan)),
-            "column 'import_price_gbp_per_kwh' has 1 NaN or infinite values (first at"),
-    "inf": (lambda b: _edit_timeseries(b / io.TIMESERIES,
-            lambda f: _set(f, "load_kw", 7, np.inf)), "column 'load_kw' has 1 NaN or infinite"),
-    "non-monotonic": (lambda b: _edit_timeseries(b / io.TIMESERIES,
-                      lambda f: f.iloc[[0, 2, 1, *range(3, len(f))]]), "goes back in time at"),
-    "duplicated": (lambda b: _edit_timeseries(b / io.TIMESERIES,
-                   lambda f: pd.concat([f.iloc[:3], f.iloc[2:]])), "repeats"),
-    "gap": (lambda b: _edit_timeseries(b / io.TIMESERIES,
-            lambda f: f.drop(index=10)), "steps 30 min into"),
-    "step not dividing an hour": (lambda b: _edit_yaml(b / io.RUN_CONFIG,
-                                  lambda d: d.__setitem__("timestep_min", 7)),
-                                  "run_config.yaml: timestep_min: timestep_min 7 "
-                                  "does not divide 60"),
-    "naive timestamps": (lambda b: _edit_timeseries(b / io.TIMESERIES, lambda f: f.assign(
-        timestamp=f["timestamp"].dt.tz_localize(None))), "is naive (no time zone)"),
-    "negative load": (lambda b: _edit_timeseries(b / io.TIMESERIES,
-                      lambda f: _set(f, "load_kw", 3, -1.5)),
-                      "column 'load_kw' has 1 negative values (first -1.5 at"),
-    "negative pv": (lambda b: _edit_timeseries(b / io.TIMESERIES,
-                    lambda f: _set(f, "pv_kw", 3, -0.5)), "column 'pv_kw' has 1 negative"),
-    "soc_min above soc_max": (lambda b: _edit_yaml(b / io.SITE_CONFIG, lambda d: d["battery"].update(
-        soc_min_frac=0.95, soc_max_frac=0.9)),
-        "site_config.yaml: battery: soc_min_frac (0.95) is above soc_max_frac (0.9)"),
-    "efficiency above one": (lambda b: _edit_yaml(b / io.SITE_CONFIG,
-                             _battery("charge_efficiency_frac", 1.2)),
-                             "site_config.yaml: battery.charge_efficiency_frac: Input should be "
-                             "less than or equal to 1"),
-    "efficiency zero": (lambda b: _edit_yaml(b / io.SITE_CONFIG,
-                        _battery("discharge_efficiency_frac", 0)),
-                        "battery.discharge_efficiency_frac: Input should be greater than 0"),
-    "unknown key": (lambda b: _edit_yaml(b / io.SITE_CONFIG, _battery("capacity_kw", 5)),
-                    "site_config.yaml: battery.capacity_kw: unknown key"),
-    "malformed yaml": (lambda b: (b / io.RUN_CONFIG).write_text("timestep_min: [15\n"),
-                       "run_config.yaml: malformed YAML at line 2"),
-    "corrupt parquet": (lambda b: (b / io.TIMESERIES).write_bytes(b"PAR1 not really"),
-                        "timeseries.parquet: not a readable parquet file"),
-    "infeasible site": (lambda b: _edit_yaml(b / io.SITE_CONFIG, lambda d: d["grid"].__setitem__(
-        "import_limit_kw", 1.0)), "bundle: site cannot be balanced: from 2025-06-02T00:00Z load above import limit 1 kW"),
+    "missing column": (
+        lambda b: _edit_timeseries(b / io.TIMESERIES, lambda f: f.drop(columns="pv_kw")),
+        "missing column(s) ['pv_kw']",
+    ),
+    "nan": (
+        lambda b: _edit_timeseries(
+            b / io.TIMESERIES, lambda f: _set(f, "import_price_gbp_per_kwh", 5, np.nan)
+        ),
+        "column 'import_price_gbp_per_kwh' has 1 NaN or infinite values (first at",
+    ),
+    "inf": (
+        lambda b: _edit_timeseries(b / io.TIMESERIES, lambda f: _set(f, "load_kw", 7, np.inf)),
+        "column 'load_kw' has 1 NaN or infinite",
+    ),
+    "non-monotonic": (
+        lambda b: _edit_timeseries(
+            b / io.TIMESERIES, lambda f: f.iloc[[0, 2, 1, *range(3, len(f))]]
+        ),
+        "goes back in time at",
+    ),
+    "duplicated": (
+        lambda b: _edit_timeseries(
+            b / io.TIMESERIES, lambda f: pd.concat([f.iloc[:3], f.iloc[2:]])
+        ),
+        "repeats",
+    ),
+    "gap": (
+        lambda b: _edit_timeseries(b / io.TIMESERIES, lambda f: f.drop(index=10)),
+        "steps 30 min into",
+    ),
+    "step not dividing an hour": (
+        lambda b: _edit_yaml(b / io.RUN_CONFIG, lambda d: d.__setitem__("timestep_min", 7)),
+        "run_config.yaml: timestep_min: timestep_min 7 does not divide 60",
+    ),
+    "naive timestamps": (
+        lambda b: _edit_timeseries(
+            b / io.TIMESERIES, lambda f: f.assign(timestamp=f["timestamp"].dt.tz_localize(None))
+        ),
+        "is naive (no time zone)",
+    ),
+    "negative load": (
+        lambda b: _edit_timeseries(b / io.TIMESERIES, lambda f: _set(f, "load_kw", 3, -1.5)),
+        "column 'load_kw' has 1 negative values (first -1.5 at",
+    ),
+    "negative pv": (
+        lambda b: _edit_timeseries(b / io.TIMESERIES, lambda f: _set(f, "pv_kw", 3, -0.5)),
+        "column 'pv_kw' has 1 negative",
+    ),
+    "soc_min above soc_max": (
+        lambda b: _edit_yaml(
+            b / io.SITE_CONFIG, lambda d: d["battery"].update(soc_min_frac=0.95, soc_max_frac=0.9)
+        ),
+        "site_config.yaml: battery: soc_min_frac (0.95) is above soc_max_frac (0.9)",
+    ),
+    "efficiency above one": (
+        lambda b: _edit_yaml(b / io.SITE_CONFIG, _battery("charge_efficiency_frac", 1.2)),
+        "site_config.yaml: battery.charge_efficiency_frac: Input should be less than or equal to 1",
+    ),
+    "efficiency zero": (
+        lambda b: _edit_yaml(b / io.SITE_CONFIG, _battery("discharge_efficiency_frac", 0)),
+        "battery.discharge_efficiency_frac: Input should be greater than 0",
+    ),
+    "unknown key": (
+        lambda b: _edit_yaml(b / io.SITE_CONFIG, _battery("capacity_kw", 5)),
+        "site_config.yaml: battery.capacity_kw: unknown key",
+    ),
+    "malformed yaml": (
+        lambda b: (b / io.RUN_CONFIG).write_text("timestep_min: [15\n"),
+        "run_config.yaml: malformed YAML at line 2",
+    ),
+    "corrupt parquet": (
+        lambda b: (b / io.TIMESERIES).write_bytes(b"PAR1 not really"),
+        "timeseries.parquet: not a readable parquet file",
+    ),
+    "infeasible site": (
+        lambda b: _edit_yaml(
+            b / io.SITE_CONFIG, lambda d: d["grid"].__setitem__("import_limit_kw", 1.0)
+        ),
+        "bundle: site cannot be balanced: from 2025-06-02T00:00Z load above import limit 1 kW",
+    ),
 }
 
 
@@ -91,8 +129,7 @@ def solved_bundle(tmp_path_factory) -> Path:
 
 
 def _outputs(bundle: Path) -> dict[str, bytes]:
-    return {name: (bundle / name).read_bytes()
-            for name in (*io.OUTPUT_FILES, io.METADATA)}
+    return {name: (bundle / name).read_bytes() for name in (*io.OUTPUT_FILES, io.METADATA)}
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -16,8 +16,9 @@ TOL = 1e-6
 def _optimise(site, run_config, timeseries):
     result = optimise(site, run_config, timeseries)
     problem = make_problem(site, run_config, timeseries)
-    return result.dispatch, bill(result.dispatch, problem.tariff,
-                                 site.battery.degradation_cost_gbp_per_kwh)
+    return result.dispatch, bill(
+        result.dispatch, problem.tariff, site.battery.degradation_cost_gbp_per_kwh
+    )
 
 
 def test_two_price_arbitrage_with_losses():
@@ -37,8 +38,12 @@ def test_single_spike_is_shaved_by_exactly_the_battery_power():
     # A 30 kW spike among 10 kW steps; a 5 kW battery takes the monthly peak to 25 kW, so the
     # demand charge is 25 * 10 = 250 GBP instead of 300. Energy is free and lossless, and the
     # battery must end where it began (5 kWh).
-    site = make_site(charge_power_max_kw=5.0, discharge_power_max_kw=5.0,
-                     initial_soc_frac=0.5, terminal_soc="at_least_initial")
+    site = make_site(
+        charge_power_max_kw=5.0,
+        discharge_power_max_kw=5.0,
+        initial_soc_frac=0.5,
+        terminal_soc="at_least_initial",
+    )
     tariff = Tariff(demand_charges=(DemandCharge(name="monthly", rate_gbp_per_kw=10.0),))
     timeseries = make_timeseries([10, 10, 30, 10], import_price=0.0)
     dispatch, its_bill = _optimise(site, make_run_config(tariff), timeseries)
@@ -53,8 +58,9 @@ def test_export_limit_curtails_exactly_the_excess():
     # limit, so 2 kW is curtailed each step. The stored 0.75 kWh is worth 0.3 GBP/kWh in the
     # last step, where load is 4 kW and there is no PV: discharge 3 kW, import 1 kW.
     site = make_site(charge_power_max_kw=1.0, grid=GridConnection(export_limit_kw=5.0))
-    timeseries = make_timeseries([2, 2, 2, 4], pv_kw=[10, 10, 10, 0], import_price=0.3,
-                                 export_price=0.05)
+    timeseries = make_timeseries(
+        [2, 2, 2, 4], pv_kw=[10, 10, 10, 0], import_price=0.3, export_price=0.05
+    )
     dispatch, _ = _optimise(site, make_run_config(), timeseries)
     np.testing.assert_allclose(dispatch[col.PV_CURTAIL_KW], [2, 2, 2, 0], atol=TOL)
     np.testing.assert_allclose(dispatch[col.GRID_EXPORT_KW], [5, 5, 5, 0], atol=TOL)
@@ -73,9 +79,16 @@ def test_battery_stays_idle_when_spread_is_below_round_trip_loss():
 
 def test_time_of_day_demand_window_only_bills_its_steps():
     # The window is 00:15-00:45 local (UTC in January): only steps 1 and 2 count, peak 20 kW.
-    tariff = Tariff(demand_charges=(DemandCharge(
-        name="evening", rate_gbp_per_kw=1.0, window_start_local="00:15",
-        window_end_local="00:45"),))
+    tariff = Tariff(
+        demand_charges=(
+            DemandCharge(
+                name="evening",
+                rate_gbp_per_kw=1.0,
+                window_start_local="00:15",
+                window_end_local="00:45",
+            ),
+        )
+    )
     site = make_site(charge_power_max_kw=0.0, discharge_power_max_kw=0.0)
     timeseries = make_timeseries([50, 20, 15, 40], import_price=0.0)
     _, its_bill = _optimise(site, make_run_config(tariff), timeseries)

@@ -81,16 +81,20 @@ def small_cases(draw):
     steps = draw(st.integers(3, 8))
     load = draw(st.lists(_kw(20.0), min_size=steps, max_size=steps))
     pv = draw(st.lists(_kw(20.0), min_size=steps, max_size=steps))
-    import_price = draw(st.lists(st.sampled_from([0.05, 0.1, 0.2, 0.35]),
-                                 min_size=steps, max_size=steps))
+    import_price = draw(
+        st.lists(st.sampled_from([0.05, 0.1, 0.2, 0.35]), min_size=steps, max_size=steps)
+    )
     export_price = draw(st.sampled_from([0.0, 0.04, 0.15]))
     soc_min = draw(st.sampled_from([0.0, 0.1]))
     site = make_site(
         capacity_kwh=draw(st.sampled_from([2.0, 10.0])),
-        charge_power_max_kw=draw(_kw(10.0)), discharge_power_max_kw=draw(_kw(10.0)),
+        charge_power_max_kw=draw(_kw(10.0)),
+        discharge_power_max_kw=draw(_kw(10.0)),
         charge_efficiency_frac=draw(st.sampled_from([0.8, 0.95, 1.0])),
         discharge_efficiency_frac=draw(st.sampled_from([0.8, 0.95, 1.0])),
-        soc_min_frac=soc_min, soc_max_frac=0.9, initial_soc_frac=draw(st.sampled_from([soc_min, 0.5])),
+        soc_min_frac=soc_min,
+        soc_max_frac=0.9,
+        initial_soc_frac=draw(st.sampled_from([soc_min, 0.5])),
         terminal_soc=draw(st.sampled_from(["at_least_initial", "free"])),
         degradation_cost_gbp_per_kwh=draw(st.sampled_from([0.0, 0.02])),
         grid=GridConnection(export_limit_kw=draw(st.sampled_from([None, 0.0, 3.0]))),
@@ -113,7 +117,11 @@ def test_generated_cases_are_physical_and_never_worse_than_baselines(case):
     cost = site.battery.degradation_cost_gbp_per_kwh
     optimised_bill = bill(optimised.dispatch, problem.tariff, cost)
     assert optimised.solve_stats["objective_gbp"] + optimised_bill.standing_charge_gbp == (
-        pytest.approx(optimised_bill.total_cost_gbp, rel=1e-7, abs=1e-6))
+        pytest.approx(optimised_bill.total_cost_gbp, rel=1e-7, abs=1e-6)
+    )
     for reference in (no_battery(problem), self_consumption(problem)):
         assert_physical(reference, site.battery)
-        assert optimised_bill.total_cost_gbp <= bill(reference, problem.tariff, cost).total_cost_gbp + GBP_TOL
+        assert (
+            optimised_bill.total_cost_gbp
+            <= bill(reference, problem.tariff, cost).total_cost_gbp + GBP_TOL
+        )

@@ -18,12 +18,20 @@ def _model(**run_fields):
 def test_variables_and_constraints_have_their_names_and_sizes():
     tariff = Tariff(demand_charges=(DemandCharge(name="monthly", rate_gbp_per_kw=1.0),))
     model = _model(tariff=tariff)
-    for variable in (names.GRID_IMPORT_KW, names.GRID_EXPORT_KW, names.BATTERY_CHARGE_KW,
-                     names.BATTERY_DISCHARGE_KW, names.BATTERY_SOC_KWH, names.PV_CURTAIL_KW):
+    for variable in (
+        names.GRID_IMPORT_KW,
+        names.GRID_EXPORT_KW,
+        names.BATTERY_CHARGE_KW,
+        names.BATTERY_DISCHARGE_KW,
+        names.BATTERY_SOC_KWH,
+        names.PV_CURTAIL_KW,
+    ):
         assert model.variables[variable].shape == (8,)
     # 23:00-00:00 in January and 00:00-01:00 in February: two billing periods.
     assert list(model.variables[names.DEMAND_PEAK_KW].indexes[names.DEMAND_PERIOD]) == [
-        "monthly:2025-01", "monthly:2025-02"]
+        "monthly:2025-01",
+        "monthly:2025-02",
+    ]
     assert model.constraints[names.SITE_POWER_BALANCE].shape == (8,)
     assert model.constraints[names.BATTERY_SOC_DYNAMICS].shape == (7,)
     assert model.constraints[names.BATTERY_SOC_INITIAL].shape == (1,)

@@ -42,7 +42,11 @@ def test_metadata_records_input_hashes_and_versions(example_bundles):
 
 def test_generate_is_deterministic(tmp_path):
     for folder in ("a", "b"):
-        assert invoke("generate", "export_limited_pv", "--out", tmp_path / folder,
-                      "--days", "3").exit_code == 0
+        assert (
+            invoke(
+                "generate", "export_limited_pv", "--out", tmp_path / folder, "--days", "3"
+            ).exit_code
+            == 0
+        )
     for name in io.INPUT_FILES:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

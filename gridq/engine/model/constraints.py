@@ -31,29 +31,37 @@ def add_variables(model: Model, problem: DispatchProblem) -> None:
     time = problem.time_index
     coords = [time]
     battery = problem.battery
-    model.add_variables(0, _upper_kw(problem.grid.import_limit_kw), coords=coords,
-                        name=names.GRID_IMPORT_KW)
-    model.add_variables(0, _upper_kw(problem.grid.export_limit_kw), coords=coords,
-                        name=names.GRID_EXPORT_KW)
-    model.add_variables(0, battery.charge_power_max_kw, coords=coords,
-                        name=names.BATTERY_CHARGE_KW)
-    model.add_variables(0, battery.discharge_power_max_kw, coords=coords,
-                        name=names.BATTERY_DISCHARGE_KW)
-    model.add_variables(0, _series(problem.pv_kw, time), coords=coords,
-                        name=names.PV_CURTAIL_KW)
-    model.add_variables(battery.soc_min_kwh, battery.soc_max_kwh, coords=coords,
-                        name=names.BATTERY_SOC_KWH)
+    model.add_variables(
+        0, _upper_kw(problem.grid.import_limit_kw), coords=coords, name=names.GRID_IMPORT_KW
+    )
+    model.add_variables(
+        0, _upper_kw(problem.grid.export_limit_kw), coords=coords, name=names.GRID_EXPORT_KW
+    )
+    model.add_variables(0, battery.charge_power_max_kw, coords=coords, name=names.BATTERY_CHARGE_KW)
+    model.add_variables(
+        0, battery.discharge_power_max_kw, coords=coords, name=names.BATTERY_DISCHARGE_KW
+    )
+    model.add_variables(0, _series(problem.pv_kw, time), coords=coords, name=names.PV_CURTAIL_KW)
+    model.add_variables(
+        battery.soc_min_kwh, battery.soc_max_kwh, coords=coords, name=names.BATTERY_SOC_KWH
+    )
     period_names = problem.tariff.demand_period_names
     if period_names:
-        model.add_variables(0, coords=[pd.Index(period_names, name=names.DEMAND_PERIOD)],
-                            name=names.DEMAND_PEAK_KW)
+        model.add_variables(
+            0, coords=[pd.Index(period_names, name=names.DEMAND_PERIOD)], name=names.DEMAND_PEAK_KW
+        )
 
 
 def add_power_balance(model: Model, problem: DispatchProblem) -> None:
     """``load + ch + exp + curt = pv + dis + imp`` at every step [kW]."""
     v = model.variables
-    flows = (v[names.BATTERY_CHARGE_KW] + v[names.GRID_EXPORT_KW] + v[names.PV_CURTAIL_KW]
-             - v[names.BATTERY_DISCHARGE_KW] - v[names.GRID_IMPORT_KW])
+    flows = (
+        v[names.BATTERY_CHARGE_KW]
+        + v[names.GRID_EXPORT_KW]
+        + v[names.PV_CURTAIL_KW]
+        - v[names.BATTERY_DISCHARGE_KW]
+        - v[names.GRID_IMPORT_KW]
+    )
     net_generation_kw = _series(problem.pv_kw - problem.load_kw, problem.time_index)
     model.add_constraints(flows == net_generation_kw, name=names.SITE_POWER_BALANCE)
 
@@ -97,8 +105,11 @@ def add_terminal_soc(model: Model, problem: DispatchProblem) -> None:
 
 
 def add_demand_peaks(model: Model, problem: DispatchProblem) -> None:
-    """``imp[t] <= peak[p(t)]`` for every step ``t`` inside a demand charge's window, where
-    ``p(t)`` is the charge's period (month) of ``t`` [kW]. One constraint family per charge."""
+    """Floor each demand period's peak: ``imp[t] <= peak[p(t)]`` [kW].
+
+    For every step ``t`` inside a demand charge's window, ``p(t)`` is the charge's period
+    (month) of ``t``. One constraint family per charge.
+    """
     tariff = problem.tariff
     v = model.variables
     for row, period_of_step in enumerate(tariff.demand_period_of_step):
@@ -113,14 +124,18 @@ def add_demand_peaks(model: Model, problem: DispatchProblem) -> None:
 
 
 def add_charge_discharge_switch(model: Model, problem: DispatchProblem) -> None:
-    """With ``forbid_simultaneous_charge_discharge``: binary ``on[t]``,
-    ``ch[t] <= P_ch * on[t]`` and ``dis[t] <= P_dis * (1 - on[t])``."""
+    """Forbid charging and discharging at once, if asked (a MILP).
+
+    With ``forbid_simultaneous_charge_discharge``: binary ``on[t]``,
+    ``ch[t] <= P_ch * on[t]`` and ``dis[t] <= P_dis * (1 - on[t])``.
+    """
     if not problem.solver.forbid_simultaneous_charge_discharge:
         return
     v = model.variables
     battery = problem.battery
-    charging_on = model.add_variables(coords=[problem.time_index], binary=True,
-                                      name=names.BATTERY_CHARGING_ON)
+    charging_on = model.add_variables(
+        coords=[problem.time_index], binary=True, name=names.BATTERY_CHARGING_ON
+    )
     model.add_constraints(
         v[names.BATTERY_CHARGE_KW] - battery.charge_power_max_kw * charging_on <= 0,
         name=names.BATTERY_CHARGE_SWITCH,

@@ -26,15 +26,14 @@ def objective_terms(model: Model, problem: DispatchProblem) -> dict[str, LinearE
             v[names.GRID_EXPORT_KW] * _series(tariff.export_price_gbp_per_kwh * problem.dt_h, time)
         ).sum(),
         names.DEGRADATION_COST_GBP: (
-            problem.battery.degradation_cost_gbp_per_kwh * problem.dt_h
+            problem.battery.degradation_cost_gbp_per_kwh
+            * problem.dt_h
             * v[names.BATTERY_DISCHARGE_KW]
         ).sum(),
     }
     if tariff.demand_period_names:
         peak = v[names.DEMAND_PEAK_KW]
-        terms[names.DEMAND_CHARGE_GBP] = (
-            peak * tariff.demand_period_rate_gbp_per_kw
-        ).sum()
+        terms[names.DEMAND_CHARGE_GBP] = (peak * tariff.demand_period_rate_gbp_per_kw).sum()
     return terms
 
 

@@ -15,8 +15,8 @@ from gridq.schemas import Battery, GridConnection, RunConfig, Site, SolverOption
 class DispatchProblem:
     """One site over one run window.
 
-    ``time_index`` (named ``time``) is the UTC step start; ``dt_h`` its length [h]; ``load_kw``, ``pv_kw`` per
-    step [kW].
+    ``time_index`` (named ``time``) is the UTC step start; ``dt_h`` its length [h];
+    ``load_kw``, ``pv_kw`` per step [kW].
     """
 
     time_index: pd.DatetimeIndex

@@ -1,7 +1,6 @@
 """Solve the dispatch LP with HiGHS and turn the answer into a dispatch table."""
 
 from dataclasses import dataclass
-from importlib.metadata import version
 from typing import Any
 
 import numpy as np
@@ -69,7 +68,9 @@ def explain_infeasibility(problem: DispatchProblem) -> str:
             f"{limit_kw:g} kW + PV needs more energy than the battery can store and recharge; "
             "raise import_limit_kw or the battery's capacity"
         )
-    return "the battery cannot end at its initial SOC within the import limit; set terminal_soc: free"
+    return (
+        "the battery cannot end at its initial SOC within the import limit; set terminal_soc: free"
+    )
 
 
 def solve(model: Model, problem: DispatchProblem) -> SolveResult:
@@ -100,10 +101,11 @@ def solve(model: Model, problem: DispatchProblem) -> SolveResult:
     # HiGHS returns values within its tolerances, e.g. -1e-12: clip those to the sign convention.
     flows = list(_VARIABLE_COLUMNS.values())
     dispatch[flows] = dispatch[flows].clip(lower=0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+    objective_gbp = model.objective.value
+    if objective_gbp is None:
+        raise SolverError("HiGHS reported optimal but returned no objective; report as a bug")
     stats = {
         "solver": "highs",
-        "highspy_version": version("highspy"),
-        "linopy_version": version("linopy"),
         "status": status,
         "termination_condition": condition,
         "problem_class": "MILP" if problem.solver.forbid_simultaneous_charge_discharge else "LP",
@@ -111,6 +113,6 @@ def solve(model: Model, problem: DispatchProblem) -> SolveResult:
         "variables": int(model.nvars),
         "constraints": int(model.ncons),
         "steps": len(problem.time_index),
-        "objective_gbp": float(model.objective.value),
+        "objective_gbp": float(objective_gbp),
     }
-    return SolveResult(dispatch=dispatch, objective_gbp=float(model.objective.value), stats=stats)
+    return SolveResult(dispatch=dispatch, objective_gbp=float(objective_gbp), stats=stats)

@@ -45,3 +45,16 @@ def test_binary_switch_only_when_asked():
     assert names.BATTERY_CHARGING_ON in model.binaries
     with pytest.raises(KeyError):
         _model().variables[names.BATTERY_CHARGING_ON]
+
+
+def test_time_sharing_only_where_export_pays_more_than_import():
+    timeseries = make_timeseries(
+        [1.0] * 6, import_price=[0.1, 0.3, 0.1, 0.3, 0.3, 0.3], export_price=0.2
+    )
+    model = build_model(make_problem(make_site(), make_run_config(), timeseries))
+    share = model.variables[names.GRID_IMPORTING_SHARE_FRAC]
+    assert list(share.indexes[names.TIME]) == list(timeseries.index[[0, 2]])
+    no_share = build_model(
+        make_problem(make_site(), make_run_config(), make_timeseries([1.0] * 6, export_price=0.2))
+    )
+    assert names.GRID_IMPORTING_SHARE_FRAC not in no_share.variables

@@ -9,6 +9,7 @@ from gridq.engine.model.constraints import (
     add_power_balance,
     add_soc_dynamics,
     add_terminal_soc,
+    add_time_shared_grid_direction,
     add_variables,
 )
 from gridq.engine.model.objective import add_objective
@@ -26,5 +27,6 @@ def build_model(problem: DispatchProblem) -> Model:
         add_terminal_soc(model, problem)
         add_demand_peaks(model, problem)
         add_charge_discharge_switch(model, problem)
+        add_time_shared_grid_direction(model, problem)
         add_objective(model, problem)
     return model

@@ -18,24 +18,21 @@ def _series(values: np.ndarray, time: pd.Index) -> xr.DataArray:
     return xr.DataArray(values, coords={names.TIME: time}, dims=names.TIME)
 
 
-def _upper_kw(limit_kw: float | None) -> float:
-    return np.inf if limit_kw is None else limit_kw
-
-
 def add_variables(model: Model, problem: DispatchProblem) -> None:
     """Per-step flows and SOC, all >= 0, with their simple bounds as variable bounds.
 
-    ``imp <= MIC``, ``exp <= MEC``, ``ch <= P_ch``, ``dis <= P_dis``, ``curt <= pv``,
+    ``imp <= min(MIC, load + P_ch)``, ``exp <= min(MEC, pv + P_dis)`` (a meter that never
+    imports and exports at once needs no more), ``ch <= P_ch``, ``dis <= P_dis``, ``curt <= pv``,
     ``soc_min <= soc <= soc_max``; one ``demand_peak_kw >= 0`` per demand period.
     """
     time = problem.time_index
     coords = [time]
     battery = problem.battery
     model.add_variables(
-        0, _upper_kw(problem.grid.import_limit_kw), coords=coords, name=names.GRID_IMPORT_KW
+        0, _series(problem.import_bound_kw(), time), coords=coords, name=names.GRID_IMPORT_KW
     )
     model.add_variables(
-        0, _upper_kw(problem.grid.export_limit_kw), coords=coords, name=names.GRID_EXPORT_KW
+        0, _series(problem.export_bound_kw(), time), coords=coords, name=names.GRID_EXPORT_KW
     )
     model.add_variables(0, battery.charge_power_max_kw, coords=coords, name=names.BATTERY_CHARGE_KW)
     model.add_variables(
@@ -145,3 +142,69 @@ def add_charge_discharge_switch(model: Model, problem: DispatchProblem) -> None:
         <= battery.discharge_power_max_kw,
         name=names.BATTERY_DISCHARGE_SWITCH,
     )
+
+
+def add_time_shared_grid_direction(model: Model, problem: DispatchProblem) -> None:
+    """Keep import and export honest where export pays more than import.
+
+    A meter never imports and exports at the same instant; within one step a site can only
+    share the step's time between an importing mode and an exporting mode. Where
+    ``p_exp[t] <= p_imp[t]`` doing both never pays and the LP avoids it unaided. At the steps
+    where ``p_exp[t] > p_imp[t]`` this adds the exact LP hull of the two modes: a share
+    ``f[t]`` in [0, 1] of the step spent importing and the flows of that mode (suffix ``_I``;
+    the exporting mode has the rest):
+
+    - ``imp = f * (load - pv) + ch_I - dis_I + curt_I`` (the importing mode balances by import
+      alone, so ``exp`` balances the exporting mode);
+    - ``0 <= ch_I <= f * P_ch`` and ``0 <= ch - ch_I <= (1 - f) * P_ch``; likewise ``dis`` with
+      ``P_dis`` and ``curt`` with ``pv``;
+    - ``imp <= f * MIC`` and ``exp <= (1 - f) * MEC`` where those limits exist.
+    """
+    tariff = problem.tariff
+    pays = tariff.export_price_gbp_per_kwh > tariff.import_price_gbp_per_kwh
+    if not pays.any():
+        return
+    v = model.variables
+    time = problem.time_index[pays]
+    at = {names.TIME: time}
+    coords = [time]
+    share = model.add_variables(0, 1, coords=coords, name=names.GRID_IMPORTING_SHARE_FRAC)
+    net_load_kw = _series((problem.load_kw - problem.pv_kw)[pays], time)
+    pv_kw = _series(problem.pv_kw[pays], time)
+    battery = problem.battery
+    mode_flows = {}
+    for total, in_mode, cap in (
+        (names.BATTERY_CHARGE_KW, names.BATTERY_CHARGE_IMPORTING_KW, battery.charge_power_max_kw),
+        (
+            names.BATTERY_DISCHARGE_KW,
+            names.BATTERY_DISCHARGE_IMPORTING_KW,
+            battery.discharge_power_max_kw,
+        ),
+        (names.PV_CURTAIL_KW, names.PV_CURTAIL_IMPORTING_KW, pv_kw),
+    ):
+        flow = model.add_variables(0, coords=coords, name=in_mode)
+        rest = v[total].sel(at) - flow
+        model.add_constraints(flow - cap * share <= 0, name=f"{in_mode}_share")
+        model.add_constraints(rest + cap * share <= cap, name=f"{in_mode}_rest_share")
+        model.add_constraints(rest >= 0, name=f"{in_mode}_rest")
+        mode_flows[in_mode] = flow
+    model.add_constraints(
+        v[names.GRID_IMPORT_KW].sel(at)
+        - net_load_kw * share
+        - mode_flows[names.BATTERY_CHARGE_IMPORTING_KW]
+        + mode_flows[names.BATTERY_DISCHARGE_IMPORTING_KW]
+        - mode_flows[names.PV_CURTAIL_IMPORTING_KW]
+        == 0,
+        name=names.GRID_IMPORTING_MODE_BALANCE,
+    )
+    if problem.grid.import_limit_kw is not None:
+        model.add_constraints(
+            v[names.GRID_IMPORT_KW].sel(at) - problem.grid.import_limit_kw * share <= 0,
+            name=names.GRID_IMPORT_SHARE_LIMIT,
+        )
+    if problem.grid.export_limit_kw is not None:
+        limit_kw = problem.grid.export_limit_kw
+        model.add_constraints(
+            v[names.GRID_EXPORT_KW].sel(at) + limit_kw * share <= limit_kw,
+            name=names.GRID_EXPORT_SHARE_LIMIT,
+        )

@@ -28,6 +28,18 @@ class DispatchProblem:
     tariff: CompiledTariff
     solver: SolverOptions
 
+    def import_bound_kw(self) -> np.ndarray:
+        """Most a meter that never imports and exports at once can import, per step [kW]."""
+        bound_kw = self.load_kw + self.battery.charge_power_max_kw
+        limit_kw = self.grid.import_limit_kw
+        return bound_kw if limit_kw is None else np.minimum(bound_kw, limit_kw)
+
+    def export_bound_kw(self) -> np.ndarray:
+        """Most a meter that never imports and exports at once can export, per step [kW]."""
+        bound_kw = self.pv_kw + self.battery.discharge_power_max_kw
+        limit_kw = self.grid.export_limit_kw
+        return bound_kw if limit_kw is None else np.minimum(bound_kw, limit_kw)
+
 
 def make_problem(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> DispatchProblem:
     """Gather a checked timeseries and its configs into a :class:`DispatchProblem`."""

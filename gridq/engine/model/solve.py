@@ -92,10 +92,12 @@ def solve(model: Model, problem: DispatchProblem) -> SolveResult:
             f"HiGHS stopped with status '{status}' ({condition}); raise solver.time_limit_s or "
             "report the bundle as a bug"
         )
-    solution = model.solution
     dispatch = pd.DataFrame(
         {col.LOAD_KW: problem.load_kw, col.PV_KW: problem.pv_kw}
-        | {column: solution[var].to_numpy() for var, column in _VARIABLE_COLUMNS.items()},
+        | {
+            column: model.variables[var].solution.to_numpy()
+            for var, column in _VARIABLE_COLUMNS.items()
+        },
         index=pd.DatetimeIndex(problem.time_index, name=col.TIMESTAMP),
     )
     # HiGHS returns values within its tolerances, e.g. -1e-12: clip those to the sign convention.
@@ -108,7 +110,7 @@ def solve(model: Model, problem: DispatchProblem) -> SolveResult:
         "solver": "highs",
         "status": status,
         "termination_condition": condition,
-        "problem_class": "MILP" if problem.solver.forbid_simultaneous_charge_discharge else "LP",
+        "problem_class": "MILP" if model.binaries.nvars else "LP",
         "highs_options": options,
         "variables": int(model.nvars),
         "constraints": int(model.ncons),

@@ -10,11 +10,13 @@ from typer.testing import CliRunner
 
 from gridq import conventions as col
 from gridq.cli import app
-from gridq.engine.synth import EXAMPLES
 from gridq.engine.timeseries import check_timeseries
+from gridq.io.params import read_params
 from gridq.schemas import Battery, GridConnection, RunConfig, Site, Tariff
 
-EXAMPLE_NAMES = tuple(EXAMPLES)
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = REPO / "params.yaml"
+EXAMPLE_NAMES = tuple(read_params(PARAMS).bundles)
 
 
 def make_timeseries(
@@ -61,7 +63,7 @@ def make_run_config(tariff: Tariff | None = None, **fields: object) -> RunConfig
     return RunConfig.model_validate({"tariff": tariff or Tariff()} | fields)
 
 
-def invoke(*args: str):
+def invoke(*args: object):
     """Run the gridq CLI in-process; returns click's Result."""
     return CliRunner().invoke(app, [str(arg) for arg in args])
 
@@ -73,7 +75,10 @@ def example_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     bundles = {}
     for name in EXAMPLE_NAMES:
         folder = root / name
-        for command in (("generate", name, "--out", folder), ("backtest", folder)):
+        for command in (
+            ("generate", name, "--params", PARAMS, "--out", folder),
+            ("backtest", folder),
+        ):
             result = invoke(*command)
             assert result.exit_code == 0, result.output
         bundles[name] = folder

@@ -1,4 +1,4 @@
-"""``gridq generate``: deterministic example bundles."""
+"""``gridq generate``: deterministic example bundles from params.yaml."""
 
 from pathlib import Path
 from typing import Annotated
@@ -6,28 +6,34 @@ from typing import Annotated
 import typer
 
 from gridq.cli.errors import reports_errors
-from gridq.engine.synth import EXAMPLES, make_timeseries
-from gridq.errors import ConfigError
+from gridq.engine.synth import make_timeseries
 from gridq.io import bundle as io
+from gridq.io.params import example_bundle
 
 
 @reports_errors
 def generate(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(EXAMPLES)}.")],
+    name: Annotated[str, typer.Argument(help="A bundle listed under 'bundles' in params.yaml.")],
+    params: Annotated[Path, typer.Option(help="The pipeline's parameters.", dir_okay=False)] = (
+        Path("params.yaml")
+    ),
     out: Annotated[
         Path | None, typer.Option(help="Bundle folder [default: bundles/NAME].", file_okay=False)
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic series.")] = 42,
     days: Annotated[
-        int | None, typer.Option(min=1, help="Length [days] instead of the example's own.")
+        int | None, typer.Option(min=1, help="Length [days] instead of the bundle's own.")
     ] = None,
 ) -> None:
     """Write an example bundle's inputs: site_config.yaml, run_config.yaml, timeseries.parquet."""
-    if name not in EXAMPLES:
-        raise ConfigError(f"unknown example '{name}'; choose one of {', '.join(EXAMPLES)}")
-    example = EXAMPLES[name]
+    example = example_bundle(params, name)
+    series = example.series if days is None else example.series.model_copy(update={"days": days})
     folder = out or Path("bundles") / name
-    timeseries = make_timeseries(example, seed=seed, days=days)
+    timeseries = make_timeseries(
+        series,
+        example.site,
+        example.run_config.timestep_min,
+        example.run_config.tariff.local_timezone,
+    )
     io.write_inputs(folder, example.site, example.run_config, timeseries)
     typer.echo(f"{folder}: {len(timeseries)} steps from {timeseries.index[0]:%Y-%m-%d}")
 

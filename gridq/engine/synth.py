@@ -6,30 +6,30 @@ each example's tariff bands on the local clock. Equal arguments give equal frame
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pvlib
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gridq import conventions as col
-from gridq.schemas import Battery, DemandCharge, GridConnection, RunConfig, Site, Tariff
+from gridq.schemas import Site
 
-LOCAL_TIMEZONE = col.DEFAULT_LOCAL_TIMEZONE
 _PV_SYSTEM_LOSS_FRAC = 0.14
 
 
-@dataclass(frozen=True)
-class Example:
-    """An example bundle: its configs, its default window and how to draw its series."""
+class SyntheticSeries(BaseModel):
+    """How to draw an example bundle's timeseries."""
 
-    site: Site
-    run_config: RunConfig
-    start_utc: str
-    days: int
-    pv_peak_kw: float
-    load_kw: Callable[[pd.DatetimeIndex, np.random.Generator], np.ndarray]
-    prices_gbp_per_kwh: Callable[[pd.DatetimeIndex], tuple[np.ndarray, np.ndarray]]
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(description="Seed of every random draw.")
+    start_utc: AwareDatetime = Field(description="First step, UTC.")
+    days: int = Field(gt=0, description="Length of the run [days].")
+    pv_peak_kw: float = Field(ge=0, description="PV array peak [kWp].")
+    load_profile: Literal["home", "commercial", "small_business"]
+    price_profile: Literal["home_tou", "commercial_day_night", "flat"]
 
 
 def _hour(local: pd.DatetimeIndex) -> np.ndarray:
@@ -116,118 +116,59 @@ def pv_kw(
     return pv_peak_kw * poa_w_per_m2 / 1000.0 * (1 - _PV_SYSTEM_LOSS_FRAC) * clearness
 
 
-def _home_tou_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+def home_tou_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Import 0.09 before 07:00, 0.36 16:00-19:00, else 0.26; export 0.15 [GBP/kWh]."""
     hour = _hour(local)
     import_price = np.where(hour < 7, 0.09, np.where((hour >= 16) & (hour < 19), 0.36, 0.26))
     return import_price, np.full(len(local), 0.15)
 
 
-def _commercial_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+def commercial_day_night_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Import 0.24 07:00-23:00, else 0.15; no export payment [GBP/kWh]."""
     hour = _hour(local)
     import_price = np.where((hour >= 7) & (hour < 23), 0.24, 0.15)
     return import_price, np.zeros(len(local))
 
 
-def _flat_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+def flat_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Import 0.27, export 0.06 [GBP/kWh] at every step."""
     return np.full(len(local), 0.27), np.full(len(local), 0.06)
 
 
-EXAMPLES: dict[str, Example] = {
-    "pv_battery_tou": Example(
-        site=Site(
-            name="pv_battery_tou",
-            latitude_deg=51.45,
-            longitude_deg=-2.58,
-            battery=Battery(
-                capacity_kwh=13.5,
-                charge_power_max_kw=5.0,
-                discharge_power_max_kw=5.0,
-                soc_min_frac=0.05,
-                initial_soc_frac=0.05,
-                degradation_cost_gbp_per_kwh=0.01,
-            ),
-            grid=GridConnection(import_limit_kw=23.0, export_limit_kw=3.68),
-        ),
-        run_config=RunConfig(tariff=Tariff(standing_charge_gbp_per_day=0.53)),
-        start_utc="2025-03-17T00:00Z",
-        days=28,
-        pv_peak_kw=4.0,
-        load_kw=home_load_kw,
-        prices_gbp_per_kwh=_home_tou_prices,
-    ),
-    "commercial_demand_charge": Example(
-        site=Site(
-            name="commercial_demand_charge",
-            latitude_deg=52.48,
-            longitude_deg=-1.89,
-            battery=Battery(
-                capacity_kwh=500.0,
-                charge_power_max_kw=250.0,
-                discharge_power_max_kw=250.0,
-                soc_min_frac=0.1,
-                soc_max_frac=0.95,
-                initial_soc_frac=0.5,
-                degradation_cost_gbp_per_kwh=0.02,
-            ),
-            grid=GridConnection(import_limit_kw=500.0, export_limit_kw=0.0),
-        ),
-        run_config=RunConfig(
-            tariff=Tariff(
-                standing_charge_gbp_per_day=4.8,
-                demand_charges=(DemandCharge(name="monthly_peak", rate_gbp_per_kw=12.0),),
-            ),
-            baseline="no_battery",
-        ),
-        start_utc="2025-01-01T00:00Z",
-        days=59,
-        pv_peak_kw=0.0,
-        load_kw=commercial_load_kw,
-        prices_gbp_per_kwh=_commercial_prices,
-    ),
-    "export_limited_pv": Example(
-        site=Site(
-            name="export_limited_pv",
-            latitude_deg=50.72,
-            longitude_deg=-3.53,
-            battery=Battery(
-                capacity_kwh=100.0,
-                charge_power_max_kw=50.0,
-                discharge_power_max_kw=50.0,
-                soc_min_frac=0.05,
-                initial_soc_frac=0.05,
-                degradation_cost_gbp_per_kwh=0.01,
-            ),
-            grid=GridConnection(import_limit_kw=69.0, export_limit_kw=20.0),
-        ),
-        run_config=RunConfig(tariff=Tariff(standing_charge_gbp_per_day=1.2)),
-        start_utc="2025-06-02T00:00Z",
-        days=14,
-        pv_peak_kw=80.0,
-        load_kw=small_business_load_kw,
-        prices_gbp_per_kwh=_flat_prices,
-    ),
+LOAD_PROFILES: dict[str, Callable[[pd.DatetimeIndex, np.random.Generator], np.ndarray]] = {
+    "home": home_load_kw,
+    "commercial": commercial_load_kw,
+    "small_business": small_business_load_kw,
+}
+PRICE_PROFILES: dict[str, Callable[[pd.DatetimeIndex], tuple[np.ndarray, np.ndarray]]] = {
+    "home_tou": home_tou_prices,
+    "commercial_day_night": commercial_day_night_prices,
+    "flat": flat_prices,
 }
 
 
 def make_timeseries(
-    example: Example, seed: int, days: int | None = None, start_utc: str | None = None
+    series: SyntheticSeries,
+    site: Site,
+    timestep_min: int,
+    local_timezone: str = col.DEFAULT_LOCAL_TIMEZONE,
 ) -> pd.DataFrame:
-    """The example's timeseries on a UTC index, drawn from ``seed``."""
-    steps_per_day = 24 * 60 // example.run_config.timestep_min
+    """The timeseries that ``series`` describes for ``site``, on a UTC index."""
+    steps_per_day = 24 * 60 // timestep_min
     index = pd.date_range(
-        start_utc or example.start_utc,
-        periods=(days or example.days) * steps_per_day,
-        freq=f"{example.run_config.timestep_min}min",
+        pd.Timestamp(series.start_utc).tz_convert("UTC"),
+        periods=series.days * steps_per_day,
+        freq=f"{timestep_min}min",
         name=col.TIMESTAMP,
         unit="ns",
     )
-    local = index.tz_convert(LOCAL_TIMEZONE)
-    rng = np.random.default_rng(seed)
-    import_price, export_price = example.prices_gbp_per_kwh(local)
+    local = index.tz_convert(local_timezone)
+    rng = np.random.default_rng(series.seed)
+    import_price, export_price = PRICE_PROFILES[series.price_profile](local)
     return pd.DataFrame(
         {
-            col.LOAD_KW: np.round(example.load_kw(local, rng), 4),
-            col.PV_KW: np.round(pv_kw(example.site, index, example.pv_peak_kw, rng), 4),
+            col.LOAD_KW: np.round(LOAD_PROFILES[series.load_profile](local, rng), 4),
+            col.PV_KW: np.round(pv_kw(site, index, series.pv_peak_kw, rng), 4),
             col.IMPORT_PRICE: import_price,
             col.EXPORT_PRICE: export_price,
         },

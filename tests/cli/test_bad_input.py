@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gridq.io import bundle as io
-from tests.conftest import invoke
+from tests.conftest import PARAMS, invoke
 
 
 def _edit_yaml(path: Path, change) -> None:
@@ -123,7 +123,12 @@ CASES = {
 @pytest.fixture(scope="module")
 def solved_bundle(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("good") / "bundle"
-    assert invoke("generate", "export_limited_pv", "--out", folder, "--days", "2").exit_code == 0
+    assert (
+        invoke(
+            "generate", "export_limited_pv", "--params", PARAMS, "--out", folder, "--days", "2"
+        ).exit_code
+        == 0
+    )
     assert invoke("backtest", folder).exit_code == 0
     return folder
 
@@ -157,13 +162,29 @@ def test_missing_bundle_folder(tmp_path):
 
 def test_metrics_before_solve_names_the_missing_output(tmp_path):
     folder = tmp_path / "fresh"
-    assert invoke("generate", "pv_battery_tou", "--out", folder, "--days", "1").exit_code == 0
+    assert (
+        invoke(
+            "generate", "pv_battery_tou", "--params", PARAMS, "--out", folder, "--days", "1"
+        ).exit_code
+        == 0
+    )
     result = invoke("metrics", folder)
     assert result.exit_code == 2
     assert "dispatch.parquet: file not found; run the step that writes it first" in result.stderr
 
 
 def test_unknown_example_name(tmp_path):
-    result = invoke("generate", "no_such_site", "--out", tmp_path / "x")
+    result = invoke("generate", "no_such_site", "--params", PARAMS, "--out", tmp_path / "x")
     assert result.exit_code == 2
-    assert "unknown example 'no_such_site'; choose one of pv_battery_tou" in result.stderr
+    assert "params.yaml: no bundle 'no_such_site' under 'bundles'; choose one of" in result.stderr
+
+
+def test_bad_params_value_names_the_bundle_and_field(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS.read_text().replace("capacity_kwh: 500.0", "capacity_kwh: -5"))
+    result = invoke("generate", "commercial_demand_charge", "--params", params)
+    assert result.exit_code == 2
+    assert (
+        "params.yaml: bundles.commercial_demand_charge: battery.capacity_kwh: Input should "
+        "be greater than 0"
+    ) in result.stderr

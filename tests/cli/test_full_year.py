@@ -5,13 +5,18 @@ import json
 import pytest
 
 from gridq.io import bundle as io
-from tests.conftest import invoke
+from tests.conftest import PARAMS, invoke
 
 
 @pytest.mark.slow
 def test_full_year_backtest(tmp_path):
     bundle = tmp_path / "year"
-    assert invoke("generate", "pv_battery_tou", "--out", bundle, "--days", "365").exit_code == 0
+    assert (
+        invoke(
+            "generate", "pv_battery_tou", "--params", PARAMS, "--out", bundle, "--days", "365"
+        ).exit_code
+        == 0
+    )
     result = invoke("backtest", bundle)
     assert result.exit_code == 0, result.output
     stats = json.loads((bundle / io.SOLVE_STATS).read_text())

@@ -5,14 +5,16 @@ import shutil
 
 import pandas as pd
 
-from gridq.engine.synth import EXAMPLES, make_timeseries
+from gridq.engine.synth import make_timeseries
 from gridq.io import bundle as io
-from tests.conftest import invoke
+from gridq.io.params import example_bundle
+from tests.conftest import PARAMS, invoke
 
 
 def test_write_then_read_round_trips(tmp_path):
-    example = EXAMPLES["pv_battery_tou"]
-    timeseries = make_timeseries(example, seed=3, days=2)
+    example = example_bundle(PARAMS, "pv_battery_tou")
+    series = example.series.model_copy(update={"days": 2})
+    timeseries = make_timeseries(series, example.site, example.run_config.timestep_min)
     io.write_inputs(tmp_path, example.site, example.run_config, timeseries)
     inputs = io.read_bundle(tmp_path)
     assert inputs.site == example.site

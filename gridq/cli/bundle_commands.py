@@ -1,16 +1,18 @@
 """Commands that read a run bundle: validate, solve, baseline, metrics, backtest, report."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from gridq import __version__
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
 from gridq.cli.summary import print_summary
-from gridq.errors import GridqError
+from gridq.errors import GridqError, InputError
 from gridq.io import bundle as io
 from gridq.runners.backtest import Optimised, optimise, run_baseline, run_metrics
+from gridq.runners.validate import validate_dispatch, validate_timeseries
+from gridq.schemas import RunConfig, Site
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
@@ -23,13 +25,51 @@ def _optimise(bundle: Path, inputs: io.BundleInputs) -> Optimised:
         raise error.with_context(str(bundle)) from None
 
 
+SuiteOption = Annotated[
+    Path | None,
+    typer.Option(help="Expectation suite [default: stages/validate/TABLE.json].", dir_okay=False),
+]
+
+
 @reports_errors
-def validate(bundle: BundleArg) -> None:
-    """Check a bundle's configs and timeseries against GridQ's conventions."""
-    inputs = io.read_bundle(bundle)
-    typer.echo(
-        f"{bundle}: valid ({len(inputs.timeseries)} steps of {inputs.run_config.timestep_min} min)"
-    )
+def validate(
+    bundle: BundleArg,
+    table: Annotated[
+        Literal["timeseries", "dispatch"],
+        typer.Option(
+            help="timeseries: the input (writes validation.json); dispatch: "
+            "dispatch.parquet and baseline.parquet (writes dispatch_validation.json)."
+        ),
+    ] = "timeseries",
+    suite: SuiteOption = None,
+) -> None:
+    """Check a bundle's tables with Great Expectations, then against GridQ's conventions."""
+    suite_definition = io.read_suite(suite or Path("stages/validate") / f"{table}.json")
+    if table == "timeseries":
+        run_config = io.read_config(bundle / io.RUN_CONFIG, RunConfig)
+        io.read_config(bundle / io.SITE_CONFIG, Site)
+        raw = io.read_table(bundle / io.TIMESERIES)
+        reports = {
+            io.TIMESERIES: validate_timeseries(raw, run_config.timestep_min, suite_definition)
+        }
+        target = io.VALIDATION
+    else:
+        inputs = io.read_bundle(bundle)
+        step_min = inputs.run_config.timestep_min
+        reports = {
+            name: validate_dispatch(
+                io.read_dispatch(bundle / name, step_min), inputs.site.battery, suite_definition
+            )
+            for name in (io.DISPATCH, io.BASELINE)
+        }
+        target = io.DISPATCH_VALIDATION
+    io.write_json(bundle / target, {name: report.as_dict() for name, report in reports.items()})
+    for name, report in reports.items():
+        if not report.success:
+            raise InputError(f"{bundle / name}: {report.summary()}; details in {bundle / target}")
+    if table == "timeseries":
+        io.read_bundle(bundle)
+    typer.echo(f"{bundle}: {table} valid ({'; '.join(r.summary() for r in reports.values())})")
 
 
 @reports_errors

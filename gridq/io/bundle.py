@@ -40,6 +40,8 @@ SOLVE_STATS = "solve_stats.json"
 METRICS = "metrics.json"
 METADATA = "bundle_metadata.json"
 TIMINGS = "timings.json"
+VALIDATION = "validation.json"
+DISPATCH_VALIDATION = "dispatch_validation.json"
 INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
 OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
 
@@ -252,3 +254,11 @@ def read_json(path: Path) -> Any:
         raise InputError(
             f"{path}: malformed JSON at line {error.lineno}; rerun the step that writes it"
         ) from None
+
+
+def read_suite(path: Path) -> dict[str, Any]:
+    """Read an expectation suite definition (JSON with ``name`` and ``expectations``)."""
+    suite = read_json(path)
+    if not isinstance(suite, dict) or not {"name", "expectations"} <= set(suite):
+        raise ConfigError(f"{path}: an expectation suite needs 'name' and 'expectations'")
+    return suite

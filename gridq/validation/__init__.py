@@ -1,0 +1,1 @@
+"""Great Expectations checks of whole tables (timeseries and dispatch)."""

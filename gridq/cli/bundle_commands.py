@@ -44,6 +44,7 @@ def validate(
     suite: SuiteOption = None,
 ) -> None:
     """Check a bundle's tables with Great Expectations, then against GridQ's conventions."""
+    io.require_bundle(bundle)
     suite_definition = io.read_suite(suite or Path("stages/validate") / f"{table}.json")
     if table == "timeseries":
         run_config = io.read_config(bundle / io.RUN_CONFIG, RunConfig)

@@ -129,10 +129,16 @@ def read_timeseries(path: Path, timestep_min: int) -> pd.DataFrame:
         return check_timeseries(frame, timestep_min)
 
 
-def read_bundle(bundle: Path) -> BundleInputs:
-    """Read and validate the three inputs of a bundle."""
+def require_bundle(bundle: Path) -> Path:
+    """Return ``bundle`` if it is a folder."""
     if not bundle.is_dir():
         raise BundleError(f"{bundle}: not a folder; give the path of a run bundle")
+    return bundle
+
+
+def read_bundle(bundle: Path) -> BundleInputs:
+    """Read and validate the three inputs of a bundle."""
+    require_bundle(bundle)
     run_config = read_config(bundle / RUN_CONFIG, RunConfig)
     return BundleInputs(
         site=read_config(bundle / SITE_CONFIG, Site),

@@ -10,6 +10,7 @@ from gridq.cli.errors import native_stdout_to_stderr, reports_errors
 from gridq.cli.summary import print_summary
 from gridq.errors import GridqError, InputError
 from gridq.io import bundle as io
+from gridq.report.html import build_report
 from gridq.runners.backtest import Optimised, optimise, run_baseline, run_metrics
 from gridq.runners.validate import validate_dispatch, validate_timeseries
 from gridq.schemas import RunConfig, Site
@@ -80,7 +81,6 @@ def solve(bundle: BundleArg) -> None:
     optimised = _optimise(bundle, inputs)
     io.write_outputs(
         bundle,
-        inputs,
         tables={io.DISPATCH: optimised.dispatch},
         documents={io.SOLVE_STATS: optimised.solve_stats},
         timings_s=optimised.timings_s,
@@ -93,13 +93,13 @@ def baseline(bundle: BundleArg) -> None:
     """Run the configured baseline: writes baseline.parquet."""
     inputs = io.read_bundle(bundle)
     frame = run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
-    io.write_outputs(bundle, inputs, tables={io.BASELINE: frame}, documents={})
+    io.write_outputs(bundle, tables={io.BASELINE: frame}, documents={})
     typer.echo(f"{bundle}: baseline '{inputs.run_config.baseline}' written")
 
 
 @reports_errors
 def metrics(bundle: BundleArg) -> None:
-    """Price dispatch and baseline with one bill: writes metrics.json."""
+    """Price dispatch and baseline with one bill: writes metrics.json, bundle_metadata.json."""
     inputs = io.read_bundle(bundle)
     step_min = inputs.run_config.timestep_min
     result = run_metrics(
@@ -109,7 +109,8 @@ def metrics(bundle: BundleArg) -> None:
         io.read_dispatch(bundle / io.DISPATCH, step_min),
         io.read_dispatch(bundle / io.BASELINE, step_min),
     )
-    io.write_outputs(bundle, inputs, tables={}, documents={io.METRICS: result})
+    io.write_outputs(bundle, tables={}, documents={io.METRICS: result})
+    io.write_metadata(bundle, inputs)
     typer.echo(f"{bundle}: saves {result['savings_gbp']:.2f} GBP against {result['baseline']}")
 
 
@@ -124,18 +125,33 @@ def backtest(bundle: BundleArg) -> None:
     )
     io.write_outputs(
         bundle,
-        inputs,
         tables={io.DISPATCH: optimised.dispatch, io.BASELINE: reference},
         documents={io.SOLVE_STATS: optimised.solve_stats, io.METRICS: result},
         timings_s=optimised.timings_s,
     )
+    io.write_metadata(bundle, inputs)
     print_summary(bundle, result)
 
 
 @reports_errors
 def report(bundle: BundleArg) -> None:
-    """Print a summary of a bundle's metrics.json."""
-    print_summary(bundle, io.read_json(bundle / io.METRICS))
+    """Write report.html (and the plot tables behind it) and print the summary."""
+    inputs = io.read_bundle(bundle)
+    step_min = inputs.run_config.timestep_min
+    metrics = io.read_json(bundle / io.METRICS)
+    page = build_report(
+        inputs.site,
+        inputs.run_config,
+        inputs.timeseries,
+        io.read_dispatch(bundle / io.DISPATCH, step_min),
+        io.read_dispatch(bundle / io.BASELINE, step_min),
+        metrics,
+    )
+    io.write_report(
+        bundle, page.html, {io.PLOT_WEEK: page.week, io.PLOT_MONTHLY_BILLS: page.monthly_bills}
+    )
+    print_summary(bundle, metrics)
+    typer.echo(f"{bundle / io.REPORT} written")
 
 
 def version() -> None:

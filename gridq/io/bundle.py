@@ -41,6 +41,9 @@ METRICS = "metrics.json"
 METADATA = "bundle_metadata.json"
 TIMINGS = "timings.json"
 VALIDATION = "validation.json"
+REPORT = "report.html"
+PLOT_WEEK = "plot_week.csv"
+PLOT_MONTHLY_BILLS = "plot_monthly_bills.csv"
 DISPATCH_VALIDATION = "dispatch_validation.json"
 INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
 OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
@@ -163,12 +166,20 @@ def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
         return frame[list(col.DISPATCH_COLUMNS)].astype("float64")
 
 
+def _file_mode() -> int:
+    """The mode a new file would get (mkstemp's own is 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, _file_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -231,13 +242,12 @@ def write_metadata(bundle: Path, inputs: BundleInputs) -> None:
 
 def write_outputs(
     bundle: Path,
-    inputs: BundleInputs,
     *,
     tables: dict[str, pd.DataFrame],
     documents: dict[str, Any],
     timings_s: dict[str, float] | None = None,
 ) -> None:
-    """Write output tables and JSON documents, then refresh the metadata.
+    """Write output tables and JSON documents (and the timings, if given).
 
     Everything is serialised before the first file is replaced, so a failure while preparing
     leaves the bundle as it was.
@@ -247,7 +257,6 @@ def write_outputs(
         write_table(bundle / name, frame)
     for name, text in texts.items():
         _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
-    write_metadata(bundle, inputs)
     if timings_s is not None:
         write_json(bundle / TIMINGS, timings_s)
 
@@ -268,3 +277,14 @@ def read_suite(path: Path) -> dict[str, Any]:
     if not isinstance(suite, dict) or not {"name", "expectations"} <= set(suite):
         raise ConfigError(f"{path}: an expectation suite needs 'name' and 'expectations'")
     return suite
+
+
+def write_report(bundle: Path, html: str, plot_tables: dict[str, pd.DataFrame]) -> None:
+    """Write report.html and the CSV tables behind its plots, atomically."""
+    texts = {
+        name: frame.to_csv(lineterminator="\n", index=frame.index.name is not None)
+        for name, frame in plot_tables.items()
+    }
+    for name, text in texts.items():
+        _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
+    _atomic_write(bundle / REPORT, lambda temporary: temporary.write_text(html, encoding="utf-8"))

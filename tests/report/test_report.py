@@ -1,0 +1,88 @@
+"""The HTML report: its numbers agree with metrics.json, and it renders in headless Chromium."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from gridq.io import bundle as io
+from tests.conftest import invoke
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium() -> str:
+    """Debian's chromium, installed on first use when missing (the machines run as root)."""
+    found = shutil.which("chromium")
+    if found is None:
+        apt = {
+            "env": os.environ | {"DEBIAN_FRONTEND": "noninteractive"},
+            "check": True,
+            "capture_output": True,
+        }
+        subprocess.run(["apt-get", "update", "-qq"], **apt)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], **apt)
+        found = shutil.which("chromium")
+    assert found, "chromium could not be installed"
+    return found
+
+
+@pytest.fixture(scope="module")
+def reported(example_bundles):
+    bundle = example_bundles["commercial_demand_charge"]
+    result = invoke("report", bundle)
+    assert result.exit_code == 0, result.output
+    return bundle
+
+
+def test_monthly_bills_add_up_to_the_total(reported):
+    metrics = json.loads((reported / io.METRICS).read_text())
+    monthly = pd.read_csv(reported / io.PLOT_MONTHLY_BILLS)
+    assert list(monthly["month"]) == ["2025-01", "2025-02"]
+    assert monthly["optimised_total_cost_gbp"].sum() == pytest.approx(
+        metrics["optimised"]["bill"]["total_cost_gbp"], abs=1e-3
+    )
+
+
+def test_report_renders_in_headless_chromium(reported, tmp_path):
+    page = (reported / io.REPORT).resolve()
+    text = page.read_text()
+    assert not [
+        link for link in ('src="http', "src='http", 'href="http', "url(http") if link in text
+    ], "the report must load nothing from the network"
+    result = subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    dom = result.stdout
+    assert 'data-ready="yes"' in dom
+    assert 'data-charts="4"' in dom
+    metrics = json.loads((reported / io.METRICS).read_text())
+    assert f'<span id="savings">{metrics["savings_gbp"]:,.2f} GBP</span>' in dom
+    console_errors = [
+        line for line in result.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
+    ]
+    assert console_errors == []

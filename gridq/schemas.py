@@ -5,13 +5,12 @@ are those of :mod:`gridq.conventions`: powers are positive in their named direct
 are positive when money leaves the site.
 """
 
-from datetime import time
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gridq.conventions import DEFAULT_LOCAL_TIMEZONE, DEFAULT_TIMESTEP_MIN
+from gridq.conventions import DEFAULT_TIMESTEP_MIN
+from gridq.tariff_schema import Tariff
 
 
 class _Model(BaseModel):
@@ -102,69 +101,6 @@ class Site(_Model):
     longitude_deg: float = Field(ge=-180, le=180, description="Longitude [degrees east].")
     battery: Battery
     grid: GridConnection = GridConnection()
-
-
-class DemandCharge(_Model):
-    """A charge on the highest import in each calendar month (local time).
-
-    Optionally only steps within a daily time-of-day window count.
-    """
-
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
-    rate_gbp_per_kw: float = Field(
-        ge=0, description="Charge per kW of the month's peak import [GBP/kW per month]."
-    )
-    window_start_local: time | None = Field(
-        None, description="Start of the daily window, local clock (inclusive)."
-    )
-    window_end_local: time | None = Field(
-        None, description="End of the daily window, local clock (exclusive)."
-    )
-    weekdays_only: bool = Field(False, description="Apply only Monday to Friday.")
-
-    @model_validator(mode="after")
-    def _window_is_whole(self) -> "DemandCharge":
-        if (self.window_start_local is None) != (self.window_end_local is None):
-            raise ValueError(
-                "give both window_start_local and window_end_local, or neither (all day)"
-            )
-        if self.window_start_local is not None and self.window_end_local is not None:
-            if self.window_start_local >= self.window_end_local:
-                raise ValueError(
-                    f"window_start_local ({self.window_start_local}) is not before "
-                    f"window_end_local ({self.window_end_local}); windows may not wrap midnight"
-                )
-        return self
-
-
-class Tariff(_Model):
-    """What the site pays beyond the per-step energy prices of the timeseries."""
-
-    local_timezone: str = Field(
-        DEFAULT_LOCAL_TIMEZONE, description="Clock that billing months and windows follow."
-    )
-    standing_charge_gbp_per_day: float = Field(0.0, ge=0, description="[GBP/day].")
-    demand_charges: tuple[DemandCharge, ...] = ()
-
-    @field_validator("local_timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as 'Europe/London'"
-            ) from None
-        return value
-
-    @field_validator("demand_charges")
-    @classmethod
-    def _unique_names(cls, charges: tuple[DemandCharge, ...]) -> tuple[DemandCharge, ...]:
-        names = [charge.name for charge in charges]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"demand charge names repeat: {duplicates}; give each its own name")
-        return charges
 
 
 class SolverOptions(_Model):

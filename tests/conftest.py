@@ -12,7 +12,8 @@ from gridq import conventions as col
 from gridq.cli import app
 from gridq.engine.timeseries import check_timeseries
 from gridq.io.params import read_params
-from gridq.schemas import Battery, GridConnection, RunConfig, Site, Tariff
+from gridq.schemas import Battery, GridConnection, RunConfig, Site
+from gridq.tariff_schema import Tariff
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"

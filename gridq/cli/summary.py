@@ -6,6 +6,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from gridq.engine.bill import shown_bill_items
+
 
 def _gbp(value: float) -> str:
     return f"{value:,.2f}"
@@ -18,15 +20,7 @@ def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
     table.add_column("GBP / figure")
     for name in columns:
         table.add_column(name, justify="right")
-    for item in (
-        "import_cost_gbp",
-        "export_revenue_gbp",
-        "demand_charge_gbp",
-        "standing_charge_gbp",
-        "supplier_bill_gbp",
-        "degradation_cost_gbp",
-        "total_cost_gbp",
-    ):
+    for item in shown_bill_items([column["bill"] for column in columns.values()]):
         table.add_row(item, *(_gbp(column["bill"][item]) for column in columns.values()))
     table.add_row(
         "max import kW",

@@ -1,6 +1,6 @@
 """The bill of any dispatch: one function for baselines and optimised schedules alike."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -9,32 +9,43 @@ from gridq import conventions as col
 from gridq.engine.tariff import CompiledTariff
 from gridq.engine.timeseries import timestep_h
 
+REVENUE_ITEMS = ("export_revenue_gbp", "flexibility_revenue_gbp")
+CONSTANT_BILL_ITEMS = ("standing_charge_gbp", "duos_fixed_gbp", "capacity_charge_gbp")
+"""Items no dispatch can change, so the LP's objective leaves them out."""
+
 
 @dataclass(frozen=True)
 class Bill:
     """Itemised cost of one dispatch [GBP]; costs are positive when money leaves the site.
 
-    ``total_cost_gbp = import_cost_gbp - export_revenue_gbp + demand_charge_gbp
-    + standing_charge_gbp + degradation_cost_gbp``. ``supplier_bill_gbp`` is the same without
-    the battery's wear, i.e. what the supplier invoices.
+    ``supplier_bill_gbp`` is every charge less the revenues (what the supplier and the
+    flexibility buyer settle); ``total_cost_gbp`` adds the battery's wear.
     """
 
-    import_cost_gbp: float
+    energy_import_gbp: float
+    duos_unit_gbp: float
     export_revenue_gbp: float
-    demand_charge_gbp: float
     standing_charge_gbp: float
+    duos_fixed_gbp: float
+    capacity_charge_gbp: float
+    excess_capacity_gbp: float
+    triad_gbp: float
+    demand_charge_gbp: float
+    coincident_peak_gbp: float
+    flexibility_revenue_gbp: float
     degradation_cost_gbp: float
-    demand_peaks_kw: dict[str, float]
+    billed_demand_kw: dict[str, float]
 
     @property
     def supplier_bill_gbp(self) -> float:
-        """What the supplier invoices [GBP]."""
-        return (
-            self.import_cost_gbp
-            - self.export_revenue_gbp
-            + self.demand_charge_gbp
-            + self.standing_charge_gbp
-        )
+        """Charges less revenues, without the battery's wear [GBP]."""
+        total = 0.0
+        for name in item_names():
+            if name == "degradation_cost_gbp":
+                continue
+            value = getattr(self, name)
+            total += -value if name in REVENUE_ITEMS else value
+        return total
 
     @property
     def total_cost_gbp(self) -> float:
@@ -42,17 +53,25 @@ class Bill:
         return self.supplier_bill_gbp + self.degradation_cost_gbp
 
     def as_dict(self) -> dict[str, object]:
-        """Items, subtotals and peaks, for metrics.json."""
-        return {
-            "import_cost_gbp": self.import_cost_gbp,
-            "export_revenue_gbp": self.export_revenue_gbp,
-            "demand_charge_gbp": self.demand_charge_gbp,
-            "standing_charge_gbp": self.standing_charge_gbp,
+        """Items, subtotals and billed demands, for metrics.json."""
+        items: dict[str, object] = {item.name: getattr(self, item.name) for item in fields(self)}
+        return items | {
             "supplier_bill_gbp": self.supplier_bill_gbp,
-            "degradation_cost_gbp": self.degradation_cost_gbp,
             "total_cost_gbp": self.total_cost_gbp,
-            "demand_peaks_kw": self.demand_peaks_kw,
         }
+
+
+def item_names() -> list[str]:
+    """The money items of a :class:`Bill`, in order."""
+    return [item.name for item in fields(Bill) if item.name != "billed_demand_kw"]
+
+
+def shown_bill_items(bills: list[dict[str, object]]) -> list[str]:
+    """Bill items worth a row: those non-zero in any of ``bills``, then the two totals."""
+    return [item for item in item_names() if any(b[item] != 0 for b in bills)] + [
+        "supplier_bill_gbp",
+        "total_cost_gbp",
+    ]
 
 
 def bill(
@@ -60,23 +79,41 @@ def bill(
 ) -> Bill:
     """Price ``dispatch`` (a table with ``conventions.FLOW_COLUMNS`` on a UTC index).
 
-    Energy items are ``sum(power_kw * price_gbp_per_kwh) * dt_h``; each demand period pays its
-    rate on the period's highest ``grid_import_kw``; wear is ``degradation_cost_gbp_per_kwh``
-    per kWh discharged.
+    Energy items are ``sum(power_kw * price_gbp_per_kwh) * dt_h``; each demand or coincident
+    peak period pays its rate on its billing demand; the other items follow
+    :mod:`gridq.engine.tariff`; wear is ``degradation_cost_gbp_per_kwh`` per kWh discharged.
     """
     dt_h = timestep_h(pd.DatetimeIndex(dispatch.index))
     grid_import_kw = dispatch[col.GRID_IMPORT_KW].to_numpy(dtype=np.float64)
     grid_export_kw = dispatch[col.GRID_EXPORT_KW].to_numpy(dtype=np.float64)
     discharge_kw = dispatch[col.BATTERY_DISCHARGE_KW].to_numpy(dtype=np.float64)
-    peaks_kw = tariff.demand_peaks_kw(grid_import_kw)
+    billed_demand_kw: dict[str, float] = {}
+    peak_costs = {}
+    for family, charges in (
+        ("demand", tariff.demand_charges),
+        ("coincident", tariff.coincident_peaks),
+    ):
+        cost = 0.0
+        for charge in charges:
+            billed = charge.billed_kw(charge.peaks_kw(grid_import_kw))
+            billed_demand_kw |= dict(zip(charge.period_names, map(float, billed), strict=True))
+            cost += charge.rate_gbp_per_kw * float(billed.sum())
+        peak_costs[family] = cost
+    excess_kva = np.maximum(tariff.monthly_peak_kva(grid_import_kw) - tariff.agreed_kva, 0.0)
+    triad_kw = grid_import_kw - (grid_export_kw if tariff.triad_credit_export else 0.0)
+    reduction_kw = np.maximum(tariff.flex_baseline_kw - grid_import_kw, 0.0)
     return Bill(
-        import_cost_gbp=float(grid_import_kw @ tariff.import_price_gbp_per_kwh) * dt_h,
+        energy_import_gbp=float(grid_import_kw @ tariff.energy_price_gbp_per_kwh) * dt_h,
+        duos_unit_gbp=float(grid_import_kw @ tariff.duos_unit_price_gbp_per_kwh) * dt_h,
         export_revenue_gbp=float(grid_export_kw @ tariff.export_price_gbp_per_kwh) * dt_h,
-        demand_charge_gbp=float(peaks_kw @ tariff.demand_period_rate_gbp_per_kw),
         standing_charge_gbp=tariff.standing_charge_gbp,
+        duos_fixed_gbp=tariff.duos_fixed_gbp,
+        capacity_charge_gbp=tariff.capacity_charge_gbp,
+        excess_capacity_gbp=float(excess_kva @ tariff.excess_rate_gbp_per_kva),
+        triad_gbp=float(triad_kw @ tariff.triad_weight_per_kw),
+        demand_charge_gbp=peak_costs["demand"],
+        coincident_peak_gbp=peak_costs["coincident"],
+        flexibility_revenue_gbp=float(reduction_kw @ tariff.flex_price_gbp_per_kwh) * dt_h,
         degradation_cost_gbp=degradation_cost_gbp_per_kwh * float(discharge_kw.sum()) * dt_h,
-        demand_peaks_kw={
-            name: float(peak)
-            for name, peak in zip(tariff.demand_period_names, peaks_kw, strict=True)
-        },
+        billed_demand_kw=billed_demand_kw,
     )

@@ -29,7 +29,7 @@ class SyntheticSeries(BaseModel):
     days: int = Field(gt=0, description="Length of the run [days].")
     pv_peak_kw: float = Field(ge=0, description="PV array peak [kWp].")
     load_profile: Literal["home", "commercial", "small_business"]
-    price_profile: Literal["home_tou", "commercial_day_night", "flat"]
+    price_profile: Literal["home_tou", "commercial_day_night", "flat", "agile"]
 
 
 def _hour(local: pd.DatetimeIndex) -> np.ndarray:
@@ -140,7 +140,33 @@ LOAD_PROFILES: dict[str, Callable[[pd.DatetimeIndex, np.random.Generator], np.nd
     "commercial": commercial_load_kw,
     "small_business": small_business_load_kw,
 }
+
+
+def agile_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Half-hourly dynamic prices in the style of a UK agile tariff [GBP/kWh].
+
+    A wholesale shape (morning and evening peaks, a midday solar dip deeper in summer, a
+    deterministic half-hourly wobble) gives import ``2.2 * wholesale + 0.12`` from 16:00 to
+    19:00 (else ``+ 0``), capped at 1.0, and export ``0.95 * wholesale + 0.02``.
+    """
+    half_hour = local.floor("30min")
+    hour = _hour(half_hour)
+    summer = (1 - _seasonal(half_hour)) / 2
+    wobble = 0.012 * np.sin(np.asarray(half_hour.asi8 // 1_800_000_000_000, dtype=float) * 1.7)
+    wholesale = (
+        0.07
+        + 0.05 * _bump(hour, 18.0, 1.5)
+        + 0.025 * _bump(hour, 8.0, 1.2)
+        - (0.02 + 0.05 * summer) * _bump(hour, 13.0, 2.0)
+        + wobble
+    )
+    peak = (hour >= 16) & (hour < 19)
+    import_price = np.minimum(2.2 * wholesale + 0.12 * peak, 1.0)
+    return np.round(import_price, 4), np.round(0.95 * wholesale + 0.02, 4)
+
+
 PRICE_PROFILES: dict[str, Callable[[pd.DatetimeIndex], tuple[np.ndarray, np.ndarray]]] = {
+    "agile": agile_prices,
     "home_tou": home_tou_prices,
     "commercial_day_night": commercial_day_night_prices,
     "flat": flat_prices,

@@ -1,88 +1,324 @@
-"""Compile a :class:`~gridq.schemas.Tariff` and a timeseries into per-step arrays.
+"""Compile a :class:`~gridq.tariff_schema.Tariff` and a timeseries into per-step arrays.
 
-Energy prices come per step from the timeseries. Demand charges become *demand periods*: one per
-charge and calendar month (local clock), each a set of steps whose highest import is billed at
-the charge's rate. A run covering part of a month pays the full monthly rate on that part's peak.
-The standing charge accrues per day of run length.
+The LP (:mod:`gridq.engine.model`) and :func:`gridq.engine.bill.bill` both price from the same
+:class:`CompiledTariff`, so they cannot disagree. How the components combine:
+
+- import unit price per step = energy rate (the timeseries column, a flat rate or bands) plus
+  the DUoS unit band rate; export unit price = the timeseries column, a flat rate or bands;
+- standing, DUoS fixed and capacity charges accrue per day of run length;
+- each demand charge bills, per calendar month (local clock), the highest import averaged over
+  its interval within its window, raised to its ratchet floor; a run covering part of a month pays
+  the whole monthly rate on that part's peak; coincident peaks bill the highest import within
+  their event periods;
+- the excess-capacity charge bills, per month, the kVA by which the month's highest step import
+  exceeds the agreed capacity, per day of the month inside the run;
+- triads bill the average import (or net import, with ``credit_export``) over the triad steps;
+- flexibility events pay for import below the declared baseline during the event.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from gridq.conventions import EXPORT_PRICE, IMPORT_PRICE
 from gridq.engine.timeseries import timestep_h
-from gridq.schemas import DemandCharge, Tariff
+from gridq.errors import ConfigError
+from gridq.tariff_schema import (
+    MINUTES_PER_DAY,
+    Bands,
+    DemandCharge,
+    FlatRate,
+    GridRules,
+    Tariff,
+    UnitRates,
+    Window,
+)
+
+
+@dataclass(frozen=True)
+class PeakCharge:
+    """A charge on the highest block-average import per period.
+
+    ``block_of_step[t]`` is the block of step ``t`` (-1 outside the charge); block ``b`` belongs
+    to period ``block_period[b]`` and averages ``block_steps[b]`` steps. With a ratchet, period
+    ``p`` bills at least ``ratchet_fraction`` of each earlier period ``q`` listed in
+    ``ratchet_pairs`` as ``(p, q)``, and at least ``ratchet_floor_kw[p]`` from the history.
+    """
+
+    name: str
+    rate_gbp_per_kw: float
+    period_names: tuple[str, ...]
+    block_of_step: np.ndarray
+    block_period: np.ndarray
+    block_steps: np.ndarray
+    ratchet_fraction: float | None = None
+    ratchet_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    ratchet_floor_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def peaks_kw(self, grid_import_kw: np.ndarray) -> np.ndarray:
+        """Highest block-average import per period [kW]."""
+        inside = self.block_of_step >= 0
+        block_sum = np.bincount(
+            self.block_of_step[inside],
+            weights=grid_import_kw[inside],
+            minlength=len(self.block_steps),
+        )
+        peaks = np.zeros(len(self.period_names))
+        np.maximum.at(peaks, self.block_period, block_sum / self.block_steps)
+        return peaks
+
+    def billed_kw(self, peaks_kw: np.ndarray) -> np.ndarray:
+        """Billing demand per period: the peak, raised to the ratchet's floors [kW]."""
+        if self.ratchet_fraction is None:
+            return peaks_kw
+        billed = np.maximum(peaks_kw, self.ratchet_floor_kw)
+        for period, earlier in self.ratchet_pairs:
+            billed[period] = max(billed[period], self.ratchet_fraction * peaks_kw[earlier])
+        return billed
 
 
 @dataclass(frozen=True)
 class CompiledTariff:
-    """Per-step prices and demand-period membership for one run.
+    """Per-step prices and charge structures of one run; units in every name."""
 
-    Attributes
-    ----------
-    import_price_gbp_per_kwh, export_price_gbp_per_kwh
-        Per step [GBP/kWh]; export price is paid to the site.
-    standing_charge_gbp
-        Whole run [GBP].
-    demand_period_names
-        ``"<charge>:<YYYY-MM>"`` per period.
-    demand_period_rate_gbp_per_kw
-        Per period [GBP/kW].
-    demand_period_of_step
-        One row per demand charge: the period each step belongs to, or -1 outside the charge's
-        window.
-    """
-
-    import_price_gbp_per_kwh: np.ndarray
+    energy_price_gbp_per_kwh: np.ndarray
+    duos_unit_price_gbp_per_kwh: np.ndarray
     export_price_gbp_per_kwh: np.ndarray
     standing_charge_gbp: float
-    demand_period_names: tuple[str, ...]
-    demand_period_rate_gbp_per_kw: np.ndarray
-    demand_period_of_step: np.ndarray
+    duos_fixed_gbp: float
+    capacity_charge_gbp: float
+    demand_charges: tuple[PeakCharge, ...]
+    coincident_peaks: tuple[PeakCharge, ...]
+    excess_month_of_step: np.ndarray
+    excess_month_names: tuple[str, ...]
+    excess_rate_gbp_per_kva: np.ndarray
+    agreed_kva: float
+    power_factor: float
+    triad_weight_per_kw: np.ndarray
+    triad_credit_export: bool
+    flex_baseline_kw: np.ndarray
+    flex_price_gbp_per_kwh: np.ndarray
+    rules: GridRules
 
-    def demand_peaks_kw(self, grid_import_kw: np.ndarray) -> np.ndarray:
-        """Highest import in each demand period [kW]."""
-        peaks_kw = np.zeros(len(self.demand_period_names))
-        for period_of_step in self.demand_period_of_step:
-            in_window = period_of_step >= 0
-            np.maximum.at(peaks_kw, period_of_step[in_window], grid_import_kw[in_window])
-        return peaks_kw
+    @property
+    def import_price_gbp_per_kwh(self) -> np.ndarray:
+        """Energy plus DUoS unit rate per step [GBP/kWh]."""
+        return self.energy_price_gbp_per_kwh + self.duos_unit_price_gbp_per_kwh
+
+    @property
+    def flex_steps(self) -> np.ndarray:
+        """Positions of the steps inside a flexibility event."""
+        return np.flatnonzero(self.flex_price_gbp_per_kwh > 0)
+
+    def monthly_peak_kva(self, grid_import_kw: np.ndarray) -> np.ndarray:
+        """Highest step import per excess-capacity month [kVA]."""
+        peaks = np.zeros(len(self.excess_month_names))
+        inside = self.excess_month_of_step >= 0
+        np.maximum.at(
+            peaks, self.excess_month_of_step[inside], grid_import_kw[inside] / self.power_factor
+        )
+        return peaks
 
 
-def _in_window(local: pd.DatetimeIndex, charge: DemandCharge) -> np.ndarray:
-    mask = np.ones(len(local), dtype=bool)
-    if charge.weekdays_only:
-        mask &= local.day_of_week < 5
-    if charge.window_start_local is not None and charge.window_end_local is not None:
-        minute_of_day = local.hour * 60 + local.minute
-        start = charge.window_start_local.hour * 60 + charge.window_start_local.minute
-        end = charge.window_end_local.hour * 60 + charge.window_end_local.minute
-        mask &= (minute_of_day >= start) & (minute_of_day < end)
+def window_mask(local: pd.DatetimeIndex, window: Window) -> np.ndarray:
+    """Steps of ``local`` (step starts, local clock) inside ``window``."""
+    minute = np.asarray(local.hour * 60 + local.minute)
+    weekday = np.asarray(local.day_of_week < 5)
+    mask = np.isin(np.asarray(local.month), window.months)
+    if window.days == "weekdays":
+        mask &= weekday
+    elif window.days == "weekends":
+        mask &= ~weekday
+    in_time = np.zeros(len(local), dtype=bool)
+    for start, end in window.minute_ranges():
+        in_time |= (minute >= start) & (minute < min(end, MINUTES_PER_DAY))
+    return mask & in_time
+
+
+def unit_rates(
+    rates: UnitRates, column: str, timeseries: pd.DataFrame, local: pd.DatetimeIndex
+) -> np.ndarray:
+    """Per-step unit rate from the timeseries column, a flat rate or bands [GBP/kWh]."""
+    if isinstance(rates, FlatRate):
+        return np.full(len(local), rates.rate_gbp_per_kwh)
+    if isinstance(rates, Bands):
+        price = np.zeros(len(local))
+        for band in rates.bands:
+            price[window_mask(local, band)] = band.rate_gbp_per_kwh
+        return price
+    return timeseries[column].to_numpy(dtype=np.float64)
+
+
+def _steps_in(
+    index: pd.DatetimeIndex, periods: list[tuple[pd.Timestamp, pd.Timestamp]]
+) -> np.ndarray:
+    mask = np.zeros(len(index), dtype=bool)
+    for start, end in periods:
+        mask |= (index >= start) & (index < end)
     return mask
 
 
+def _months_between(later: str, earlier: str) -> int:
+    year_a, month_a = map(int, later.split("-"))
+    year_b, month_b = map(int, earlier.split("-"))
+    return (year_a - year_b) * 12 + month_a - month_b
+
+
+def _peak_charge(
+    name: str,
+    rate: float,
+    inside: np.ndarray,
+    period_labels: np.ndarray,
+    block_labels: np.ndarray,
+    ratchet=None,
+) -> PeakCharge:
+    periods = tuple(pd.unique(period_labels[inside]))
+    blocks, block_of_inside = np.unique(block_labels[inside], return_inverse=True)
+    block_of_step = np.full(len(inside), -1, dtype=np.int64)
+    block_of_step[inside] = block_of_inside
+    period_index = {label: position for position, label in enumerate(periods)}
+    first_step = np.flatnonzero(inside)[np.unique(block_of_inside, return_index=True)[1]]
+    block_period = np.array([period_index[period_labels[t]] for t in first_step], dtype=np.int64)
+    block_steps = np.bincount(block_of_inside, minlength=len(blocks)).astype(np.float64)
+    if ratchet is None:
+        return PeakCharge(
+            name,
+            rate,
+            tuple(f"{name}:{p}" for p in periods),
+            block_of_step,
+            block_period,
+            block_steps,
+        )
+    pairs = [
+        (p, q)
+        for p, later in enumerate(periods)
+        for q, earlier in enumerate(periods)
+        if 0 < _months_between(later, earlier) <= ratchet.months
+    ]
+    floor = np.array(
+        [
+            ratchet.fraction
+            * max(
+                [
+                    peak
+                    for month, peak in ratchet.history_kw.items()
+                    if 0 < _months_between(period, month) <= ratchet.months
+                ],
+                default=0.0,
+            )
+            for period in periods
+        ]
+    )
+    return PeakCharge(
+        name,
+        rate,
+        tuple(f"{name}:{p}" for p in periods),
+        block_of_step,
+        block_period,
+        block_steps,
+        ratchet.fraction,
+        np.array(pairs, dtype=np.int64).reshape(-1, 2),
+        floor,
+    )
+
+
+def _demand_charge(
+    charge: DemandCharge, index: pd.DatetimeIndex, local: pd.DatetimeIndex, step_min: float
+) -> PeakCharge:
+    averaging_min = charge.averaging_min or step_min
+    if averaging_min % step_min or 60 % averaging_min:
+        raise ConfigError(
+            f"tariff.demand_charges: '{charge.name}': averaging_min {averaging_min:g} must be "
+            f"a multiple of the {step_min:g}-minute step and divide 60"
+        )
+    block_start = index.floor(f"{int(averaging_min)}min").asi8
+    months = np.asarray(local.strftime("%Y-%m"))
+    return _peak_charge(
+        charge.name,
+        charge.rate_gbp_per_kw,
+        window_mask(local, charge),
+        months,
+        block_start,
+        charge.ratchet,
+    )
+
+
 def compile_tariff(tariff: Tariff, timeseries: pd.DataFrame) -> CompiledTariff:
-    """Turn ``tariff`` and a checked timeseries into the arrays the LP and the bill share."""
+    """Turn ``tariff`` and a checked timeseries into the arrays the LP and the bill share.
+
+    Raises
+    ------
+    ConfigError
+        When a demand charge's averaging interval does not fit the data's step.
+    """
     index = pd.DatetimeIndex(timeseries.index)
     local = index.tz_convert(tariff.local_timezone)
-    month_labels = local.strftime("%Y-%m")
-    names: list[str] = []
-    rates: list[float] = []
-    period_of_step = np.full((len(tariff.demand_charges), len(index)), -1, dtype=np.int64)
-    for row, charge in enumerate(tariff.demand_charges):
-        in_window = _in_window(local, charge)
-        for month in pd.unique(month_labels[in_window]):
-            period_of_step[row, in_window & (month_labels == month)] = len(names)
-            names.append(f"{charge.name}:{month}")
-            rates.append(charge.rate_gbp_per_kw)
-    run_days = len(index) * timestep_h(index) / 24.0
+    dt_h = timestep_h(index)
+    run_days = len(index) * dt_h / 24.0
+    steps = len(index)
+    months = np.asarray(local.strftime("%Y-%m"))
+    duos = tariff.duos
+    duos_unit = np.zeros(steps)
+    if duos is not None and duos.unit_bands is not None:
+        duos_unit = unit_rates(duos.unit_bands, "", timeseries, local)
+    capacity = duos.capacity if duos is not None else None
+    month_names = tuple(pd.unique(months)) if capacity is not None else ()
+    month_of_step = np.full(steps, -1, dtype=np.int64)
+    for position, month in enumerate(month_names):
+        month_of_step[months == month] = position
+    days_in_month = np.array([(months == m).sum() * dt_h / 24.0 for m in month_names])
+    triad_weight = np.zeros(steps)
+    if tariff.triads is not None:
+        triads = tariff.triads
+        inside = _steps_in(
+            index,
+            [
+                (pd.Timestamp(s), pd.Timestamp(s) + pd.Timedelta(minutes=triads.period_min))
+                for s in triads.periods_start_utc
+            ],
+        )
+        if inside.any():
+            triad_weight[inside] = triads.rate_gbp_per_kw / inside.sum()
+    flex_baseline = np.zeros(steps)
+    flex_price = np.zeros(steps)
+    for event in tariff.flexibility_events:
+        inside = _steps_in(index, [(pd.Timestamp(event.start_utc), pd.Timestamp(event.end_utc))])
+        flex_baseline[inside] = event.baseline_import_kw
+        flex_price[inside] = event.price_gbp_per_kwh
+    step_min = dt_h * 60
     return CompiledTariff(
-        import_price_gbp_per_kwh=timeseries[IMPORT_PRICE].to_numpy(dtype=np.float64),
-        export_price_gbp_per_kwh=timeseries[EXPORT_PRICE].to_numpy(dtype=np.float64),
+        energy_price_gbp_per_kwh=unit_rates(tariff.energy, IMPORT_PRICE, timeseries, local),
+        duos_unit_price_gbp_per_kwh=duos_unit,
+        export_price_gbp_per_kwh=unit_rates(tariff.export, EXPORT_PRICE, timeseries, local),
         standing_charge_gbp=tariff.standing_charge_gbp_per_day * run_days,
-        demand_period_names=tuple(names),
-        demand_period_rate_gbp_per_kw=np.asarray(rates, dtype=np.float64),
-        demand_period_of_step=period_of_step,
+        duos_fixed_gbp=(duos.fixed_gbp_per_day if duos else 0.0) * run_days,
+        capacity_charge_gbp=(
+            capacity.agreed_kva * capacity.rate_gbp_per_kva_per_day * run_days if capacity else 0.0
+        ),
+        demand_charges=tuple(
+            _demand_charge(c, index, local, step_min) for c in tariff.demand_charges
+        ),
+        coincident_peaks=tuple(
+            _peak_charge(
+                peak.name,
+                peak.rate_gbp_per_kw,
+                _steps_in(index, [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in peak.periods_utc]),
+                np.full(steps, "events"),
+                np.arange(steps),
+            )
+            for peak in tariff.coincident_peaks
+        ),
+        excess_month_of_step=month_of_step,
+        excess_month_names=month_names,
+        excess_rate_gbp_per_kva=(
+            capacity.excess_rate_gbp_per_kva_per_day * days_in_month if capacity else np.zeros(0)
+        ),
+        agreed_kva=capacity.agreed_kva if capacity else 0.0,
+        power_factor=capacity.power_factor if capacity else 1.0,
+        triad_weight_per_kw=triad_weight,
+        triad_credit_export=bool(tariff.triads and tariff.triads.credit_export),
+        flex_baseline_kw=flex_baseline,
+        flex_price_gbp_per_kwh=flex_price,
+        rules=tariff.rules,
     )

@@ -18,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +31,7 @@ from gridq import conventions as col
 from gridq.engine.timeseries import check_time_index, check_timeseries
 from gridq.errors import BundleError, ConfigError, GridqError, InputError
 from gridq.schemas import RunConfig, Site
+from gridq.tariff_schema import Tariff
 
 SITE_CONFIG = "site_config.yaml"
 RUN_CONFIG = "run_config.yaml"
@@ -71,7 +73,7 @@ def _context(path: Path) -> Iterator[None]:
 
 def _existing(path: Path) -> Path:
     if not path.is_file():
-        raise BundleError(f"{path}: file not found; run the step that writes it first")
+        raise BundleError(f"{path}: file not found; check the path, or run the step that writes it")
     return path
 
 
@@ -288,3 +290,39 @@ def write_report(bundle: Path, html: str, plot_tables: dict[str, pd.DataFrame]) 
     for name, text in texts.items():
         _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
     _atomic_write(bundle / REPORT, lambda temporary: temporary.write_text(html, encoding="utf-8"))
+
+
+def parse_tariff(path: Path, data: Any) -> "Tariff":
+    """A tariff from a tariff YAML, or from the ``tariff`` of a run_config.yaml."""
+    if isinstance(data, dict) and "tariff" in data and "timestep_min" in data:
+        data = data["tariff"]
+    with _context(path):
+        return parse_model(Tariff, data if data is not None else {})
+
+
+def read_meter(path: Path, timestep_min: int) -> pd.DataFrame:
+    """Read a dispatch or meter table for pricing.
+
+    It needs timestamp, grid_import_kw and grid_export_kw; battery_discharge_kw is optional
+    (without it no battery wear is billed).
+    """
+    frame = read_table(path)
+    with _context(path):
+        needed = [col.TIMESTAMP, col.GRID_IMPORT_KW, col.GRID_EXPORT_KW]
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}; a meter table needs {needed}")
+        frame = frame.set_index(col.TIMESTAMP)
+        frame.index = check_time_index(frame.index, timestep_min)
+        if col.BATTERY_DISCHARGE_KW not in frame.columns:
+            frame[col.BATTERY_DISCHARGE_KW] = 0.0
+        flows = frame[[col.GRID_IMPORT_KW, col.GRID_EXPORT_KW, col.BATTERY_DISCHARGE_KW]]
+        flows = flows.astype("float64")
+        bad = ~np.isfinite(flows.to_numpy()) | (flows.to_numpy() < 0)
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise InputError(
+                f"column '{flows.columns[column]}' has a negative, NaN or infinite "
+                f"value at {flows.index[row]:%Y-%m-%dT%H:%MZ}; flows are >= 0"
+            )
+        return flows

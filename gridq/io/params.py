@@ -2,7 +2,8 @@
 
 Defaults (``battery``, ``site``, ``tariff``, ``horizon``, ``solver``) apply to every bundle;
 each entry of ``bundles`` overrides them key by key (nested mappings merge, anything else
-replaces). Nothing else opens params.yaml.
+replaces). A bundle's ``tariff_file`` (a library tariff under ``data/tariffs/``) sits between
+the defaults and the bundle's own ``tariff`` overrides. Nothing else opens params.yaml.
 """
 
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ class BundleParams(_Section):
 
     series: SyntheticSeries
     baseline: Literal["no_battery", "self_consumption"] = "self_consumption"
+    tariff_file: str | None = Field(
+        None, description="A tariff YAML, relative to params.yaml, under the overrides."
+    )
     site: dict[str, Any] = {}
     battery: dict[str, Any] = {}
     tariff: dict[str, Any] = {}
@@ -92,10 +96,13 @@ def example_bundle(params_path: Path, name: str) -> ExampleBundle:
         "name": name,
         "battery": merge(params.battery, bundle.battery),
     }
+    library_tariff: dict[str, Any] = {}
+    if bundle.tariff_file is not None:
+        library_tariff = read_yaml(params_path.parent / bundle.tariff_file) or {}
     run_data = {
         "timestep_min": params.horizon.timestep_min,
         "baseline": bundle.baseline,
-        "tariff": merge(params.tariff, bundle.tariff),
+        "tariff": merge(merge(params.tariff, library_tariff), bundle.tariff),
         "solver": merge(params.solver, bundle.solver),
     }
     try:

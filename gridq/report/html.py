@@ -7,21 +7,12 @@ from typing import Any
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.bill import bill
+from gridq.engine.bill import bill, shown_bill_items
 from gridq.engine.tariff import compile_tariff
 from gridq.report.svg import bar_chart, time_chart
 from gridq.schemas import RunConfig, Site
 
 WEEK_STEPS_H = 7 * 24
-BILL_ITEMS = (
-    "import_cost_gbp",
-    "export_revenue_gbp",
-    "demand_charge_gbp",
-    "standing_charge_gbp",
-    "supplier_bill_gbp",
-    "degradation_cost_gbp",
-    "total_cost_gbp",
-)
 # Sets a flag the browser test reads: every chart present and the page's script ran cleanly.
 READY_SCRIPT = """<script>
 document.addEventListener("DOMContentLoaded", function () {
@@ -94,7 +85,7 @@ def _summary_table(metrics: dict[str, Any]) -> str:
     columns = {"optimised": metrics["optimised"]} | metrics["baselines"]
     head = "".join(f"<th>{escape(name)}</th>" for name in columns)
     rows = [f"<tr><th>GBP</th>{head}</tr>"]
-    for item in BILL_ITEMS:
+    for item in shown_bill_items([column["bill"] for column in columns.values()]):
         cells = "".join(f"<td>{column['bill'][item]:,.2f}</td>" for column in columns.values())
         rows.append(f"<tr><td>{item}</td>{cells}</tr>")
     figures = {

@@ -7,12 +7,14 @@ from typing import Any
 import pandas as pd
 
 from gridq.engine.baseline import baseline_dispatch, no_battery
-from gridq.engine.bill import bill
+from gridq.engine.bill import CONSTANT_BILL_ITEMS, Bill, bill
 from gridq.engine.checks import check_dispatch
 from gridq.engine.metrics import compute_metrics
 from gridq.engine.model.build import build_model
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve
+from gridq.engine.tariff import compile_tariff
+from gridq.errors import InputError
 from gridq.schemas import RunConfig, Site
 
 
@@ -34,14 +36,10 @@ def optimise(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> Opt
     result = solve(model, problem)
     solved = time.perf_counter()
     its_bill = bill(result.dispatch, problem.tariff, site.battery.degradation_cost_gbp_per_kwh)
+    constants = {name: getattr(its_bill, name) for name in CONSTANT_BILL_ITEMS}
     stats = result.stats | {
-        "objective_terms_gbp": {
-            "import_cost_gbp": its_bill.import_cost_gbp,
-            "export_revenue_gbp": its_bill.export_revenue_gbp,
-            "demand_charge_gbp": its_bill.demand_charge_gbp,
-            "degradation_cost_gbp": its_bill.degradation_cost_gbp,
-        },
-        "constant_terms_gbp": {"standing_charge_gbp": its_bill.standing_charge_gbp},
+        "bill_gbp": its_bill.as_dict(),
+        "constant_terms_gbp": constants,
         "checks": check_dispatch(result.dispatch, site.battery),
     }
     timings = {"build_s": built - started, "solve_s": solved - built}
@@ -76,3 +74,21 @@ def run_metrics(
         site.battery,
         run_config.tariff.local_timezone,
     )
+
+
+def price_dispatch(
+    site: Site, run_config: RunConfig, timeseries: pd.DataFrame, flows: pd.DataFrame
+) -> Bill:
+    """The bill of ``flows`` (a dispatch or meter table) under the bundle's tariff.
+
+    ``flows`` must cover exactly the bundle's timestamps.
+    """
+    if not pd.DatetimeIndex(flows.index).equals(pd.DatetimeIndex(timeseries.index)):
+        raise InputError(
+            f"the dispatch covers {flows.index[0]:%Y-%m-%dT%H:%MZ} to "
+            f"{flows.index[-1]:%Y-%m-%dT%H:%MZ} ({len(flows)} steps) but the bundle's timeseries "
+            f"{timeseries.index[0]:%Y-%m-%dT%H:%MZ} to {timeseries.index[-1]:%Y-%m-%dT%H:%MZ} "
+            f"({len(timeseries)} steps); price it with a bundle of the same period"
+        )
+    tariff = compile_tariff(run_config.tariff, timeseries)
+    return bill(flows, tariff, site.battery.degradation_cost_gbp_per_kwh)

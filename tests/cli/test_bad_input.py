@@ -103,6 +103,12 @@ CASES = {
         lambda b: _edit_yaml(b / io.SITE_CONFIG, _battery("capacity_kw", 5)),
         "site_config.yaml: battery.capacity_kw: unknown key",
     ),
+    "unknown tariff component": (
+        lambda b: _edit_yaml(
+            b / io.RUN_CONFIG, lambda d: d["tariff"].__setitem__("capacity_market", {"rate": 1})
+        ),
+        "run_config.yaml: tariff.capacity_market: unknown key",
+    ),
     "malformed yaml": (
         lambda b: (b / io.RUN_CONFIG).write_text("timestep_min: [15\n"),
         "run_config.yaml: malformed YAML at line 2",
@@ -170,7 +176,10 @@ def test_metrics_before_solve_names_the_missing_output(tmp_path):
     )
     result = invoke("metrics", folder)
     assert result.exit_code == 2
-    assert "dispatch.parquet: file not found; run the step that writes it first" in result.stderr
+    assert (
+        "dispatch.parquet: file not found; check the path, or run the step that writes it"
+        in result.stderr
+    )
 
 
 def test_unknown_example_name(tmp_path):
@@ -181,7 +190,8 @@ def test_unknown_example_name(tmp_path):
 
 def test_bad_params_value_names_the_bundle_and_field(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(PARAMS.read_text().replace("capacity_kwh: 500.0", "capacity_kwh: -5"))
+    shutil.copytree(PARAMS.parent / "data", tmp_path / "data")
+    params.write_text(PARAMS.read_text().replace("capacity_kwh: 500.0,", "capacity_kwh: -5,"))
     result = invoke("generate", "commercial_demand_charge", "--params", params)
     assert result.exit_code == 2
     assert (

@@ -7,7 +7,8 @@ from gridq import conventions as col
 from gridq.engine.bill import bill
 from gridq.engine.model.problem import make_problem
 from gridq.runners.backtest import optimise
-from gridq.schemas import DemandCharge, GridConnection, Tariff
+from gridq.schemas import GridConnection
+from gridq.tariff_schema import DemandCharge, Tariff
 from tests.conftest import make_run_config, make_site, make_timeseries
 
 TOL = 1e-6
@@ -84,8 +85,8 @@ def test_time_of_day_demand_window_only_bills_its_steps():
             DemandCharge(
                 name="evening",
                 rate_gbp_per_kw=1.0,
-                window_start_local="00:15",
-                window_end_local="00:45",
+                start_local="00:15",
+                end_local="00:45",
             ),
         )
     )

@@ -15,7 +15,16 @@ from gridq.engine.checks import balance_residual_kw, soc_dynamics_residual_kwh
 from gridq.engine.model.problem import make_problem
 from gridq.io import bundle as io
 from gridq.runners.backtest import optimise
-from gridq.schemas import DemandCharge, GridConnection, Tariff
+from gridq.schemas import GridConnection
+from gridq.tariff_schema import (
+    Capacity,
+    DemandCharge,
+    Duos,
+    FlexibilityEvent,
+    GridRules,
+    Tariff,
+    Triads,
+)
 from tests.conftest import EXAMPLE_NAMES, make_run_config, make_site, make_timeseries
 
 BALANCE_TOL_KW = 1e-6
@@ -57,7 +66,7 @@ def test_objective_equals_bill_of_returned_dispatch(example_bundles, name):
     stats = json.loads((bundle / io.SOLVE_STATS).read_text())
     metrics = json.loads((bundle / io.METRICS).read_text())
     billed = metrics["optimised"]["bill"]
-    objective_gbp = stats["objective_gbp"] + billed["standing_charge_gbp"]
+    objective_gbp = stats["objective_gbp"] + sum(stats["constant_terms_gbp"].values())
     assert objective_gbp == pytest.approx(billed["total_cost_gbp"], rel=1e-7, abs=1e-6)
 
 
@@ -99,13 +108,64 @@ def small_cases(draw):
         degradation_cost_gbp_per_kwh=draw(st.sampled_from([0.0, 0.02])),
         grid=GridConnection(export_limit_kw=draw(st.sampled_from([None, 0.0, 3.0]))),
     )
-    demand = draw(st.sampled_from([(), (DemandCharge(name="peak", rate_gbp_per_kw=2.0),)]))
-    run_config = make_run_config(Tariff(standing_charge_gbp_per_day=0.5, demand_charges=demand))
+    demand = draw(
+        st.sampled_from(
+            [
+                (),
+                (DemandCharge(name="peak", rate_gbp_per_kw=2.0),),
+                (DemandCharge(name="averaged", rate_gbp_per_kw=1.0, averaging_min=30),),
+            ]
+        )
+    )
+    extras = draw(
+        st.sampled_from(
+            [
+                {},
+                {
+                    "duos": Duos(
+                        fixed_gbp_per_day=1.0,
+                        capacity=Capacity(
+                            agreed_kva=8.0,
+                            rate_gbp_per_kva_per_day=0.1,
+                            excess_rate_gbp_per_kva_per_day=1.0,
+                        ),
+                    )
+                },
+                {
+                    "triads": Triads(
+                        periods_start_utc=("2025-01-06T00:30Z",),
+                        rate_gbp_per_kw=5.0,
+                        credit_export=True,
+                    )
+                },
+                {
+                    "flexibility_events": (
+                        FlexibilityEvent(
+                            name="event",
+                            start_utc="2025-01-06T00:15Z",
+                            end_utc="2025-01-06T01:00Z",
+                            baseline_import_kw=5.0,
+                            price_gbp_per_kwh=0.5,
+                        ),
+                    )
+                },
+            ]
+        )
+    )
+    rules = GridRules(
+        **{
+            rule: draw(st.booleans())
+            for rule in ("no_battery_export", "charge_from_pv_only", "no_grid_to_battery_to_grid")
+        }
+    )
+    run_config = make_run_config(
+        Tariff(standing_charge_gbp_per_day=0.5, demand_charges=demand, rules=rules, **extras)
+    )
     timeseries = make_timeseries(load, pv, import_price, export_price)
     return site, run_config, timeseries
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_cases())
 def test_generated_cases_are_physical_and_never_worse_than_baselines(case):
     site, run_config, timeseries = case
@@ -116,7 +176,8 @@ def test_generated_cases_are_physical_and_never_worse_than_baselines(case):
         assert optimised.dispatch[col.SOC_KWH].iloc[-1] >= site.battery.initial_soc_kwh - 1e-6
     cost = site.battery.degradation_cost_gbp_per_kwh
     optimised_bill = bill(optimised.dispatch, problem.tariff, cost)
-    assert optimised.solve_stats["objective_gbp"] + optimised_bill.standing_charge_gbp == (
+    constants_gbp = sum(optimised.solve_stats["constant_terms_gbp"].values())
+    assert optimised.solve_stats["objective_gbp"] + constants_gbp == (
         pytest.approx(optimised_bill.total_cost_gbp, rel=1e-7, abs=1e-6)
     )
     for reference in (no_battery(problem), self_consumption(problem)):

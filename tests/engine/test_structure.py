@@ -5,7 +5,8 @@ import pytest
 from gridq.engine.model import names
 from gridq.engine.model.build import build_model
 from gridq.engine.model.problem import make_problem
-from gridq.schemas import DemandCharge, SolverOptions, Tariff
+from gridq.schemas import SolverOptions
+from gridq.tariff_schema import DemandCharge, Tariff
 from tests.conftest import make_run_config, make_site, make_timeseries
 
 
@@ -28,7 +29,7 @@ def test_variables_and_constraints_have_their_names_and_sizes():
     ):
         assert model.variables[variable].shape == (8,)
     # 23:00-00:00 in January and 00:00-01:00 in February: two billing periods.
-    assert list(model.variables[names.DEMAND_PEAK_KW].indexes[names.DEMAND_PERIOD]) == [
+    assert list(model.variables[names.peak_variable("monthly")].indexes["period"]) == [
         "monthly:2025-01",
         "monthly:2025-02",
     ]
@@ -36,7 +37,7 @@ def test_variables_and_constraints_have_their_names_and_sizes():
     assert model.constraints[names.BATTERY_SOC_DYNAMICS].shape == (7,)
     assert model.constraints[names.BATTERY_SOC_INITIAL].shape == (1,)
     assert model.constraints[names.BATTERY_SOC_TERMINAL].shape == (1,)
-    assert model.constraints[f"{names.DEMAND_PEAK_FLOOR}_0"].shape == (8,)
+    assert model.constraints[names.peak_floor("monthly")].shape == (8,)
     assert not model.binaries
 
 

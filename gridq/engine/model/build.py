@@ -5,7 +5,6 @@ from linopy import Model
 
 from gridq.engine.model.constraints import (
     add_charge_discharge_switch,
-    add_demand_peaks,
     add_power_balance,
     add_soc_dynamics,
     add_terminal_soc,
@@ -14,6 +13,12 @@ from gridq.engine.model.constraints import (
 )
 from gridq.engine.model.objective import add_objective
 from gridq.engine.model.problem import DispatchProblem
+from gridq.engine.model.tariff_constraints import (
+    add_excess_capacity,
+    add_flexibility_events,
+    add_grid_to_battery_to_grid_guard,
+    add_peak_charges,
+)
 
 
 def build_model(problem: DispatchProblem) -> Model:
@@ -25,7 +30,10 @@ def build_model(problem: DispatchProblem) -> Model:
         add_power_balance(model, problem)
         add_soc_dynamics(model, problem)
         add_terminal_soc(model, problem)
-        add_demand_peaks(model, problem)
+        add_peak_charges(model, problem)
+        add_excess_capacity(model, problem)
+        add_flexibility_events(model, problem)
+        add_grid_to_battery_to_grid_guard(model, problem)
         add_charge_discharge_switch(model, problem)
         add_time_shared_grid_direction(model, problem)
         add_objective(model, problem)

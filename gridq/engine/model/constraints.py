@@ -23,7 +23,8 @@ def add_variables(model: Model, problem: DispatchProblem) -> None:
 
     ``imp <= min(MIC, load + P_ch)``, ``exp <= min(MEC, pv + P_dis)`` (a meter that never
     imports and exports at once needs no more), ``ch <= P_ch``, ``dis <= P_dis``, ``curt <= pv``,
-    ``soc_min <= soc <= soc_max``; one ``demand_peak_kw >= 0`` per demand period.
+    ``soc_min <= soc <= soc_max``. Grid rules tighten them: ``no_battery_export`` caps export
+    and ``charge_from_pv_only`` caps charging at the PV surplus ``max(pv - load, 0)``.
     """
     time = problem.time_index
     coords = [time]
@@ -34,7 +35,9 @@ def add_variables(model: Model, problem: DispatchProblem) -> None:
     model.add_variables(
         0, _series(problem.export_bound_kw(), time), coords=coords, name=names.GRID_EXPORT_KW
     )
-    model.add_variables(0, battery.charge_power_max_kw, coords=coords, name=names.BATTERY_CHARGE_KW)
+    model.add_variables(
+        0, _series(problem.charge_bound_kw(), time), coords=coords, name=names.BATTERY_CHARGE_KW
+    )
     model.add_variables(
         0, battery.discharge_power_max_kw, coords=coords, name=names.BATTERY_DISCHARGE_KW
     )
@@ -42,11 +45,6 @@ def add_variables(model: Model, problem: DispatchProblem) -> None:
     model.add_variables(
         battery.soc_min_kwh, battery.soc_max_kwh, coords=coords, name=names.BATTERY_SOC_KWH
     )
-    period_names = problem.tariff.demand_period_names
-    if period_names:
-        model.add_variables(
-            0, coords=[pd.Index(period_names, name=names.DEMAND_PERIOD)], name=names.DEMAND_PEAK_KW
-        )
 
 
 def add_power_balance(model: Model, problem: DispatchProblem) -> None:
@@ -99,25 +97,6 @@ def add_terminal_soc(model: Model, problem: DispatchProblem) -> None:
         soc.sel({names.TIME: problem.time_index[-1:]}) >= problem.battery.initial_soc_kwh,
         name=names.BATTERY_SOC_TERMINAL,
     )
-
-
-def add_demand_peaks(model: Model, problem: DispatchProblem) -> None:
-    """Floor each demand period's peak: ``imp[t] <= peak[p(t)]`` [kW].
-
-    For every step ``t`` inside a demand charge's window, ``p(t)`` is the charge's period
-    (month) of ``t``. One constraint family per charge.
-    """
-    tariff = problem.tariff
-    v = model.variables
-    for row, period_of_step in enumerate(tariff.demand_period_of_step):
-        in_window = _series(period_of_step >= 0, problem.time_index)
-        indexer = _series(np.maximum(period_of_step, 0), problem.time_index)
-        peak_at_step = v[names.DEMAND_PEAK_KW].isel({names.DEMAND_PERIOD: indexer})
-        model.add_constraints(
-            v[names.GRID_IMPORT_KW] - peak_at_step <= 0,
-            name=f"{names.DEMAND_PEAK_FLOOR}_{row}",
-            mask=in_window,
-        )
 
 
 def add_charge_discharge_switch(model: Model, problem: DispatchProblem) -> None:

@@ -8,40 +8,52 @@ from gridq.engine.model.problem import DispatchProblem
 
 
 def objective_terms(model: Model, problem: DispatchProblem) -> dict[str, LinearExpression]:
-    """Named terms whose sum is minimised (the standing charge is constant and left out).
+    """Named terms, in GBP, signed as costs; their sum is minimised.
 
-    - ``import_cost_gbp = sum(imp * p_imp) * dt``
-    - ``export_revenue_gbp = sum(exp * p_exp) * dt`` (subtracted)
-    - ``demand_charge_gbp = sum(peak[p] * rate[p])``
-    - ``degradation_cost_gbp = c_deg * sum(dis) * dt``
+    They mirror :func:`gridq.engine.bill.bill` item by item, except the constant standing, DUoS
+    fixed and capacity charges: ``import = sum(imp * (p_energy + p_duos)) * dt``,
+    ``export = -sum(exp * p_exp) * dt``, ``triad = sum(w * (imp [- exp]))``,
+    ``peaks = sum(rate * billed_or_peak)``, ``excess = sum(rate_m * excess_kva[m])``,
+    ``flexibility = -sum(price * reduction) * dt``, ``degradation = c * sum(dis) * dt``.
     """
     v = model.variables
     tariff = problem.tariff
     time = problem.time_index
+    dt_h = problem.dt_h
+    imp, exp = v[names.GRID_IMPORT_KW], v[names.GRID_EXPORT_KW]
     terms = {
-        names.IMPORT_COST_GBP: (
-            v[names.GRID_IMPORT_KW] * _series(tariff.import_price_gbp_per_kwh * problem.dt_h, time)
-        ).sum(),
-        names.EXPORT_REVENUE_GBP: (
-            v[names.GRID_EXPORT_KW] * _series(tariff.export_price_gbp_per_kwh * problem.dt_h, time)
-        ).sum(),
-        names.DEGRADATION_COST_GBP: (
-            problem.battery.degradation_cost_gbp_per_kwh
-            * problem.dt_h
-            * v[names.BATTERY_DISCHARGE_KW]
+        "import_gbp": (imp * _series(tariff.import_price_gbp_per_kwh * dt_h, time)).sum(),
+        "export_gbp": (exp * _series(-tariff.export_price_gbp_per_kwh * dt_h, time)).sum(),
+        "degradation_cost_gbp": (
+            problem.battery.degradation_cost_gbp_per_kwh * dt_h * v[names.BATTERY_DISCHARGE_KW]
         ).sum(),
     }
-    if tariff.demand_period_names:
-        peak = v[names.DEMAND_PEAK_KW]
-        terms[names.DEMAND_CHARGE_GBP] = (peak * tariff.demand_period_rate_gbp_per_kw).sum()
+    if tariff.triad_weight_per_kw.any():
+        weight = _series(tariff.triad_weight_per_kw, time)
+        net = imp - exp if tariff.triad_credit_export else imp
+        terms["triad_gbp"] = (net * weight).sum()
+    for charge in (*tariff.demand_charges, *tariff.coincident_peaks):
+        if not charge.period_names:
+            continue
+        billed_name = names.billed_variable(charge.name)
+        billed = v[billed_name] if billed_name in v else v[names.peak_variable(charge.name)]
+        terms[f"peak_{charge.name}_gbp"] = charge.rate_gbp_per_kw * billed.sum()
+    if tariff.excess_month_names:
+        excess = v[names.EXCESS_CAPACITY_KVA]
+        terms["excess_capacity_gbp"] = (excess * tariff.excess_rate_gbp_per_kva).sum()
+    if len(tariff.flex_steps):
+        reduction = v[names.FLEX_REDUCTION_KW]
+        steps = tariff.flex_steps
+        terms["flexibility_gbp"] = (
+            reduction * _series(-tariff.flex_price_gbp_per_kwh[steps] * dt_h, time[steps])
+        ).sum()
     return terms
 
 
 def add_objective(model: Model, problem: DispatchProblem) -> None:
-    """Minimise import cost - export revenue + demand charge + degradation cost [GBP]."""
-    terms = objective_terms(model, problem)
-    total = terms[names.IMPORT_COST_GBP] - terms[names.EXPORT_REVENUE_GBP]
-    for name in (names.DEMAND_CHARGE_GBP, names.DEGRADATION_COST_GBP):
-        if name in terms:
-            total = total + terms[name]
+    """Minimise the sum of :func:`objective_terms` [GBP]."""
+    terms = list(objective_terms(model, problem).values())
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
     model.add_objective(total)

@@ -34,11 +34,27 @@ class DispatchProblem:
         limit_kw = self.grid.import_limit_kw
         return bound_kw if limit_kw is None else np.minimum(bound_kw, limit_kw)
 
+    def pv_surplus_kw(self) -> np.ndarray:
+        """PV above load, per step [kW]."""
+        return np.maximum(self.pv_kw - self.load_kw, 0.0)
+
     def export_bound_kw(self) -> np.ndarray:
-        """Most a meter that never imports and exports at once can export, per step [kW]."""
+        """Most a meter that never imports and exports at once can export, per step [kW].
+
+        Under the ``no_battery_export`` rule, only the PV surplus.
+        """
         bound_kw = self.pv_kw + self.battery.discharge_power_max_kw
+        if self.tariff.rules.no_battery_export:
+            bound_kw = self.pv_surplus_kw()
         limit_kw = self.grid.export_limit_kw
         return bound_kw if limit_kw is None else np.minimum(bound_kw, limit_kw)
+
+    def charge_bound_kw(self) -> np.ndarray:
+        """Largest charging power per step; the PV surplus under ``charge_from_pv_only`` [kW]."""
+        bound_kw = np.full(len(self.time_index), self.battery.charge_power_max_kw)
+        if self.tariff.rules.charge_from_pv_only:
+            bound_kw = np.minimum(bound_kw, self.pv_surplus_kw())
+        return bound_kw
 
 
 def make_problem(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> DispatchProblem:

@@ -16,7 +16,7 @@ The LP (:mod:`gridq.engine.model`) and :func:`gridq.engine.bill.bill` both price
 - flexibility events pay for import below the declared baseline during the event.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from gridq.tariff_schema import (
     DemandCharge,
     FlatRate,
     GridRules,
+    Ratchet,
     Tariff,
     UnitRates,
     Window,
@@ -171,7 +172,7 @@ def _peak_charge(
     inside: np.ndarray,
     period_labels: np.ndarray,
     block_labels: np.ndarray,
-    ratchet=None,
+    ratchet: Ratchet | None = None,
 ) -> PeakCharge:
     periods = tuple(pd.unique(period_labels[inside]))
     blocks, block_of_inside = np.unique(block_labels[inside], return_inverse=True)
@@ -181,45 +182,33 @@ def _peak_charge(
     first_step = np.flatnonzero(inside)[np.unique(block_of_inside, return_index=True)[1]]
     block_period = np.array([period_index[period_labels[t]] for t in first_step], dtype=np.int64)
     block_steps = np.bincount(block_of_inside, minlength=len(blocks)).astype(np.float64)
+    charge = PeakCharge(
+        name, rate, tuple(f"{name}:{p}" for p in periods), block_of_step, block_period, block_steps
+    )
     if ratchet is None:
-        return PeakCharge(
-            name,
-            rate,
-            tuple(f"{name}:{p}" for p in periods),
-            block_of_step,
-            block_period,
-            block_steps,
-        )
+        return charge
     pairs = [
         (p, q)
         for p, later in enumerate(periods)
         for q, earlier in enumerate(periods)
         if 0 < _months_between(later, earlier) <= ratchet.months
     ]
-    floor = np.array(
-        [
-            ratchet.fraction
-            * max(
-                [
-                    peak
-                    for month, peak in ratchet.history_kw.items()
-                    if 0 < _months_between(period, month) <= ratchet.months
-                ],
-                default=0.0,
-            )
-            for period in periods
-        ]
-    )
-    return PeakCharge(
-        name,
-        rate,
-        tuple(f"{name}:{p}" for p in periods),
-        block_of_step,
-        block_period,
-        block_steps,
-        ratchet.fraction,
-        np.array(pairs, dtype=np.int64).reshape(-1, 2),
-        floor,
+    history_peak_kw = [
+        max(
+            [
+                peak
+                for month, peak in ratchet.history_kw.items()
+                if 0 < _months_between(period, month) <= ratchet.months
+            ],
+            default=0.0,
+        )
+        for period in periods
+    ]
+    return replace(
+        charge,
+        ratchet_fraction=ratchet.fraction,
+        ratchet_pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+        ratchet_floor_kw=ratchet.fraction * np.array(history_peak_kw),
     )
 
 

@@ -117,6 +117,16 @@ class SolverOptions(_Model):
     )
 
 
+class RollingOptions(_Model):
+    """How a rolling-horizon backtest re-plans."""
+
+    forecast: Literal[
+        "perfect", "persistence_day", "persistence_week", "seasonal_naive", "replay"
+    ] = Field("persistence_day", description="Forecast provider for load and PV.")
+    reoptimise_every_min: int = Field(1440, gt=0, description="Re-plan interval [min].")
+    horizon_h: float = Field(48.0, gt=0, description="Planning horizon [h].")
+
+
 class RunConfig(_Model):
     """How to run: step, tariff, solver, baseline."""
 
@@ -125,6 +135,7 @@ class RunConfig(_Model):
     )
     tariff: Tariff = Tariff()
     solver: SolverOptions = SolverOptions()
+    rolling: RollingOptions = RollingOptions()
     baseline: Literal["no_battery", "self_consumption"] = Field(
         "self_consumption", description="The dispatch that savings are measured against."
     )

@@ -4,7 +4,7 @@ import logging
 
 import typer
 
-from gridq.cli import bundle_commands, generate_commands, tariff_commands
+from gridq.cli import bundle_commands, generate_commands, live_commands, tariff_commands
 
 app = typer.Typer(
     name="gridq",
@@ -18,3 +18,4 @@ logging.getLogger("linopy").setLevel(logging.ERROR)
 bundle_commands.register(app)
 generate_commands.register(app)
 tariff_commands.register(app)
+live_commands.register(app)

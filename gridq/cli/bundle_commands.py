@@ -7,6 +7,7 @@ import typer
 
 from gridq import __version__
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
+from gridq.cli.live_commands import run_rolling, with_rolling_options
 from gridq.cli.summary import print_summary
 from gridq.errors import GridqError, InputError
 from gridq.io import bundle as io
@@ -115,9 +116,37 @@ def metrics(bundle: BundleArg) -> None:
 
 
 @reports_errors
-def backtest(bundle: BundleArg) -> None:
-    """Solve, run the baseline and compute metrics in one go (perfect foresight)."""
+def backtest(
+    bundle: BundleArg,
+    mode: Annotated[
+        Literal["perfect", "rolling"],
+        typer.Option(
+            help="perfect: one solve with perfect foresight; rolling: re-plan from forecasts "
+            "(options default to run_config's 'rolling')."
+        ),
+    ] = "perfect",
+    forecast: Annotated[
+        str | None,
+        typer.Option(help="perfect, persistence_day, persistence_week, seasonal_naive or replay."),
+    ] = None,
+    reoptimise_every: Annotated[str | None, typer.Option(help="e.g. 30min, 1h, 1d.")] = None,
+    horizon: Annotated[str | None, typer.Option(help="e.g. 36h, 48h.")] = None,
+) -> None:
+    """Solve, run the baseline and compute metrics in one go."""
     inputs = io.read_bundle(bundle)
+    if mode == "rolling":
+        run_config = with_rolling_options(inputs.run_config, forecast, reoptimise_every, horizon)
+        inputs = io.BundleInputs(inputs.site, run_config, inputs.timeseries)
+        rolled = run_rolling(bundle, inputs)
+        io.write_outputs(
+            bundle,
+            tables={io.DISPATCH: rolled.dispatch, io.BASELINE: rolled.baseline},
+            documents={io.SOLVE_STATS: rolled.solve_stats, io.METRICS: rolled.metrics},
+            timings_s=rolled.timings_s,
+        )
+        io.write_metadata(bundle, inputs)
+        print_summary(bundle, rolled.metrics)
+        return
     optimised = _optimise(bundle, inputs)
     reference = run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
     result = run_metrics(

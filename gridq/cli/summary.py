@@ -32,6 +32,12 @@ def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
     )
     console = Console()
     console.print(table)
+    if metrics.get("mode") == "rolling":
+        console.print(
+            f"Rolling, {metrics['solves']} solves: perfect foresight would save "
+            f"{_gbp(metrics['perfect_foresight']['savings_gbp'])} GBP; forecast error costs "
+            f"{_gbp(metrics['forecast_gap_gbp'])} GBP"
+        )
     percent = metrics["savings_pct"]
     console.print(
         f"Savings against {metrics['baseline']}: {_gbp(metrics['savings_gbp'])} GBP"

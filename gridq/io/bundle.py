@@ -42,6 +42,7 @@ SOLVE_STATS = "solve_stats.json"
 METRICS = "metrics.json"
 METADATA = "bundle_metadata.json"
 TIMINGS = "timings.json"
+FORECASTS = "forecasts.parquet"
 VALIDATION = "validation.json"
 REPORT = "report.html"
 PLOT_WEEK = "plot_week.csv"
@@ -188,13 +189,14 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _json_text(data: Any) -> str:
+def json_text(data: Any) -> str:
+    """Sorted, indented JSON, as every JSON output of GridQ is written."""
     return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as sorted, indented JSON, atomically."""
-    text = _json_text(data)
+    text = json_text(data)
     _atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
@@ -254,7 +256,7 @@ def write_outputs(
     Everything is serialised before the first file is replaced, so a failure while preparing
     leaves the bundle as it was.
     """
-    texts = {name: _json_text(data) for name, data in documents.items()}
+    texts = {name: json_text(data) for name, data in documents.items()}
     for name, frame in tables.items():
         write_table(bundle / name, frame)
     for name, text in texts.items():
@@ -326,3 +328,17 @@ def read_meter(path: Path, timestep_min: int) -> pd.DataFrame:
                 f"value at {flows.index[row]:%Y-%m-%dT%H:%MZ}; flows are >= 0"
             )
         return flows
+
+
+def read_forecast_vintages(path: Path) -> pd.DataFrame:
+    """Read forecast vintages: issued_at, timestamp, load_kw and pv_kw, all UTC."""
+    frame = read_table(path)
+    with _context(path):
+        needed = ["issued_at", col.TIMESTAMP, col.LOAD_KW, col.PV_KW]
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}; forecast vintages need {needed}")
+        for column in ("issued_at", col.TIMESTAMP):
+            if getattr(frame[column].dt, "tz", None) is None:
+                raise InputError(f"column '{column}' is naive; store UTC timestamps")
+        return frame[needed]

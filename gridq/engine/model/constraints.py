@@ -89,12 +89,12 @@ def add_soc_dynamics(model: Model, problem: DispatchProblem) -> None:
 
 
 def add_terminal_soc(model: Model, problem: DispatchProblem) -> None:
-    """``soc[T-1] >= soc_init`` when the battery's terminal rule is ``at_least_initial``."""
-    if problem.battery.terminal_soc != "at_least_initial":
+    """``soc[T-1] >= soc_end_min``: the initial SOC under the ``at_least_initial`` rule."""
+    if problem.terminal_soc_min_kwh is None:
         return
     soc = model.variables[names.BATTERY_SOC_KWH]
     model.add_constraints(
-        soc.sel({names.TIME: problem.time_index[-1:]}) >= problem.battery.initial_soc_kwh,
+        soc.sel({names.TIME: problem.time_index[-1:]}) >= problem.terminal_soc_min_kwh,
         name=names.BATTERY_SOC_TERMINAL,
     )
 

@@ -14,7 +14,8 @@ def objective_terms(model: Model, problem: DispatchProblem) -> dict[str, LinearE
     fixed and capacity charges: ``import = sum(imp * (p_energy + p_duos)) * dt``,
     ``export = -sum(exp * p_exp) * dt``, ``triad = sum(w * (imp [- exp]))``,
     ``peaks = sum(rate * billed_or_peak)``, ``excess = sum(rate_m * excess_kva[m])``,
-    ``flexibility = -sum(price * reduction) * dt``, ``degradation = c * sum(dis) * dt``.
+    ``flexibility = -sum(price * reduction) * dt``, ``degradation = c * sum(dis) * dt``, and
+    for a rolling window ``terminal_value = -value * soc[T-1]``.
     """
     v = model.variables
     tariff = problem.tariff
@@ -47,6 +48,9 @@ def objective_terms(model: Model, problem: DispatchProblem) -> dict[str, LinearE
         terms["flexibility_gbp"] = (
             reduction * _series(-tariff.flex_price_gbp_per_kwh[steps] * dt_h, time[steps])
         ).sum()
+    if problem.terminal_value_gbp_per_kwh:
+        last = v[names.BATTERY_SOC_KWH].sel({names.TIME: time[-1:]})
+        terms["terminal_value_gbp"] = (-problem.terminal_value_gbp_per_kwh * last).sum()
     return terms
 
 

@@ -27,6 +27,12 @@ class DispatchProblem:
     grid: GridConnection
     tariff: CompiledTariff
     solver: SolverOptions
+    terminal_soc_min_kwh: float | None = None
+    """Least stored energy at the end [kWh]; None leaves it free."""
+    terminal_value_gbp_per_kwh: float = 0.0
+    """What each kWh left at the end is worth [GBP/kWh] (a rolling window's horizon end)."""
+    peak_floor_kw: tuple[tuple[str, float], ...] = ()
+    """(period name, kW): peaks already set earlier in a billing period."""
 
     def import_bound_kw(self) -> np.ndarray:
         """Most a meter that never imports and exports at once can import, per step [kW]."""
@@ -69,4 +75,9 @@ def make_problem(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) ->
         grid=site.grid,
         tariff=compile_tariff(run_config.tariff, timeseries),
         solver=run_config.solver,
+        terminal_soc_min_kwh=(
+            site.battery.initial_soc_kwh
+            if site.battery.terminal_soc == "at_least_initial"
+            else None
+        ),
     )

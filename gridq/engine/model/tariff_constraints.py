@@ -23,11 +23,16 @@ def _add_peak_charge(model: Model, problem: DispatchProblem, charge: PeakCharge)
 
     ``peak[p] >= mean(imp[t] for t in block b)`` for each block ``b`` of period ``p``; with a
     ratchet, ``billed[p] >= peak[p]``, ``billed[p] >= fraction * peak[q]`` for the earlier
-    periods ``q`` it reaches back to, and ``billed[p] >= fraction * history``.
+    periods ``q`` it reaches back to, and ``billed[p] >= fraction * history``. A rolling
+    window's ``peak_floor_kw`` bounds ``peak[p]`` below by the peak already set this period.
     """
     periods = list(charge.period_names)
+    floors = dict(problem.peak_floor_kw)
+    peak_floor = xr.DataArray(
+        [floors.get(period, 0.0) for period in periods], coords={PERIOD: periods}, dims=PERIOD
+    )
     peak = model.add_variables(
-        0,
+        peak_floor,
         coords=[xr.DataArray(periods, dims=PERIOD).to_index()],
         name=names.peak_variable(charge.name),
     )

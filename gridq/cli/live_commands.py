@@ -1,0 +1,126 @@
+"""``gridq backtest --mode rolling`` and ``gridq live step``: forecasts, re-planning, setpoints."""
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.progress import Progress
+
+from gridq import conventions as col
+from gridq.cli.errors import native_stdout_to_stderr, reports_errors
+from gridq.engine.forecast import make_provider
+from gridq.errors import ConfigError
+from gridq.io import bundle as io
+from gridq.runners.live import LiveState, step
+from gridq.runners.rolling import RollingBacktest, backtest_rolling
+from gridq.schemas import RunConfig
+
+live_app = typer.Typer(help="Live operations: one receding-horizon step.", no_args_is_help=True)
+
+
+def parse_duration_min(text: str, option: str) -> float:
+    """Minutes in a duration such as ``30min``, ``1h``, ``36h`` or ``1d``."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(min|h|d)", text.strip())
+    if match is None:
+        raise ConfigError(f"{option} '{text}' is not a duration; write e.g. 30min, 1h, 36h, 1d")
+    minutes = float(match.group(1)) * {"min": 1, "h": 60, "d": 1440}[match.group(2)]
+    if minutes <= 0:
+        raise ConfigError(f"{option} '{text}' must be positive")
+    return minutes
+
+
+def with_rolling_options(
+    run_config: RunConfig, forecast: str | None, reoptimise_every: str | None, horizon: str | None
+) -> RunConfig:
+    """The run config with any command-line overrides of its ``rolling`` options."""
+    updates: dict[str, object] = {}
+    if forecast is not None:
+        updates["forecast"] = forecast
+    if reoptimise_every is not None:
+        updates["reoptimise_every_min"] = int(
+            parse_duration_min(reoptimise_every, "--reoptimise-every")
+        )
+    if horizon is not None:
+        updates["horizon_h"] = parse_duration_min(horizon, "--horizon") / 60
+    rolling = io.parse_model(type(run_config.rolling), run_config.rolling.model_dump() | updates)
+    return run_config.model_copy(update={"rolling": rolling})
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on an interactive terminal; nothing in CI or a pipe."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    with Progress(transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def run_rolling(bundle: Path, inputs: io.BundleInputs) -> RollingBacktest:
+    """The rolling backtest of a bundle, its forecast provider chosen by the run config."""
+    vintages = None
+    if inputs.run_config.rolling.forecast == "replay":
+        vintages = io.read_forecast_vintages(bundle / io.FORECASTS)
+    provider = make_provider(inputs.run_config.rolling.forecast, inputs.timeseries, vintages)
+    with progress_bar("re-planning") as progress, native_stdout_to_stderr():
+        return backtest_rolling(
+            inputs.site, inputs.run_config, inputs.timeseries, provider, progress
+        )
+
+
+@live_app.command("step")
+@reports_errors
+def live_step(
+    bundle: Annotated[
+        Path, typer.Argument(help="Run bundle: site, tariff, history.", file_okay=False)
+    ],
+    at: Annotated[str, typer.Option(help="Start of the next interval, UTC (ISO 8601).")],
+    soc_kwh: Annotated[float, typer.Option(help="Stored energy now [kWh].")],
+    peak_so_far_kw: Annotated[
+        float, typer.Option(help="Highest demand already set this billing month [kW].")
+    ] = 0.0,
+) -> None:
+    """Plan the horizon from now and print the next setpoint and the plan as JSON."""
+    inputs = io.read_bundle(bundle)
+    try:
+        now = pd.Timestamp(at)
+    except ValueError:
+        raise ConfigError(f"--at '{at}' is not a timestamp; write e.g. 2025-03-20T17:00Z") from None
+    if now.tz is None:
+        raise ConfigError(f"--at '{at}' has no time zone; add Z for UTC")
+    now = now.tz_convert("UTC")
+    options = inputs.run_config.rolling
+    provider = make_provider(options.forecast, inputs.timeseries)
+    step_td = inputs.timeseries.index[1] - inputs.timeseries.index[0]
+    horizon_steps = int(pd.Timedelta(hours=options.horizon_h) / step_td)
+    forecast = provider.forecast(now, horizon_steps)
+    peaks = tuple((c.name, peak_so_far_kw) for c in inputs.run_config.tariff.demand_charges)
+    with native_stdout_to_stderr():
+        plan = step(
+            inputs.site,
+            inputs.run_config,
+            LiveState(now=now, soc_kwh=soc_kwh, peak_so_far_kw=peaks),
+            forecast,
+        )
+    plan_rows = plan.dispatch.reset_index()
+    plan_rows[col.TIMESTAMP] = plan_rows[col.TIMESTAMP].map(pd.Timestamp.isoformat)
+    answer = {
+        "setpoint": plan.setpoint(),
+        "forecast": options.forecast,
+        "horizon_h": options.horizon_h,
+        "objective_gbp": plan.objective_gbp,
+        "plan": plan_rows.round(6).to_dict(orient="records"),
+    }
+    typer.echo(io.json_text(answer), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.add_typer(live_app, name="live")

@@ -1,0 +1,161 @@
+"""Forecast providers: what a controller could know at ``issued_at``.
+
+A provider returns load, PV and prices for the steps ``[issued_at, issued_at + horizon)``. Load
+and PV come only from data strictly before ``issued_at`` (except the ``perfect`` provider, which
+is the benchmark, and ``replay``, whose vintages were themselves issued by then). Prices are
+taken as known ahead: tariff bands are fixed, and a dynamic tariff's prices are published before
+delivery, so the timeseries' price columns pass through exactly.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from gridq import conventions as col
+from gridq.errors import InputError
+
+FORECAST_SERIES = (col.LOAD_KW, col.PV_KW)
+
+
+class ForecastProvider(Protocol):
+    """Anything that can forecast a horizon from what is known at ``issued_at``."""
+
+    @property
+    def warmup(self) -> pd.Timedelta:
+        """History the provider needs before its first forecast."""
+        ...
+
+    def forecast(self, issued_at: pd.Timestamp, horizon_steps: int) -> pd.DataFrame:
+        """Load, PV and prices for ``horizon_steps`` steps from ``issued_at``."""
+        ...
+
+
+def _horizon(actuals: pd.DataFrame, issued_at: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
+    index = pd.DatetimeIndex(actuals.index)
+    start = int(index.get_indexer(pd.DatetimeIndex([issued_at]))[0])
+    if start < 0:
+        raise InputError(f"forecast issued at {issued_at} is not a step of the timeseries")
+    return index[start : start + steps]
+
+
+def _with_prices(
+    actuals: pd.DataFrame, horizon: pd.DatetimeIndex, values: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    prices = actuals.loc[horizon, [col.IMPORT_PRICE, col.EXPORT_PRICE]]
+    return pd.DataFrame(values, index=horizon).join(prices)[list(col.TIMESERIES_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class PerfectForecast:
+    """The actual future: the benchmark every other provider is measured against."""
+
+    actuals: pd.DataFrame
+    warmup: pd.Timedelta = pd.Timedelta(0)
+
+    def forecast(self, issued_at: pd.Timestamp, horizon_steps: int) -> pd.DataFrame:
+        """The actual values of the horizon."""
+        horizon = _horizon(self.actuals, issued_at, horizon_steps)
+        return self.actuals.loc[horizon, list(col.TIMESERIES_COLUMNS)].copy()
+
+
+@dataclass(frozen=True)
+class SeasonalNaiveForecast:
+    """Each step is the mean of the same time on the ``seasons`` previous periods of ``period``.
+
+    ``persistence`` is one season of a day (same time yesterday) or a week (last week);
+    ``seasonal_naive`` averages several weeks. For a step further ahead than one period, the
+    periods count back from the latest one that lies before ``issued_at``.
+    """
+
+    actuals: pd.DataFrame
+    period: pd.Timedelta = pd.Timedelta(days=1)
+    seasons: int = 1
+
+    @property
+    def warmup(self) -> pd.Timedelta:
+        """Enough history for every season."""
+        return self.period * self.seasons
+
+    def forecast(self, issued_at: pd.Timestamp, horizon_steps: int) -> pd.DataFrame:
+        """Means of past same-time values, all from before ``issued_at``."""
+        horizon = _horizon(self.actuals, issued_at, horizon_steps)
+        # How many periods back the first usable season of each step is.
+        first_back = np.ceil((horizon - issued_at + pd.Timedelta(1)) / self.period).astype(int)
+        first_back = np.maximum(first_back, 1)
+        values = {}
+        for series in FORECAST_SERIES:
+            known = self.actuals[series].loc[self.actuals.index < issued_at]
+            total = np.zeros(len(horizon))
+            count = np.zeros(len(horizon))
+            for season in range(self.seasons):
+                source = horizon - (first_back + season) * self.period
+                found = known.reindex(source).to_numpy()
+                usable = ~np.isnan(found)
+                total[usable] += found[usable]
+                count[usable] += 1
+            if (count == 0).any():
+                raise InputError(
+                    f"not enough history before {issued_at} to forecast {series}: it needs "
+                    f"{self.warmup}; start the rolling run later"
+                )
+            values[series] = total / count
+        return _with_prices(self.actuals, horizon, values)
+
+
+@dataclass(frozen=True)
+class ReplayForecast:
+    """Forecasts replayed from stored vintages.
+
+    The table has ``issued_at``, ``timestamp``, load and PV columns; each request takes the
+    latest vintage issued at or before it.
+    """
+
+    actuals: pd.DataFrame
+    vintages: pd.DataFrame
+    warmup: pd.Timedelta = pd.Timedelta(0)
+
+    def forecast(self, issued_at: pd.Timestamp, horizon_steps: int) -> pd.DataFrame:
+        """The newest vintage's values for the horizon."""
+        horizon = _horizon(self.actuals, issued_at, horizon_steps)
+        issued = self.vintages.loc[self.vintages["issued_at"] <= issued_at]
+        if issued.empty:
+            raise InputError(f"no forecast vintage issued at or before {issued_at}")
+        latest = issued.loc[issued["issued_at"] == issued["issued_at"].max()]
+        rows = latest.set_index(col.TIMESTAMP).reindex(horizon)
+        missing = rows[list(FORECAST_SERIES)].isna().any(axis=1)
+        if missing.any():
+            raise InputError(
+                f"the vintage issued {latest['issued_at'].iloc[0]} has no forecast for "
+                f"{horizon[int(np.argmax(missing.to_numpy()))]}; extend the vintage"
+            )
+        return _with_prices(
+            self.actuals, horizon, {s: rows[s].to_numpy(dtype=float) for s in FORECAST_SERIES}
+        )
+
+
+def make_provider(
+    name: str, actuals: pd.DataFrame, vintages: pd.DataFrame | None = None
+) -> ForecastProvider:
+    """Make the provider called ``name``.
+
+    One of perfect, persistence_day, persistence_week, seasonal_naive (mean of the last 4 same
+    weekdays) or replay.
+    """
+    if name == "perfect":
+        return PerfectForecast(actuals)
+    if name == "persistence_day":
+        return SeasonalNaiveForecast(actuals, pd.Timedelta(days=1), 1)
+    if name == "persistence_week":
+        return SeasonalNaiveForecast(actuals, pd.Timedelta(days=7), 1)
+    if name == "seasonal_naive":
+        return SeasonalNaiveForecast(actuals, pd.Timedelta(days=7), 4)
+    if name == "replay":
+        if vintages is None:
+            raise InputError("the replay forecast needs a forecasts.parquet in the bundle")
+        return ReplayForecast(actuals, vintages)
+    raise InputError(
+        f"unknown forecast '{name}'; choose perfect, persistence_day, "
+        "persistence_week, seasonal_naive or replay"
+    )

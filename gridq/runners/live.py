@@ -1,0 +1,109 @@
+"""The live-ops step: from what is known now, the plan for the horizon and the next setpoint.
+
+One receding-horizon step, a pure function: no hardware is driven. The rolling backtest calls
+the same function at every re-optimisation.
+"""
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridq import conventions as col
+from gridq.engine.model.build import build_model
+from gridq.engine.model.problem import make_problem
+from gridq.engine.model.solve import solve
+from gridq.errors import InputError
+from gridq.schemas import RunConfig, Site
+
+SOC_TOLERANCE_KWH = 1e-6
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the controller knows now.
+
+    ``now`` is the start of the next interval (UTC); ``soc_kwh`` the stored energy;
+    ``peak_so_far_kw`` the demand already set this billing month, by demand charge name (it
+    floors that charge's current period, so a peak already paid for is not fought again);
+    ``ends_run`` makes the plan keep the battery's terminal rule instead of valuing leftover
+    energy.
+    """
+
+    now: pd.Timestamp
+    soc_kwh: float
+    peak_so_far_kw: tuple[tuple[str, float], ...] = ()
+    ends_run: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The optimal plan over the horizon and its first interval as a setpoint."""
+
+    dispatch: pd.DataFrame
+    objective_gbp: float
+    solve_stats: dict[str, Any]
+
+    def setpoint(self) -> dict[str, Any]:
+        """The first interval: what to do now [kW], and where the SOC will be [kWh]."""
+        first = self.dispatch.iloc[0]
+        return {"interval_start": self.dispatch.index[0].isoformat()} | {
+            name: float(first[name]) for name in (*col.FLOW_COLUMNS, col.SOC_KWH)
+        }
+
+
+def terminal_value_gbp_per_kwh(site: Site, import_price_gbp_per_kwh: np.ndarray) -> float:
+    """Value a kWh left in the battery at the horizon's end [GBP/kWh].
+
+    It is the median import price of the horizon, less the discharge loss.
+    """
+    return float(np.median(import_price_gbp_per_kwh)) * site.battery.discharge_efficiency_frac
+
+
+def step(site: Site, run_config: RunConfig, state: LiveState, forecast: pd.DataFrame) -> Plan:
+    """Optimise the horizon of ``forecast`` from ``state``; the plan starts at ``state.now``."""
+    battery = site.battery
+    if (
+        not battery.soc_min_kwh - SOC_TOLERANCE_KWH
+        <= state.soc_kwh
+        <= (battery.soc_max_kwh + SOC_TOLERANCE_KWH)
+    ):
+        raise InputError(
+            f"soc_kwh {state.soc_kwh:g} is outside the battery's limits "
+            f"[{battery.soc_min_kwh:g}, {battery.soc_max_kwh:g}] kWh"
+        )
+    if forecast.index[0] != state.now:
+        raise InputError(f"the forecast starts at {forecast.index[0]}, not at now ({state.now})")
+    soc_frac = float(
+        np.clip(state.soc_kwh / battery.capacity_kwh, battery.soc_min_frac, battery.soc_max_frac)
+    )
+    now_site = site.model_copy(
+        update={"battery": battery.model_copy(update={"initial_soc_frac": soc_frac})}
+    )
+    problem = make_problem(now_site, run_config, forecast)
+    month = state.now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
+    periods = {name for charge in problem.tariff.demand_charges for name in charge.period_names}
+    current_periods = tuple(
+        (f"{name}:{month}", peak_kw)
+        for name, peak_kw in state.peak_so_far_kw
+        if f"{name}:{month}" in periods
+    )
+    if state.ends_run:
+        terminal = (
+            site.battery.initial_soc_kwh if battery.terminal_soc == "at_least_initial" else None
+        )
+        problem = replace(problem, terminal_soc_min_kwh=terminal, peak_floor_kw=current_periods)
+    else:
+        problem = replace(
+            problem,
+            terminal_soc_min_kwh=None,
+            peak_floor_kw=current_periods,
+            terminal_value_gbp_per_kwh=terminal_value_gbp_per_kwh(
+                site, problem.tariff.import_price_gbp_per_kwh
+            ),
+        )
+    result = solve(build_model(problem), problem)
+    return Plan(
+        dispatch=result.dispatch, objective_gbp=result.objective_gbp, solve_stats=result.stats
+    )

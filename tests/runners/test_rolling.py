@@ -1,0 +1,143 @@
+"""Rolling horizon and the live step against hand-computed and single-shot answers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gridq import conventions as col
+from gridq.engine.bill import bill
+from gridq.engine.forecast import make_provider
+from gridq.engine.tariff import compile_tariff
+from gridq.io import bundle as io
+from gridq.runners.backtest import optimise
+from gridq.runners.live import LiveState, step
+from gridq.runners.rolling import rolling_backtest
+from gridq.tariff_schema import DemandCharge, FlatRate, Tariff
+from tests.conftest import (
+    EXAMPLE_NAMES,
+    PARAMS,
+    invoke,
+    make_run_config,
+    make_site,
+    make_timeseries,
+)
+from tests.engine.test_invariants import assert_physical
+
+
+@pytest.fixture(scope="module")
+def week_bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rolling")
+    for name in EXAMPLE_NAMES:
+        result = invoke("generate", name, "--params", PARAMS, "--out", root / name, "--days", "6")
+        assert result.exit_code == 0, result.output
+    return root
+
+
+def test_perfect_forecast_with_a_whole_run_horizon_equals_the_single_shot(week_bundles):
+    inputs = io.read_bundle(week_bundles / "commercial_demand_charge")
+    site, run_config, timeseries = inputs.site, inputs.run_config, inputs.timeseries
+    result = rolling_backtest(
+        site, run_config, timeseries, make_provider("perfect", timeseries), pd_days(1), pd_days(30)
+    )
+    tariff = compile_tariff(run_config.tariff, timeseries)
+    cost = site.battery.degradation_cost_gbp_per_kwh
+    rolled = bill(result.dispatch, tariff, cost).total_cost_gbp
+    single = bill(optimise(site, run_config, timeseries).dispatch, tariff, cost).total_cost_gbp
+    assert rolled == pytest.approx(single, rel=1e-6)
+    assert result.solves == 6
+
+
+def pd_days(days: float):
+    import pandas as pd
+
+    return pd.Timedelta(days=days)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_realised_savings_never_exceed_perfect_foresight(week_bundles, name):
+    bundle = week_bundles / name
+    result = invoke(
+        "backtest",
+        bundle,
+        "--mode",
+        "rolling",
+        "--forecast",
+        "persistence_day",
+        "--reoptimise-every",
+        "1d",
+        "--horizon",
+        "36h",
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((bundle / io.METRICS).read_text())
+    assert metrics["mode"] == "rolling"
+    assert metrics["savings_gbp"] <= metrics["perfect_foresight"]["savings_gbp"] + 1e-6
+    assert metrics["forecast_gap_gbp"] >= -1e-6
+    assert set(metrics["forecast_error"]) == {"load_kw", "pv_kw"}
+    inputs = io.read_bundle(bundle)
+    assert_physical(io.read_dispatch(bundle / io.DISPATCH, 15), inputs.site.battery)
+
+
+def test_live_step_is_deterministic_and_within_limits(week_bundles):
+    inputs = io.read_bundle(week_bundles / "pv_battery_tou")
+    now = inputs.timeseries.index[2 * 96 + 68]
+    forecast = make_provider("persistence_day", inputs.timeseries).forecast(now, 36 * 4)
+    state = LiveState(now=now, soc_kwh=7.0)
+    first = step(inputs.site, inputs.run_config, state, forecast)
+    second = step(inputs.site, inputs.run_config, state, forecast)
+    assert first.setpoint() == second.setpoint()
+    battery = inputs.site.battery
+    plan = first.dispatch
+    assert (plan[col.BATTERY_CHARGE_KW] <= battery.charge_power_max_kw + 1e-9).all()
+    assert (plan[col.BATTERY_DISCHARGE_KW] <= battery.discharge_power_max_kw + 1e-9).all()
+    assert plan[col.SOC_KWH].between(battery.soc_min_kwh - 1e-6, battery.soc_max_kwh + 1e-6).all()
+
+
+def test_month_to_date_peak_floor_does_not_pay_a_peak_twice():
+    # 30 kW is already billed this month. The horizon has 28, 28, 35, 28 kW; energy costs the
+    # same at every step and discharging wears the battery, so the plan shaves exactly the 5 kW
+    # above the old peak and no more: import 30 kW at the spike, the battery idle otherwise.
+    tariff = Tariff(
+        energy=FlatRate(rate_gbp_per_kwh=0.2),
+        demand_charges=(DemandCharge(name="monthly", rate_gbp_per_kw=10.0),),
+    )
+    site = make_site(
+        charge_power_max_kw=10.0, discharge_power_max_kw=10.0, degradation_cost_gbp_per_kwh=0.01
+    )
+    forecast = make_timeseries([28, 28, 35, 28])
+    state = LiveState(now=forecast.index[0], soc_kwh=10.0, peak_so_far_kw=(("monthly", 30.0),))
+    plan = step(site, make_run_config(tariff), state, forecast).dispatch
+    np.testing.assert_allclose(plan[col.BATTERY_DISCHARGE_KW], [0, 0, 5, 0], atol=1e-6)
+    np.testing.assert_allclose(plan[col.GRID_IMPORT_KW], [28, 28, 30, 28], atol=1e-6)
+    # Without the floor the plan would shave the spike further, paying for a lower peak that
+    # the month has already exceeded.
+    unfloored = step(
+        site, make_run_config(tariff), LiveState(now=forecast.index[0], soc_kwh=10.0), forecast
+    ).dispatch
+    assert unfloored[col.GRID_IMPORT_KW].max() < 30.0 - 1.0
+
+
+def test_live_step_cli_prints_the_setpoint_as_json(week_bundles):
+    bundle = week_bundles / "commercial_demand_charge"
+    result = invoke(
+        "live",
+        "step",
+        bundle,
+        "--at",
+        "2025-01-03T17:00Z",
+        "--soc-kwh",
+        "200",
+        "--peak-so-far-kw",
+        "150",
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["setpoint"]["interval_start"] == "2025-01-03T17:00:00+00:00"
+    assert len(answer["plan"]) == 48 * 4 or answer["plan"][-1]["timestamp"] < "2025-01-07"
+    bad = invoke("live", "step", bundle, "--at", "2025-01-03T17:00", "--soc-kwh", "200")
+    assert bad.exit_code == 2
+    assert "has no time zone; add Z for UTC" in bad.stderr
+    outside = invoke("live", "step", bundle, "--at", "2025-01-03T17:00Z", "--soc-kwh", "900")
+    assert outside.exit_code == 2
+    assert "soc_kwh 900 is outside the battery's limits" in outside.stderr

@@ -18,6 +18,7 @@ import pandas as pd
 from gridq import conventions as col
 from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider
 from gridq.engine.tariff import compile_tariff
+from gridq.errors import InputError
 from gridq.runners.backtest import optimise, run_baseline, run_metrics
 from gridq.runners.live import LiveState, step
 from gridq.schemas import RunConfig, Site
@@ -124,6 +125,11 @@ def rolling_backtest(
     start = int(np.searchsorted(index, index[0] + provider.warmup))
     every = max(int(reoptimise_every / step_td), 1)
     horizon_steps = max(int(horizon / step_td), every)
+    if start >= len(index) - 1:
+        raise InputError(
+            f"the run ({len(index)} steps) is no longer than the forecast's warm-up "
+            f"({provider.warmup}); use a longer timeseries or a forecast that needs less history"
+        )
     issues = list(range(start, len(index), every))
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[pd.DataFrame] = []

@@ -141,3 +141,18 @@ def test_live_step_cli_prints_the_setpoint_as_json(week_bundles):
     outside = invoke("live", "step", bundle, "--at", "2025-01-03T17:00Z", "--soc-kwh", "900")
     assert outside.exit_code == 2
     assert "soc_kwh 900 is outside the battery's limits" in outside.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (("--forecast", "bogus"), "forecast: Input should be 'perfect'"),
+        (("--horizon", "5x"), "--horizon '5x' is not a duration"),
+        (("--forecast", "seasonal_naive"), "is no longer than the forecast's warm-up"),
+    ],
+)
+def test_bad_rolling_options_are_one_line_errors(week_bundles, options, expected):
+    result = invoke("backtest", week_bundles / "export_limited_pv", "--mode", "rolling", *options)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert expected in result.stderr

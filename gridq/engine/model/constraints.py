@@ -14,7 +14,8 @@ from gridq.engine.model import names
 from gridq.engine.model.problem import DispatchProblem
 
 
-def _series(values: np.ndarray, time: pd.Index) -> xr.DataArray:
+def time_array(values: np.ndarray, time: pd.Index) -> xr.DataArray:
+    """``values`` as a DataArray along the model's time dimension."""
     return xr.DataArray(values, coords={names.TIME: time}, dims=names.TIME)
 
 
@@ -30,18 +31,18 @@ def add_variables(model: Model, problem: DispatchProblem) -> None:
     coords = [time]
     battery = problem.battery
     model.add_variables(
-        0, _series(problem.import_bound_kw(), time), coords=coords, name=names.GRID_IMPORT_KW
+        0, time_array(problem.import_bound_kw(), time), coords=coords, name=names.GRID_IMPORT_KW
     )
     model.add_variables(
-        0, _series(problem.export_bound_kw(), time), coords=coords, name=names.GRID_EXPORT_KW
+        0, time_array(problem.export_bound_kw(), time), coords=coords, name=names.GRID_EXPORT_KW
     )
     model.add_variables(
-        0, _series(problem.charge_bound_kw(), time), coords=coords, name=names.BATTERY_CHARGE_KW
+        0, time_array(problem.charge_bound_kw(), time), coords=coords, name=names.BATTERY_CHARGE_KW
     )
     model.add_variables(
         0, battery.discharge_power_max_kw, coords=coords, name=names.BATTERY_DISCHARGE_KW
     )
-    model.add_variables(0, _series(problem.pv_kw, time), coords=coords, name=names.PV_CURTAIL_KW)
+    model.add_variables(0, time_array(problem.pv_kw, time), coords=coords, name=names.PV_CURTAIL_KW)
     model.add_variables(
         battery.soc_min_kwh, battery.soc_max_kwh, coords=coords, name=names.BATTERY_SOC_KWH
     )
@@ -57,7 +58,7 @@ def add_power_balance(model: Model, problem: DispatchProblem) -> None:
         - v[names.BATTERY_DISCHARGE_KW]
         - v[names.GRID_IMPORT_KW]
     )
-    net_generation_kw = _series(problem.pv_kw - problem.load_kw, problem.time_index)
+    net_generation_kw = time_array(problem.pv_kw - problem.load_kw, problem.time_index)
     model.add_constraints(flows == net_generation_kw, name=names.SITE_POWER_BALANCE)
 
 
@@ -148,8 +149,8 @@ def add_time_shared_grid_direction(model: Model, problem: DispatchProblem) -> No
     at = {names.TIME: time}
     coords = [time]
     share = model.add_variables(0, 1, coords=coords, name=names.GRID_IMPORTING_SHARE_FRAC)
-    net_load_kw = _series((problem.load_kw - problem.pv_kw)[pays], time)
-    pv_kw = _series(problem.pv_kw[pays], time)
+    net_load_kw = time_array((problem.load_kw - problem.pv_kw)[pays], time)
+    pv_kw = time_array(problem.pv_kw[pays], time)
     battery = problem.battery
     mode_flows = {}
     for total, in_mode, cap in (

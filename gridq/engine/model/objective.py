@@ -3,7 +3,7 @@
 from linopy import LinearExpression, Model
 
 from gridq.engine.model import names
-from gridq.engine.model.constraints import _series
+from gridq.engine.model.constraints import time_array
 from gridq.engine.model.problem import DispatchProblem
 
 
@@ -23,14 +23,14 @@ def objective_terms(model: Model, problem: DispatchProblem) -> dict[str, LinearE
     dt_h = problem.dt_h
     imp, exp = v[names.GRID_IMPORT_KW], v[names.GRID_EXPORT_KW]
     terms = {
-        "import_gbp": (imp * _series(tariff.import_price_gbp_per_kwh * dt_h, time)).sum(),
-        "export_gbp": (exp * _series(-tariff.export_price_gbp_per_kwh * dt_h, time)).sum(),
+        "import_gbp": (imp * time_array(tariff.import_price_gbp_per_kwh * dt_h, time)).sum(),
+        "export_gbp": (exp * time_array(-tariff.export_price_gbp_per_kwh * dt_h, time)).sum(),
         "degradation_cost_gbp": (
             problem.battery.degradation_cost_gbp_per_kwh * dt_h * v[names.BATTERY_DISCHARGE_KW]
         ).sum(),
     }
     if tariff.triad_weight_per_kw.any():
-        weight = _series(tariff.triad_weight_per_kw, time)
+        weight = time_array(tariff.triad_weight_per_kw, time)
         net = imp - exp if tariff.triad_credit_export else imp
         terms["triad_gbp"] = (net * weight).sum()
     for charge in (*tariff.demand_charges, *tariff.coincident_peaks):
@@ -46,7 +46,7 @@ def objective_terms(model: Model, problem: DispatchProblem) -> dict[str, LinearE
         reduction = v[names.FLEX_REDUCTION_KW]
         steps = tariff.flex_steps
         terms["flexibility_gbp"] = (
-            reduction * _series(-tariff.flex_price_gbp_per_kwh[steps] * dt_h, time[steps])
+            reduction * time_array(-tariff.flex_price_gbp_per_kwh[steps] * dt_h, time[steps])
         ).sum()
     if problem.terminal_value_gbp_per_kwh:
         last = v[names.BATTERY_SOC_KWH].sel({names.TIME: time[-1:]})

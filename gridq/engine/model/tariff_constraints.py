@@ -9,7 +9,7 @@ import xarray as xr
 from linopy import Model
 
 from gridq.engine.model import names
-from gridq.engine.model.constraints import _series
+from gridq.engine.model.constraints import time_array
 from gridq.engine.model.problem import DispatchProblem
 from gridq.engine.tariff import PeakCharge
 
@@ -41,12 +41,12 @@ def _add_peak_charge(model: Model, problem: DispatchProblem, charge: PeakCharge)
     times = problem.time_index[inside]
     block_of_inside = charge.block_of_step[inside]
     if (charge.block_steps == 1).all():
-        peak_at_step = peak.isel({PERIOD: _series(charge.block_period[block_of_inside], times)})
+        peak_at_step = peak.isel({PERIOD: time_array(charge.block_period[block_of_inside], times)})
         model.add_constraints(
             imp.sel({names.TIME: times}) - peak_at_step <= 0, name=names.peak_floor(charge.name)
         )
     else:
-        weights = _series(1.0 / charge.block_steps[block_of_inside], times)
+        weights = time_array(1.0 / charge.block_steps[block_of_inside], times)
         blocks = xr.DataArray(
             block_of_inside, coords={names.TIME: times}, dims=names.TIME, name=BLOCK
         )
@@ -98,7 +98,7 @@ def add_excess_capacity(model: Model, problem: DispatchProblem) -> None:
     inside = np.flatnonzero(tariff.excess_month_of_step >= 0)
     times = problem.time_index[inside]
     excess_at_step = excess.isel(
-        {names.EXCESS_MONTH: _series(tariff.excess_month_of_step[inside], times)}
+        {names.EXCESS_MONTH: time_array(tariff.excess_month_of_step[inside], times)}
     )
     model.add_constraints(
         model.variables[names.GRID_IMPORT_KW].sel({names.TIME: times}) / tariff.power_factor
@@ -119,8 +119,8 @@ def add_flexibility_events(model: Model, problem: DispatchProblem) -> None:
     if not len(steps):
         return
     times = problem.time_index[steps]
-    baseline_kw = _series(problem.tariff.flex_baseline_kw[steps], times)
-    big_m_kw = _series(problem.import_bound_kw()[steps], times)
+    baseline_kw = time_array(problem.tariff.flex_baseline_kw[steps], times)
+    big_m_kw = time_array(problem.import_bound_kw()[steps], times)
     reduction = model.add_variables(0, baseline_kw, coords=[times], name=names.FLEX_REDUCTION_KW)
     paid = model.add_variables(coords=[times], binary=True, name=names.FLEX_PAID_ON)
     model.add_constraints(reduction - baseline_kw * paid <= 0, name=names.FLEX_PAID_SWITCH)
@@ -145,7 +145,7 @@ def add_grid_to_battery_to_grid_guard(model: Model, problem: DispatchProblem) ->
     v = model.variables
     time = problem.time_index
     battery = problem.battery
-    surplus_kw = _series(problem.pv_surplus_kw(), time)
+    surplus_kw = time_array(problem.pv_surplus_kw(), time)
     charge_grid = model.add_variables(0, coords=[time], name=names.BATTERY_CHARGE_GRID_KW)
     discharge_grid = model.add_variables(0, coords=[time], name=names.BATTERY_DISCHARGE_GRID_KW)
     soc_grid = model.add_variables(

@@ -7,22 +7,24 @@ import typer
 
 from gridq import __version__
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
+from gridq.cli.lazy import LazyModule
 from gridq.cli.live_commands import run_rolling, with_rolling_options
 from gridq.cli.summary import print_summary
 from gridq.errors import GridqError, InputError
-from gridq.io import bundle as io
-from gridq.report.html import build_report
-from gridq.runners.backtest import Optimised, optimise, run_baseline, run_metrics
-from gridq.runners.validate import validate_dispatch, validate_timeseries
-from gridq.schemas import RunConfig, Site
+
+io = LazyModule("gridq.io.bundle")
+runner = LazyModule("gridq.runners.backtest")
+checks = LazyModule("gridq.runners.validate")
+report_page = LazyModule("gridq.report.html")
+schemas = LazyModule("gridq.schemas")
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
 
-def _optimise(bundle: Path, inputs: io.BundleInputs) -> Optimised:
+def _optimise(bundle: Path, inputs: "io.BundleInputs") -> "runner.Optimised":
     try:
         with native_stdout_to_stderr():
-            return optimise(inputs.site, inputs.run_config, inputs.timeseries)
+            return runner.optimise(inputs.site, inputs.run_config, inputs.timeseries)
     except GridqError as error:
         raise error.with_context(str(bundle)) from None
 
@@ -49,18 +51,20 @@ def validate(
     io.require_bundle(bundle)
     suite_definition = io.read_suite(suite or Path("stages/validate") / f"{table}.json")
     if table == "timeseries":
-        run_config = io.read_config(bundle / io.RUN_CONFIG, RunConfig)
-        io.read_config(bundle / io.SITE_CONFIG, Site)
+        run_config = io.read_config(bundle / io.RUN_CONFIG, schemas.RunConfig)
+        io.read_config(bundle / io.SITE_CONFIG, schemas.Site)
         raw = io.read_table(bundle / io.TIMESERIES)
         reports = {
-            io.TIMESERIES: validate_timeseries(raw, run_config.timestep_min, suite_definition)
+            io.TIMESERIES: checks.validate_timeseries(
+                raw, run_config.timestep_min, suite_definition
+            )
         }
         target = io.VALIDATION
     else:
         inputs = io.read_bundle(bundle)
         step_min = inputs.run_config.timestep_min
         reports = {
-            name: validate_dispatch(
+            name: checks.validate_dispatch(
                 io.read_dispatch(bundle / name, step_min), inputs.site.battery, suite_definition
             )
             for name in (io.DISPATCH, io.BASELINE)
@@ -93,7 +97,7 @@ def solve(bundle: BundleArg) -> None:
 def baseline(bundle: BundleArg) -> None:
     """Run the configured baseline: writes baseline.parquet."""
     inputs = io.read_bundle(bundle)
-    frame = run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
+    frame = runner.run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
     io.write_outputs(bundle, tables={io.BASELINE: frame}, documents={})
     typer.echo(f"{bundle}: baseline '{inputs.run_config.baseline}' written")
 
@@ -103,7 +107,7 @@ def metrics(bundle: BundleArg) -> None:
     """Price dispatch and baseline with one bill: writes metrics.json, bundle_metadata.json."""
     inputs = io.read_bundle(bundle)
     step_min = inputs.run_config.timestep_min
-    result = run_metrics(
+    result = runner.run_metrics(
         inputs.site,
         inputs.run_config,
         inputs.timeseries,
@@ -148,8 +152,8 @@ def backtest(
         print_summary(bundle, rolled.metrics)
         return
     optimised = _optimise(bundle, inputs)
-    reference = run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
-    result = run_metrics(
+    reference = runner.run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
+    result = runner.run_metrics(
         inputs.site, inputs.run_config, inputs.timeseries, optimised.dispatch, reference
     )
     io.write_outputs(
@@ -168,7 +172,7 @@ def report(bundle: BundleArg) -> None:
     inputs = io.read_bundle(bundle)
     step_min = inputs.run_config.timestep_min
     metrics = io.read_json(bundle / io.METRICS)
-    page = build_report(
+    page = report_page.build_report(
         inputs.site,
         inputs.run_config,
         inputs.timeseries,

@@ -6,9 +6,11 @@ from typing import Annotated
 import typer
 
 from gridq.cli.errors import reports_errors
-from gridq.engine.synth import make_timeseries
-from gridq.io import bundle as io
-from gridq.io.params import example_bundle
+from gridq.cli.lazy import LazyModule
+
+io = LazyModule("gridq.io.bundle")
+params_io = LazyModule("gridq.io.params")
+synth = LazyModule("gridq.engine.synth")
 
 
 @reports_errors
@@ -25,10 +27,10 @@ def generate(
     ] = None,
 ) -> None:
     """Write an example bundle's inputs: site_config.yaml, run_config.yaml, timeseries.parquet."""
-    example = example_bundle(params, name)
+    example = params_io.example_bundle(params, name)
     series = example.series if days is None else example.series.model_copy(update={"days": days})
     folder = out or Path("bundles") / name
-    timeseries = make_timeseries(
+    timeseries = synth.make_timeseries(
         series,
         example.site,
         example.run_config.timestep_min,

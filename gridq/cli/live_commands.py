@@ -8,18 +8,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
-from rich.progress import Progress
 
 from gridq import conventions as col
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
-from gridq.engine.forecast import make_provider
+from gridq.cli.lazy import LazyModule
 from gridq.errors import ConfigError
-from gridq.io import bundle as io
-from gridq.runners.live import LiveState, step
-from gridq.runners.rolling import RollingBacktest, backtest_rolling
-from gridq.schemas import RunConfig
+
+pd = LazyModule("pandas")
+io = LazyModule("gridq.io.bundle")
+forecasts = LazyModule("gridq.engine.forecast")
+live = LazyModule("gridq.runners.live")
+rolling = LazyModule("gridq.runners.rolling")
+schemas = LazyModule("gridq.schemas")
 
 live_app = typer.Typer(help="Live operations: one receding-horizon step.", no_args_is_help=True)
 
@@ -36,8 +37,11 @@ def parse_duration_min(text: str, option: str) -> float:
 
 
 def with_rolling_options(
-    run_config: RunConfig, forecast: str | None, reoptimise_every: str | None, horizon: str | None
-) -> RunConfig:
+    run_config: "schemas.RunConfig",
+    forecast: str | None,
+    reoptimise_every: str | None,
+    horizon: str | None,
+) -> "schemas.RunConfig":
     """The run config with any command-line overrides of its ``rolling`` options."""
     updates: dict[str, object] = {}
     if forecast is not None:
@@ -58,19 +62,23 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
     if not sys.stderr.isatty() or os.environ.get("CI"):
         yield None
         return
+    from rich.progress import Progress
+
     with Progress(transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-def run_rolling(bundle: Path, inputs: io.BundleInputs) -> RollingBacktest:
+def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "rolling.RollingBacktest":
     """The rolling backtest of a bundle, its forecast provider chosen by the run config."""
     vintages = None
     if inputs.run_config.rolling.forecast == "replay":
         vintages = io.read_forecast_vintages(bundle / io.FORECASTS)
-    provider = make_provider(inputs.run_config.rolling.forecast, inputs.timeseries, vintages)
+    provider = forecasts.make_provider(
+        inputs.run_config.rolling.forecast, inputs.timeseries, vintages
+    )
     with progress_bar("re-planning") as progress, native_stdout_to_stderr():
-        return backtest_rolling(
+        return rolling.backtest_rolling(
             inputs.site, inputs.run_config, inputs.timeseries, provider, progress
         )
 
@@ -97,16 +105,16 @@ def live_step(
         raise ConfigError(f"--at '{at}' has no time zone; add Z for UTC")
     now = now.tz_convert("UTC")
     options = inputs.run_config.rolling
-    provider = make_provider(options.forecast, inputs.timeseries)
+    provider = forecasts.make_provider(options.forecast, inputs.timeseries)
     step_td = inputs.timeseries.index[1] - inputs.timeseries.index[0]
     horizon_steps = int(pd.Timedelta(hours=options.horizon_h) / step_td)
     forecast = provider.forecast(now, horizon_steps)
     peaks = tuple((c.name, peak_so_far_kw) for c in inputs.run_config.tariff.demand_charges)
     with native_stdout_to_stderr():
-        plan = step(
+        plan = live.step(
             inputs.site,
             inputs.run_config,
-            LiveState(now=now, soc_kwh=soc_kwh, peak_so_far_kw=peaks),
+            live.LiveState(now=now, soc_kwh=soc_kwh, peak_so_far_kw=peaks),
             forecast,
         )
     plan_rows = plan.dispatch.reset_index()

@@ -6,7 +6,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from gridq.engine.bill import shown_bill_items
+from gridq.cli.lazy import LazyModule
+
+bills = LazyModule("gridq.engine.bill")
 
 
 def _gbp(value: float) -> str:
@@ -20,7 +22,7 @@ def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
     table.add_column("GBP / figure")
     for name in columns:
         table.add_column(name, justify="right")
-    for item in shown_bill_items([column["bill"] for column in columns.values()]):
+    for item in bills.shown_bill_items([column["bill"] for column in columns.values()]):
         table.add_row(item, *(_gbp(column["bill"][item]) for column in columns.values()))
     table.add_row(
         "max import kW",

@@ -8,18 +8,20 @@ from rich.console import Console
 from rich.table import Table
 
 from gridq.cli.errors import reports_errors
-from gridq.engine.bill import REVENUE_ITEMS, item_names
-from gridq.io import bundle as io
-from gridq.runners.backtest import price_dispatch
-from gridq.tariff_schema import Bands, FlatRate, Tariff, UnitRates
+from gridq.cli.lazy import LazyModule
+
+bills = LazyModule("gridq.engine.bill")
+io = LazyModule("gridq.io.bundle")
+runner = LazyModule("gridq.runners.backtest")
+tariffs = LazyModule("gridq.tariff_schema")
 
 tariff_app = typer.Typer(help="Inspect tariffs.", no_args_is_help=True)
 
 
-def _rates_rows(label: str, rates: UnitRates) -> list[tuple[str, ...]]:
-    if isinstance(rates, FlatRate):
+def _rates_rows(label: str, rates: "tariffs.UnitRates") -> list[tuple[str, ...]]:
+    if isinstance(rates, tariffs.FlatRate):
         return [(label, "all", "all", "00:00-24:00", "flat", f"{rates.rate_gbp_per_kwh:g}")]
-    if isinstance(rates, Bands):
+    if isinstance(rates, tariffs.Bands):
         return [
             (
                 label,
@@ -34,7 +36,7 @@ def _rates_rows(label: str, rates: UnitRates) -> list[tuple[str, ...]]:
     return [(label, "all", "all", "every step", "timeseries column", "per step")]
 
 
-def _charges(tariff: Tariff) -> list[str]:
+def _charges(tariff: "tariffs.Tariff") -> list[str]:
     lines = [f"standing charge: {tariff.standing_charge_gbp_per_day:g} GBP/day"]
     if tariff.duos is not None:
         lines.append(f"DUoS fixed: {tariff.duos.fixed_gbp_per_day:g} GBP/day")
@@ -116,13 +118,13 @@ def bill(
     inputs = io.read_bundle(bundle)
     path = dispatch or bundle / io.DISPATCH
     table_in = io.read_meter(path, inputs.run_config.timestep_min)
-    priced = price_dispatch(inputs.site, inputs.run_config, inputs.timeseries, table_in)
+    priced = runner.price_dispatch(inputs.site, inputs.run_config, inputs.timeseries, table_in)
     table = Table(title=f"{path} priced with {bundle / io.RUN_CONFIG}")
     table.add_column("item")
     table.add_column("GBP", justify="right")
-    for name in item_names():
+    for name in bills.item_names():
         value = getattr(priced, name)
-        table.add_row(name + (" (revenue)" if name in REVENUE_ITEMS else ""), f"{value:,.2f}")
+        table.add_row(name + (" (revenue)" if name in bills.REVENUE_ITEMS else ""), f"{value:,.2f}")
     table.add_row("supplier_bill_gbp", f"{priced.supplier_bill_gbp:,.2f}")
     table.add_row("total_cost_gbp", f"{priced.total_cost_gbp:,.2f}")
     Console().print(table)

@@ -27,6 +27,10 @@ lint: install
 repro: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+# Speed and memory live here, never in timed tests: prints a markdown table (takes minutes).
+bench: install
+	$(BIN)/gridq bench
+
 lock:
 	$(PYTHON) -m venv /tmp/gridq-lock-venv
 	/tmp/gridq-lock-venv/bin/pip install --quiet pip-tools

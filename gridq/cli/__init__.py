@@ -4,7 +4,13 @@ import logging
 
 import typer
 
-from gridq.cli import bundle_commands, generate_commands, live_commands, tariff_commands
+from gridq.cli import (
+    bench_commands,
+    bundle_commands,
+    generate_commands,
+    live_commands,
+    tariff_commands,
+)
 
 app = typer.Typer(
     name="gridq",
@@ -19,3 +25,4 @@ bundle_commands.register(app)
 generate_commands.register(app)
 tariff_commands.register(app)
 live_commands.register(app)
+bench_commands.register(app)

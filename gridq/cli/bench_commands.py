@@ -1,0 +1,65 @@
+"""``gridq bench``: build and solve times, peak memory, and the ratio to raw highspy."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridq.cli.errors import native_stdout_to_stderr, reports_errors
+from gridq.cli.lazy import LazyModule
+from gridq.errors import ConfigError
+
+bench = LazyModule("gridq.runners.bench")
+params_io = LazyModule("gridq.io.params")
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+@reports_errors
+def bench_command(
+    cases: Annotated[
+        str, typer.Option(help="Comma-separated: day, month, year, rolling_year.")
+    ] = "day,month,year,rolling_year",
+    bundle: Annotated[
+        str, typer.Option(help="The params.yaml bundle whose site is timed.")
+    ] = "commercial_demand_charge",
+    params: Annotated[Path, typer.Option(help="The pipeline's parameters.", dir_okay=False)] = Path(
+        "params.yaml"
+    ),
+) -> None:
+    """Print a table of build, solve and total time, peak memory and the raw-highspy ratio."""
+    chosen = [case.strip() for case in cases.split(",") if case.strip()]
+    unknown = [case for case in chosen if case not in bench.CASE_DAYS]
+    if unknown or not chosen:
+        raise ConfigError(f"--cases {cases!r}: choose from {', '.join(bench.CASE_DAYS)}")
+    example = params_io.example_bundle(params, bundle)
+    with native_stdout_to_stderr():
+        rows = bench.run_cases(chosen, example.site, example.run_config, example.series)
+    header = (
+        "case",
+        "steps",
+        "build s",
+        "solve s",
+        "total s",
+        "raw highspy s",
+        "total / raw",
+        "peak MiB",
+    )
+    typer.echo("| " + " | ".join(header) + " |")
+    typer.echo("|" + "---|" * len(header))
+    for row in rows:
+        raw = row["raw_highspy_s"]
+        ratio = "n/a" if raw is None else f"{row['total_s'] / raw:.2f}"
+        case = row["case"] + (f" ({row['solves']} solves)" if "solves" in row else "")
+        typer.echo(
+            f"| {case} | {row['steps']} | {_seconds(row['build_s'])} | "
+            f"{_seconds(row['solve_s'])} | {_seconds(row['total_s'])} | "
+            f"{_seconds(raw)} | {ratio} | {row['peak_memory_mib']:.0f} |"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("bench")(bench_command)

@@ -1,0 +1,26 @@
+"""``gridq bench`` runs for real on the smallest case (the full table is `make bench`)."""
+
+from gridq.io.params import example_bundle
+from gridq.runners.bench import run_case
+from tests.conftest import PARAMS, invoke
+
+
+def test_bench_prints_a_table_row():
+    result = invoke("bench", "--cases", "day", "--params", PARAMS)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("| case | steps |")
+    assert lines[2].startswith("| day | 96 |")
+
+
+def test_bench_solves_the_same_lp_as_raw_highspy():
+    example = example_bundle(PARAMS, "commercial_demand_charge")
+    row = run_case("day", example.site, example.run_config, example.series)
+    assert row["objective_gap"] < 1e-6
+    assert row["raw_highspy_s"] > 0
+
+
+def test_bench_rejects_unknown_cases():
+    result = invoke("bench", "--cases", "decade", "--params", PARAMS)
+    assert result.exit_code == 2
+    assert "--cases 'decade': choose from day, month, year, rolling_year" in result.stderr

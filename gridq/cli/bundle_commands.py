@@ -106,13 +106,9 @@ def baseline(bundle: BundleArg) -> None:
 def metrics(bundle: BundleArg) -> None:
     """Price dispatch and baseline with one bill: writes metrics.json, bundle_metadata.json."""
     inputs = io.read_bundle(bundle)
-    step_min = inputs.run_config.timestep_min
+    dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
     result = runner.run_metrics(
-        inputs.site,
-        inputs.run_config,
-        inputs.timeseries,
-        io.read_dispatch(bundle / io.DISPATCH, step_min),
-        io.read_dispatch(bundle / io.BASELINE, step_min),
+        inputs.site, inputs.run_config, inputs.timeseries, dispatch, reference
     )
     io.write_outputs(bundle, tables={}, documents={io.METRICS: result})
     io.write_metadata(bundle, inputs)
@@ -170,15 +166,10 @@ def backtest(
 def report(bundle: BundleArg) -> None:
     """Write report.html (and the plot tables behind it) and print the summary."""
     inputs = io.read_bundle(bundle)
-    step_min = inputs.run_config.timestep_min
+    dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
     metrics = io.read_json(bundle / io.METRICS)
     page = report_page.build_report(
-        inputs.site,
-        inputs.run_config,
-        inputs.timeseries,
-        io.read_dispatch(bundle / io.DISPATCH, step_min),
-        io.read_dispatch(bundle / io.BASELINE, step_min),
-        metrics,
+        inputs.site, inputs.run_config, inputs.timeseries, dispatch, reference, metrics
     )
     io.write_report(
         bundle, page.html, {io.PLOT_WEEK: page.week, io.PLOT_MONTHLY_BILLS: page.monthly_bills}

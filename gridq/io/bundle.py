@@ -342,3 +342,11 @@ def read_forecast_vintages(path: Path) -> pd.DataFrame:
             if getattr(frame[column].dt, "tz", None) is None:
                 raise InputError(f"column '{column}' is naive; store UTC timestamps")
         return frame[needed]
+
+
+def read_solved(bundle: Path, timestep_min: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bundle's optimised dispatch and its baseline."""
+    return (
+        read_dispatch(bundle / DISPATCH, timestep_min),
+        read_dispatch(bundle / BASELINE, timestep_min),
+    )

@@ -15,8 +15,9 @@ import pandas as pd
 from gridq.engine.forecast import PerfectForecast
 from gridq.engine.model.build import build_model
 from gridq.engine.model.problem import make_problem
-from gridq.engine.model.solve import highs_options, solve
+from gridq.engine.model.solve import highs_options
 from gridq.engine.synth import SyntheticSeries, make_timeseries
+from gridq.runners.backtest import optimise
 from gridq.runners.rolling import rolling_backtest
 from gridq.schemas import RunConfig, Site
 
@@ -30,12 +31,9 @@ def _peak_memory_mib() -> float:
 def _single(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> dict[str, Any]:
     from linopy.io import to_highspy
 
-    started = time.perf_counter()
+    optimised = optimise(site, run_config, timeseries)
     problem = make_problem(site, run_config, timeseries)
     model = build_model(problem)
-    built = time.perf_counter()
-    result = solve(model, problem)
-    solved = time.perf_counter()
     highs = to_highspy(model)
     for option, value in highs_options(problem).items():
         highs.setOptionValue(option, value)
@@ -44,11 +42,11 @@ def _single(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> dict
     raw_s = time.perf_counter() - raw_started
     raw_objective = highs.getInfo().objective_function_value
     return {
-        "build_s": built - started,
-        "solve_s": solved - built,
-        "total_s": solved - started,
+        "build_s": optimised.timings_s["build_s"],
+        "solve_s": optimised.timings_s["solve_s"],
+        "total_s": optimised.timings_s["build_s"] + optimised.timings_s["solve_s"],
         "raw_highspy_s": raw_s,
-        "objective_gap": abs(raw_objective - result.objective_gbp),
+        "objective_gap": abs(raw_objective - optimised.solve_stats["objective_gbp"]),
     }
 
 

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gridq import conventions as col
@@ -38,7 +39,12 @@ def test_perfect_forecast_with_a_whole_run_horizon_equals_the_single_shot(week_b
     inputs = io.read_bundle(week_bundles / "commercial_demand_charge")
     site, run_config, timeseries = inputs.site, inputs.run_config, inputs.timeseries
     result = rolling_backtest(
-        site, run_config, timeseries, make_provider("perfect", timeseries), pd_days(1), pd_days(30)
+        site,
+        run_config,
+        timeseries,
+        make_provider("perfect", timeseries),
+        pd.Timedelta(days=1),
+        pd.Timedelta(days=30),
     )
     tariff = compile_tariff(run_config.tariff, timeseries)
     cost = site.battery.degradation_cost_gbp_per_kwh
@@ -46,12 +52,6 @@ def test_perfect_forecast_with_a_whole_run_horizon_equals_the_single_shot(week_b
     single = bill(optimise(site, run_config, timeseries).dispatch, tariff, cost).total_cost_gbp
     assert rolled == pytest.approx(single, rel=1e-6)
     assert result.solves == 6
-
-
-def pd_days(days: float):
-    import pandas as pd
-
-    return pd.Timedelta(days=days)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

@@ -149,7 +149,8 @@ def agile_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     deterministic half-hourly wobble) gives import ``2.2 * wholesale + 0.12`` from 16:00 to
     19:00 (else ``+ 0``), capped at 1.0, and export ``0.95 * wholesale + 0.02``.
     """
-    half_hour = local.floor("30min")
+    # Floored in UTC: a local floor is ambiguous in the hour the clocks go back.
+    half_hour = local.tz_convert("UTC").floor("30min").tz_convert(local.tz)
     hour = _hour(half_hour)
     summer = (1 - _seasonal(half_hour)) / 2
     wobble = 0.012 * np.sin(np.asarray(half_hour.asi8 // 1_800_000_000_000, dtype=float) * 1.7)

@@ -35,7 +35,7 @@ def _single(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> dict
     problem = make_problem(site, run_config, timeseries)
     model = build_model(problem)
     highs = to_highspy(model)
-    for option, value in highs_options(problem).items():
+    for option, value in highs_options(problem.solver).items():
         highs.setOptionValue(option, value)
     raw_started = time.perf_counter()
     highs.run()

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.model.build import build_model
+from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
-from gridq.engine.model.solve import solve
+from gridq.engine.model.solve import solve_in_place
 from gridq.errors import InputError
 from gridq.schemas import RunConfig, Site
 
@@ -35,6 +35,8 @@ class LiveState:
     soc_kwh: float
     peak_so_far_kw: tuple[tuple[str, float], ...] = ()
     ends_run: bool = False
+    peak_targets_kw: tuple[tuple[str, float], ...] = ()
+    """(billing period name, kW): peaks a plan may reach anyway, e.g. a first pass's peaks."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,17 @@ def terminal_value_gbp_per_kwh(site: Site, import_price_gbp_per_kwh: np.ndarray)
     return float(np.median(import_price_gbp_per_kwh)) * site.battery.discharge_efficiency_frac
 
 
-def step(site: Site, run_config: RunConfig, state: LiveState, forecast: pd.DataFrame) -> Plan:
-    """Optimise the horizon of ``forecast`` from ``state``; the plan starts at ``state.now``."""
+def step(
+    site: Site,
+    run_config: RunConfig,
+    state: LiveState,
+    forecast: pd.DataFrame,
+    highs: InPlaceHighs | None = None,
+) -> Plan:
+    """Optimise the horizon of ``forecast`` from ``state``; the plan starts at ``state.now``.
+
+    A caller that steps repeatedly passes one ``highs`` so each solve starts from the last basis.
+    """
     battery = site.battery
     if (
         not battery.soc_min_kwh - SOC_TOLERANCE_KWH
@@ -84,11 +95,15 @@ def step(site: Site, run_config: RunConfig, state: LiveState, forecast: pd.DataF
     problem = make_problem(now_site, run_config, forecast)
     month = state.now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
     periods = {name for charge in problem.tariff.demand_charges for name in charge.period_names}
-    current_periods = tuple(
-        (f"{name}:{month}", peak_kw)
+    floors_kw = {
+        f"{name}:{month}": peak_kw
         for name, peak_kw in state.peak_so_far_kw
         if f"{name}:{month}" in periods
-    )
+    }
+    for period, target_kw in state.peak_targets_kw:
+        if period in periods:
+            floors_kw[period] = max(floors_kw.get(period, 0.0), target_kw)
+    current_periods = tuple(floors_kw.items())
     if state.ends_run:
         terminal = (
             site.battery.initial_soc_kwh if battery.terminal_soc == "at_least_initial" else None
@@ -103,7 +118,7 @@ def step(site: Site, run_config: RunConfig, state: LiveState, forecast: pd.DataF
                 site, problem.tariff.import_price_gbp_per_kwh
             ),
         )
-    result = solve(build_model(problem), problem)
+    result = solve_in_place(problem, highs)
     return Plan(
         dispatch=result.dispatch, objective_gbp=result.objective_gbp, solve_stats=result.stats
     )

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider
-from gridq.engine.tariff import compile_tariff
+from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, PerfectForecast
+from gridq.engine.model.inplace import InPlaceHighs
+from gridq.engine.model.solve import highs_options
+from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.errors import InputError
 from gridq.runners.backtest import optimise, run_baseline, run_metrics
 from gridq.runners.live import LiveState, step
@@ -48,15 +50,18 @@ def _settle(
     eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
     limit = np.inf if site.grid.export_limit_kw is None else site.grid.export_limit_kw
     rows = []
-    for (_, now), (_, plan) in zip(actual.iterrows(), planned.iterrows(), strict=True):
+    for load, pv, planned_charge, discharge in zip(
+        actual[col.LOAD_KW].to_numpy().tolist(),
+        actual[col.PV_KW].to_numpy().tolist(),
+        planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
+        planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
+        strict=True,
+    ):
         # A sequential rule: each step starts from the SOC the last one left.
         charge = min(
-            plan[col.BATTERY_CHARGE_KW],
-            max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h)
-            + plan[col.BATTERY_DISCHARGE_KW] / (eta_c * eta_d),
+            planned_charge,
+            max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (eta_c * eta_d),
         )
-        discharge = plan[col.BATTERY_DISCHARGE_KW]
-        load, pv = now[col.LOAD_KW], now[col.PV_KW]
         surplus = pv + discharge - load - charge
         curtail = min(max(surplus - limit, 0.0), pv)
         discharge -= min(max(surplus - limit - curtail, 0.0), discharge)
@@ -84,26 +89,20 @@ def _settle(
 
 
 def _month_peaks(
-    run_config: RunConfig, realised: pd.DataFrame, now: pd.Timestamp
+    tariff: CompiledTariff, settled_import_kw: np.ndarray, month: str
 ) -> tuple[tuple[str, float], ...]:
-    """Demand already set this month, per demand charge, from the realised flows."""
-    if not run_config.tariff.demand_charges or realised.empty:
-        return ()
-    zone = run_config.tariff.local_timezone
-    month = now.tz_convert(zone).strftime("%Y-%m")
-    this_month = realised.loc[
-        pd.DatetimeIndex(realised.index).tz_convert(zone).strftime("%Y-%m") == month
-    ]
-    if len(this_month) < 2:
-        return ()
-    tariff = compile_tariff(
-        run_config.tariff, this_month.assign(**{col.IMPORT_PRICE: 0.0, col.EXPORT_PRICE: 0.0})
-    )
-    imports = this_month[col.GRID_IMPORT_KW].to_numpy()
-    return tuple(
-        (charge.name, float(charge.peaks_kw(imports).max(initial=0.0)))
-        for charge in tariff.demand_charges
-    )
+    """Demand already set in ``month`` (local ``YYYY-MM``), per demand charge.
+
+    ``tariff`` is compiled once over the whole run and ``settled_import_kw`` covers its steps,
+    zero where nothing is settled yet.
+    """
+    peaks = []
+    for charge in tariff.demand_charges:
+        period = f"{charge.name}:{month}"
+        if period in charge.period_names:
+            peak_kw = charge.peaks_kw(settled_import_kw)[charge.period_names.index(period)]
+            peaks.append((charge.name, float(peak_kw)))
+    return tuple(peaks)
 
 
 def rolling_backtest(
@@ -114,6 +113,7 @@ def rolling_backtest(
     reoptimise_every: pd.Timedelta,
     horizon: pd.Timedelta,
     progress: Callable[[int, int], None] | None = None,
+    peak_targets_kw: tuple[tuple[str, float], ...] = (),
 ) -> RollingResult:
     """Re-plan every ``reoptimise_every`` over ``horizon`` from ``provider``'s forecasts.
 
@@ -131,6 +131,9 @@ def rolling_backtest(
             f"({provider.warmup}); use a longer timeseries or a forecast that needs less history"
         )
     issues = list(range(start, len(index), every))
+    whole_run_tariff = compile_tariff(run_config.tariff, timeseries)
+    settled_import_kw = np.zeros(len(index))
+    highs = InPlaceHighs(highs_options(run_config.solver))
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[pd.DataFrame] = []
     errors: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
@@ -139,32 +142,36 @@ def rolling_backtest(
         now = index[issue]
         steps = min(horizon_steps, len(index) - issue)
         forecast = provider.forecast(now, steps)
-        realised = pd.concat(settled) if settled else timeseries.iloc[:0]
         state = LiveState(
             now=now,
             soc_kwh=soc_kwh,
             ends_run=issue + steps == len(index),
-            peak_so_far_kw=_month_peaks(run_config, realised, now),
+            peak_targets_kw=peak_targets_kw,
+            peak_so_far_kw=_month_peaks(
+                whole_run_tariff,
+                settled_import_kw,
+                now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m"),
+            ),
         )
         started = time.perf_counter()
-        plan = step(site, run_config, state, forecast)
+        plan = step(site, run_config, state, forecast, highs)
         solve_s += time.perf_counter() - started
         applied = slice(issue, min(issue + every, len(index)))
         actual = timeseries.iloc[applied]
+        planned = plan.dispatch.iloc[: len(actual)]
+        # A perfect plan is what happens; settling would also net the import and export of a
+        # step the plan shares between importing and exporting, where export pays more.
         settled.append(
-            _settle(
-                site,
-                actual,
-                plan.dispatch.iloc[: len(actual)],
-                soc_kwh,
-                step_td / pd.Timedelta(hours=1),
-            )
+            planned[list(col.DISPATCH_COLUMNS)]
+            if isinstance(provider, PerfectForecast)
+            else _settle(site, actual, planned, soc_kwh, step_td / pd.Timedelta(hours=1))
         )
         for series in FORECAST_SERIES:
             errors[series].append(
                 forecast[series].to_numpy()[: len(actual)] - actual[series].to_numpy()
             )
         soc_kwh = float(settled[-1][col.SOC_KWH].iloc[-1])
+        settled_import_kw[applied] = settled[-1][col.GRID_IMPORT_KW].to_numpy()
         if progress is not None:
             progress(number + 1, len(issues))
     dispatch = pd.concat(settled)[list(col.DISPATCH_COLUMNS)]

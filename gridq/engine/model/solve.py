@@ -9,8 +9,11 @@ from linopy import Model
 
 from gridq import conventions as col
 from gridq.engine.model import names
+from gridq.engine.model.inplace import InPlaceHighs
+from gridq.engine.model.matrix_form import matrix_lp
 from gridq.engine.model.problem import DispatchProblem
 from gridq.errors import InfeasibleError, SolverError
+from gridq.schemas import SolverOptions
 
 _VARIABLE_COLUMNS = {
     names.GRID_IMPORT_KW: col.GRID_IMPORT_KW,
@@ -19,6 +22,15 @@ _VARIABLE_COLUMNS = {
     names.BATTERY_DISCHARGE_KW: col.BATTERY_DISCHARGE_KW,
     names.PV_CURTAIL_KW: col.PV_CURTAIL_KW,
     names.BATTERY_SOC_KWH: col.SOC_KWH,
+}
+
+# HiGHS model status texts, in linopy's termination-condition words.
+_HIGHS_CONDITIONS = {
+    "Optimal": "optimal",
+    "Infeasible": "infeasible",
+    "Primal infeasible or unbounded": "infeasible_or_unbounded",
+    "Unbounded": "unbounded",
+    "Time limit reached": "time_limit",
 }
 
 
@@ -31,18 +43,18 @@ class SolveResult:
     stats: dict[str, Any]
 
 
-def highs_options(problem: DispatchProblem) -> dict[str, Any]:
-    """HiGHS options for ``problem``: fixed seed and quiet console, plus the run's choices."""
+def highs_options(solver: SolverOptions) -> dict[str, Any]:
+    """HiGHS options: fixed seed and quiet console, plus the run's ``solver`` choices."""
     options: dict[str, Any] = {
-        "solver": problem.solver.method,
+        "solver": solver.method,
         "random_seed": 0,
         "log_to_console": False,
         "output_flag": False,
         # Binaries appear only in short flexibility events (or on request): close the gap.
         "mip_rel_gap": 1e-9,
     }
-    if problem.solver.time_limit_s is not None:
-        options["time_limit"] = problem.solver.time_limit_s
+    if solver.time_limit_s is not None:
+        options["time_limit"] = solver.time_limit_s
     return options
 
 
@@ -75,6 +87,55 @@ def explain_infeasibility(problem: DispatchProblem) -> str:
     )
 
 
+def _dispatch(problem: DispatchProblem, values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The dispatch table from the per-step variables' values."""
+    # HiGHS returns values within its tolerances, e.g. -1e-12: clip those to the sign convention
+    # (+ 0.0 turns -0.0 into 0.0).
+    return pd.DataFrame(
+        {col.LOAD_KW: problem.load_kw, col.PV_KW: problem.pv_kw}
+        | {column: np.maximum(values[var], 0.0) + 0.0 for var, column in _VARIABLE_COLUMNS.items()},
+        index=pd.DatetimeIndex(problem.time_index, name=col.TIMESTAMP),
+    )
+
+
+def _check_status(problem: DispatchProblem, status: str, condition: str) -> None:
+    if condition in ("infeasible", "infeasible_or_unbounded"):
+        raise InfeasibleError(f"site cannot be balanced: {explain_infeasibility(problem)}")
+    if status != "ok" or condition != "optimal":
+        raise SolverError(
+            f"HiGHS stopped with status '{status}' ({condition}); raise solver.time_limit_s or "
+            "report the bundle as a bug"
+        )
+
+
+def solve_in_place(problem: DispatchProblem, highs: InPlaceHighs | None = None) -> SolveResult:
+    """Solve ``problem`` through its :func:`matrix_lp` in ``highs`` (the fast path).
+
+    Pass the same ``highs`` for a sequence of windows so that each starts from the last basis;
+    without one, a fresh model is used. Same result and errors as :func:`solve`.
+    """
+    highs = InPlaceHighs(highs_options(problem.solver)) if highs is None else highs
+    lp = matrix_lp(problem)
+    status_text, values, objective_gbp = highs.solve(lp)
+    condition = _HIGHS_CONDITIONS.get(status_text, status_text)
+    _check_status(problem, "ok" if condition == "optimal" else "warning", condition)
+    dispatch = _dispatch(problem, {var: lp.value(values, var) for var in _VARIABLE_COLUMNS})
+    stats = {
+        "solver": "highs",
+        "path": "in_place",
+        "status": "ok",
+        "termination_condition": condition,
+        "problem_class": "MILP" if lp.integer.any() else "LP",
+        "highs_options": highs_options(problem.solver)
+        | {"presolve": "choose" if lp.integer.any() else "off"},
+        "variables": int(lp.matrix.shape[1]),
+        "constraints": int(lp.matrix.shape[0]),
+        "steps": len(problem.time_index),
+        "objective_gbp": objective_gbp,
+    }
+    return SolveResult(dispatch=dispatch, objective_gbp=objective_gbp, stats=stats)
+
+
 def solve(model: Model, problem: DispatchProblem) -> SolveResult:
     """Solve ``model`` (built from ``problem``) with HiGHS.
 
@@ -85,26 +146,12 @@ def solve(model: Model, problem: DispatchProblem) -> SolveResult:
     SolverError
         HiGHS stopped for another reason (time limit, numerical trouble).
     """
-    options = highs_options(problem)
+    options = highs_options(problem.solver)
     status, condition = model.solve(solver_name="highs", progress=False, **options)
-    if condition in ("infeasible", "infeasible_or_unbounded"):
-        raise InfeasibleError(f"site cannot be balanced: {explain_infeasibility(problem)}")
-    if status != "ok" or condition != "optimal":
-        raise SolverError(
-            f"HiGHS stopped with status '{status}' ({condition}); raise solver.time_limit_s or "
-            "report the bundle as a bug"
-        )
-    dispatch = pd.DataFrame(
-        {col.LOAD_KW: problem.load_kw, col.PV_KW: problem.pv_kw}
-        | {
-            column: model.variables[var].solution.to_numpy()
-            for var, column in _VARIABLE_COLUMNS.items()
-        },
-        index=pd.DatetimeIndex(problem.time_index, name=col.TIMESTAMP),
+    _check_status(problem, status, condition)
+    dispatch = _dispatch(
+        problem, {var: model.variables[var].solution.to_numpy() for var in _VARIABLE_COLUMNS}
     )
-    # HiGHS returns values within its tolerances, e.g. -1e-12: clip those to the sign convention.
-    flows = list(_VARIABLE_COLUMNS.values())
-    dispatch[flows] = dispatch[flows].clip(lower=0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
     objective_gbp = model.objective.value
     if objective_gbp is None:
         raise SolverError("HiGHS reported optimal but returned no objective; report as a bug")

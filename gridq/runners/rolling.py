@@ -114,6 +114,7 @@ def rolling_backtest(
     horizon: pd.Timedelta,
     progress: Callable[[int, int], None] | None = None,
     peak_targets_kw: tuple[tuple[str, float], ...] = (),
+    highs: InPlaceHighs | None = None,
 ) -> RollingResult:
     """Re-plan every ``reoptimise_every`` over ``horizon`` from ``provider``'s forecasts.
 
@@ -133,7 +134,7 @@ def rolling_backtest(
     issues = list(range(start, len(index), every))
     whole_run_tariff = compile_tariff(run_config.tariff, timeseries)
     settled_import_kw = np.zeros(len(index))
-    highs = InPlaceHighs(highs_options(run_config.solver))
+    highs = InPlaceHighs(highs_options(run_config.solver)) if highs is None else highs
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[pd.DataFrame] = []
     errors: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}

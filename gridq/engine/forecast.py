@@ -32,12 +32,18 @@ class ForecastProvider(Protocol):
         ...
 
 
-def _horizon(actuals: pd.DataFrame, issued_at: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
+def _start(actuals: pd.DataFrame, issued_at: pd.Timestamp) -> int:
+    """Position of ``issued_at`` among the actuals' steps."""
     index = pd.DatetimeIndex(actuals.index)
-    start = int(index.get_indexer(pd.DatetimeIndex([issued_at]))[0])
-    if start < 0:
+    start = int(index.searchsorted(issued_at))
+    if start >= len(index) or index[start] != issued_at:
         raise InputError(f"forecast issued at {issued_at} is not a step of the timeseries")
-    return index[start : start + steps]
+    return start
+
+
+def _horizon(actuals: pd.DataFrame, issued_at: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
+    start = _start(actuals, issued_at)
+    return pd.DatetimeIndex(actuals.index)[start : start + steps]
 
 
 def _with_prices(
@@ -56,8 +62,9 @@ class PerfectForecast:
 
     def forecast(self, issued_at: pd.Timestamp, horizon_steps: int) -> pd.DataFrame:
         """The actual values of the horizon."""
-        horizon = _horizon(self.actuals, issued_at, horizon_steps)
-        return self.actuals.loc[horizon, list(col.TIMESERIES_COLUMNS)].copy()
+        start = _start(self.actuals, issued_at)
+        window = self.actuals.iloc[start : start + horizon_steps]
+        return window[list(col.TIMESERIES_COLUMNS)].copy()
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,13 @@ from gridq.tariff_schema import (
 )
 
 
+def _positions(used: np.ndarray, size: int) -> np.ndarray:
+    """Map old positions ``0..size-1`` to their rank in ``used`` (else -1); maps -1 to -1 too."""
+    positions = np.full(size + 1, -1, dtype=np.int64)
+    positions[used] = np.arange(len(used))
+    return positions
+
+
 @dataclass(frozen=True)
 class PeakCharge:
     """A charge on the highest block-average import per period.
@@ -78,6 +85,33 @@ class PeakCharge:
             billed[period] = max(billed[period], self.ratchet_fraction * peaks_kw[earlier])
         return billed
 
+    def window(self, start: int, stop: int) -> "PeakCharge":
+        """The charge over steps ``start:stop`` only: the blocks and periods they touch.
+
+        A block the window cuts keeps its full length, so its missing steps count as no import;
+        ratchet pairs reaching outside the window are dropped.
+        """
+        block_of_step = self.block_of_step[start:stop]
+        inside = block_of_step >= 0
+        used_blocks = np.unique(block_of_step[inside])
+        used_periods = np.unique(self.block_period[used_blocks])
+        block_position = _positions(used_blocks, len(self.block_steps))
+        period_position = _positions(used_periods, len(self.period_names))
+        pairs = period_position[self.ratchet_pairs]
+        return replace(
+            self,
+            period_names=tuple(self.period_names[p] for p in used_periods),
+            block_of_step=block_position[block_of_step],
+            block_period=period_position[self.block_period[used_blocks]],
+            block_steps=self.block_steps[used_blocks],
+            ratchet_pairs=pairs[(pairs >= 0).all(axis=1)],
+            ratchet_floor_kw=(
+                self.ratchet_floor_kw[used_periods]
+                if len(self.ratchet_floor_kw)
+                else self.ratchet_floor_kw
+            ),
+        )
+
 
 @dataclass(frozen=True)
 class CompiledTariff:
@@ -111,6 +145,34 @@ class CompiledTariff:
     def flex_steps(self) -> np.ndarray:
         """Positions of the steps inside a flexibility event."""
         return np.flatnonzero(self.flex_price_gbp_per_kwh > 0)
+
+    def window(self, start: int, stop: int) -> "CompiledTariff":
+        """The run's tariff over steps ``start:stop`` (a rolling window), rates unchanged.
+
+        Unlike compiling the window alone, triad weights and excess-capacity rates keep the
+        whole run's normalisation, so each window prices them as the run's bill will.
+        """
+        steps = len(self.energy_price_gbp_per_kwh)
+        share = (min(stop, steps) - start) / steps
+        months = self.excess_month_of_step[start:stop]
+        used_months = np.unique(months[months >= 0])
+        return replace(
+            self,
+            energy_price_gbp_per_kwh=self.energy_price_gbp_per_kwh[start:stop],
+            duos_unit_price_gbp_per_kwh=self.duos_unit_price_gbp_per_kwh[start:stop],
+            export_price_gbp_per_kwh=self.export_price_gbp_per_kwh[start:stop],
+            standing_charge_gbp=self.standing_charge_gbp * share,
+            duos_fixed_gbp=self.duos_fixed_gbp * share,
+            capacity_charge_gbp=self.capacity_charge_gbp * share,
+            demand_charges=tuple(c.window(start, stop) for c in self.demand_charges),
+            coincident_peaks=tuple(c.window(start, stop) for c in self.coincident_peaks),
+            excess_month_of_step=_positions(used_months, len(self.excess_month_names))[months],
+            excess_month_names=tuple(self.excess_month_names[m] for m in used_months),
+            excess_rate_gbp_per_kva=self.excess_rate_gbp_per_kva[used_months],
+            triad_weight_per_kw=self.triad_weight_per_kw[start:stop],
+            flex_baseline_kw=self.flex_baseline_kw[start:stop],
+            flex_price_gbp_per_kwh=self.flex_price_gbp_per_kwh[start:stop],
+        )
 
     def monthly_peak_kva(self, grid_import_kw: np.ndarray) -> np.ndarray:
         """Highest step import per excess-capacity month [kVA]."""

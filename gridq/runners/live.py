@@ -14,6 +14,7 @@ from gridq import conventions as col
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve_in_place
+from gridq.engine.tariff import CompiledTariff
 from gridq.errors import InputError
 from gridq.schemas import RunConfig, Site
 
@@ -69,10 +70,12 @@ def step(
     state: LiveState,
     forecast: pd.DataFrame,
     highs: InPlaceHighs | None = None,
+    tariff: CompiledTariff | None = None,
 ) -> Plan:
     """Optimise the horizon of ``forecast`` from ``state``; the plan starts at ``state.now``.
 
-    A caller that steps repeatedly passes one ``highs`` so each solve starts from the last basis.
+    A caller that steps repeatedly passes one ``highs`` so each solve starts from the last
+    basis, and may pass the ``tariff`` already compiled for the forecast's steps.
     """
     battery = site.battery
     if (
@@ -92,7 +95,7 @@ def step(
     now_site = site.model_copy(
         update={"battery": battery.model_copy(update={"initial_soc_frac": soc_frac})}
     )
-    problem = make_problem(now_site, run_config, forecast)
+    problem = make_problem(now_site, run_config, forecast, tariff)
     month = state.now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
     periods = {name for charge in problem.tariff.demand_charges for name in charge.period_names}
     floors_kw = {

@@ -155,7 +155,9 @@ def rolling_backtest(
             ),
         )
         started = time.perf_counter()
-        plan = step(site, run_config, state, forecast, highs)
+        plan = step(
+            site, run_config, state, forecast, highs, whole_run_tariff.window(issue, issue + steps)
+        )
         solve_s += time.perf_counter() - started
         applied = slice(issue, min(issue + every, len(index)))
         actual = timeseries.iloc[applied]

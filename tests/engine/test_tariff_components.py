@@ -8,6 +8,7 @@ from gridq import conventions as col
 from gridq.engine.bill import bill
 from gridq.engine.model.problem import make_problem
 from gridq.engine.tariff import compile_tariff
+from gridq.io.bundle import read_config
 from gridq.runners.backtest import optimise
 from gridq.tariff_schema import (
     Band,
@@ -23,7 +24,7 @@ from gridq.tariff_schema import (
     Tariff,
     Triads,
 )
-from tests.conftest import make_run_config, make_site, make_timeseries
+from tests.conftest import REPO, make_run_config, make_site, make_timeseries
 
 TOL = 1e-6
 NO_BATTERY = {"charge_power_max_kw": 0.0, "discharge_power_max_kw": 0.0}
@@ -242,3 +243,24 @@ def test_no_grid_to_battery_to_grid_rule_still_lets_pv_energy_out():
     assert dispatch[col.GRID_EXPORT_KW].sum() * 0.25 == pytest.approx(0.5, abs=TOL)
     free, _ = solve_and_bill(Tariff(**ARBITRAGE, **EXPORT_LATER), [0, 0, 0, 0], [0, 2, 0, 0])
     assert free[col.GRID_EXPORT_KW].sum() * 0.25 > 0.5 + 1.0
+
+
+@pytest.mark.parametrize("tariff_file", ["us_demand_ratchet.yaml", "uk_hh_business_duos.yaml"])
+def test_a_window_of_the_run_tariff_prices_like_the_window_compiled_alone(tariff_file):
+    tariff = read_config(REPO / "data" / "tariffs" / tariff_file, Tariff)
+    rng = np.random.default_rng(3)
+    load_kw = rng.uniform(10, 60, 96 * 70)
+    timeseries = make_timeseries(load_kw, start="2025-01-01T00:00Z")
+    start, stop = 96 * 29 + 40, 96 * 33 + 40  # a window across the January/February boundary
+    windowed = compile_tariff(tariff, timeseries).window(start, stop)
+    alone = compile_tariff(tariff, timeseries.iloc[start:stop])
+    np.testing.assert_allclose(windowed.import_price_gbp_per_kwh, alone.import_price_gbp_per_kwh)
+    np.testing.assert_allclose(windowed.export_price_gbp_per_kwh, alone.export_price_gbp_per_kwh)
+    assert windowed.excess_month_names == alone.excess_month_names
+    imports_kw = load_kw[start:stop]
+    for ours, theirs in zip(windowed.demand_charges, alone.demand_charges, strict=True):
+        assert ours.period_names == theirs.period_names
+        np.testing.assert_allclose(ours.peaks_kw(imports_kw), theirs.peaks_kw(imports_kw))
+    np.testing.assert_allclose(
+        windowed.monthly_peak_kva(imports_kw), alone.monthly_peak_kva(imports_kw)
+    )

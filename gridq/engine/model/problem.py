@@ -63,8 +63,16 @@ class DispatchProblem:
         return bound_kw
 
 
-def make_problem(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> DispatchProblem:
-    """Gather a checked timeseries and its configs into a :class:`DispatchProblem`."""
+def make_problem(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    tariff: CompiledTariff | None = None,
+) -> DispatchProblem:
+    """Gather a checked timeseries and its configs into a :class:`DispatchProblem`.
+
+    ``tariff``, if given, is already compiled for exactly these steps (a window of a run's).
+    """
     index = pd.DatetimeIndex(timeseries.index, name=TIME)
     return DispatchProblem(
         time_index=index,
@@ -73,7 +81,7 @@ def make_problem(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) ->
         pv_kw=timeseries[PV_KW].to_numpy(dtype=np.float64),
         battery=site.battery,
         grid=site.grid,
-        tariff=compile_tariff(run_config.tariff, timeseries),
+        tariff=compile_tariff(run_config.tariff, timeseries) if tariff is None else tariff,
         solver=run_config.solver,
         terminal_soc_min_kwh=(
             site.battery.initial_soc_kwh

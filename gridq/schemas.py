@@ -127,6 +127,84 @@ class RollingOptions(_Model):
     horizon_h: float = Field(48.0, gt=0, description="Planning horizon [h].")
 
 
+class CycleLifePoint(_Model):
+    """How many cycles of one depth a battery lasts until its end-of-life SOH."""
+
+    depth_of_discharge_frac: float = Field(gt=0, le=1, description="Cycle depth, in (0, 1].")
+    cycles_to_end_of_life: float = Field(gt=0, description="Cycles of that depth to end of life.")
+
+
+# A lithium iron phosphate cell to 70% SOH, in the range of published datasheets.
+DEFAULT_CYCLE_LIFE = (
+    CycleLifePoint(depth_of_discharge_frac=0.1, cycles_to_end_of_life=60000),
+    CycleLifePoint(depth_of_discharge_frac=0.3, cycles_to_end_of_life=15000),
+    CycleLifePoint(depth_of_discharge_frac=0.5, cycles_to_end_of_life=8000),
+    CycleLifePoint(depth_of_discharge_frac=0.8, cycles_to_end_of_life=5000),
+    CycleLifePoint(depth_of_discharge_frac=1.0, cycles_to_end_of_life=4000),
+)
+
+
+class Degradation(_Model):
+    """Cycle ageing (rainflow against a depth vs cycle-life curve) plus calendar ageing."""
+
+    cycle_life: tuple[CycleLifePoint, ...] = Field(
+        DEFAULT_CYCLE_LIFE,
+        min_length=1,
+        description="Cycle life by depth of discharge; interpolated log-log, extrapolated "
+        "along the end segments.",
+    )
+    end_of_life_soh_frac: float = Field(
+        0.7, gt=0, lt=1, description="SOH that the cycle-life curve counts cycles to."
+    )
+    calendar_fade_frac_per_year: Fraction = Field(
+        0.01, description="SOH lost per year at 50% average SOC, cycling aside."
+    )
+    calendar_fade_per_soc_frac: float = Field(
+        0.0,
+        ge=0,
+        description="Extra SOH lost per year per unit of average SOC above 50% (less below).",
+    )
+
+    @field_validator("cycle_life")
+    @classmethod
+    def _increasing_depths(cls, points: tuple[CycleLifePoint, ...]) -> tuple[CycleLifePoint, ...]:
+        depths = [point.depth_of_discharge_frac for point in points]
+        if depths != sorted(set(depths)):
+            raise ValueError(
+                "list cycle_life points by strictly increasing depth_of_discharge_frac"
+            )
+        return points
+
+
+class Underwriting(_Model):
+    """Project finance and lifetime assumptions for ``gridq underwrite``."""
+
+    life_years: int = Field(10, ge=1, le=40, description="Project life [years].")
+    capex_gbp_per_kwh: float = Field(250.0, ge=0, description="Capex per kWh of capacity.")
+    capex_gbp_per_kw: float = Field(80.0, ge=0, description="Capex per kW of power.")
+    capex_fixed_gbp: float = Field(0.0, ge=0, description="Capex independent of size.")
+    fixed_opex_gbp_per_year: float = Field(0.0, ge=0, description="Operating cost per year.")
+    discount_rate_frac: float = Field(0.08, gt=-1, le=1, description="Yearly discount rate.")
+    tariff_escalation_frac_per_year: float = Field(
+        0.02, gt=-1, le=1, description="Yearly growth of every tariff rate and price."
+    )
+    replacement_soh_frac: float = Field(
+        0.7, ge=0, lt=1, description="Replace the battery once its SOH falls below this."
+    )
+    replacement_cost_gbp_per_kwh: float = Field(
+        150.0, ge=0, description="Cost per kWh of nameplate capacity of a replacement."
+    )
+    weather_years: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Load/PV years to run: the bundle's, plus seeded variants that reshuffle "
+        "its days within each month.",
+    )
+    seed: int = Field(0, description="Seed of the weather-year variants.")
+    degradation: Degradation = Degradation()
+
+
 class RunConfig(_Model):
     """How to run: step, tariff, solver, baseline."""
 
@@ -136,6 +214,7 @@ class RunConfig(_Model):
     tariff: Tariff = Tariff()
     solver: SolverOptions = SolverOptions()
     rolling: RollingOptions = RollingOptions()
+    underwriting: Underwriting = Underwriting()
     baseline: Literal["no_battery", "self_consumption"] = Field(
         "self_consumption", description="The dispatch that savings are measured against."
     )

@@ -10,6 +10,7 @@ from gridq.cli import (
     generate_commands,
     live_commands,
     tariff_commands,
+    underwrite_commands,
 )
 
 app = typer.Typer(
@@ -26,3 +27,4 @@ generate_commands.register(app)
 tariff_commands.register(app)
 live_commands.register(app)
 bench_commands.register(app)
+underwrite_commands.register(app)

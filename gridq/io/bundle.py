@@ -48,6 +48,10 @@ REPORT = "report.html"
 PLOT_WEEK = "plot_week.csv"
 PLOT_MONTHLY_BILLS = "plot_monthly_bills.csv"
 DISPATCH_VALIDATION = "dispatch_validation.json"
+UNDERWRITING_YEARS = "underwriting.parquet"
+UNDERWRITING = "underwriting.json"
+UNDERWRITING_SWEEP = "underwriting_sweep.parquet"
+UNDERWRITING_REPORT = "underwriting.html"
 INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
 OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
 
@@ -292,6 +296,24 @@ def write_report(bundle: Path, html: str, plot_tables: dict[str, pd.DataFrame]) 
     for name, text in texts.items():
         _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
     _atomic_write(bundle / REPORT, lambda temporary: temporary.write_text(html, encoding="utf-8"))
+
+
+def write_underwriting(
+    bundle: Path, tables: dict[str, pd.DataFrame], summary: dict[str, Any], html: str
+) -> None:
+    """Write the underwriting tables (plain, no time index), underwriting.json and its page."""
+    arrow_tables = {
+        name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in tables.items()
+    }
+    text = json_text(summary)
+    for name, table in arrow_tables.items():
+        _atomic_write(
+            bundle / name, lambda temporary, table=table: pq.write_table(table, temporary)
+        )
+    _atomic_write(bundle / UNDERWRITING, lambda temporary: temporary.write_text(text))
+    _atomic_write(
+        bundle / UNDERWRITING_REPORT, lambda temporary: temporary.write_text(html, encoding="utf-8")
+    )
 
 
 def parse_tariff(path: Path, data: Any) -> "Tariff":

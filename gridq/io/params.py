@@ -1,9 +1,10 @@
 """``params.yaml`` -> the same pydantic models as a bundle's YAML.
 
-Defaults (``battery``, ``site``, ``tariff``, ``horizon``, ``solver``) apply to every bundle;
-each entry of ``bundles`` overrides them key by key (nested mappings merge, anything else
-replaces). A bundle's ``tariff_file`` (a library tariff under ``data/tariffs/``) sits between
-the defaults and the bundle's own ``tariff`` overrides. Nothing else opens params.yaml.
+Defaults (``battery``, ``site``, ``tariff``, ``horizon``, ``solver``, ``underwriting``) apply
+to every bundle; each entry of ``bundles`` overrides them key by key (nested mappings merge,
+anything else replaces). A bundle's ``tariff_file`` (a library tariff under ``data/tariffs/``)
+sits between the defaults and the bundle's own ``tariff`` overrides. Nothing else opens
+params.yaml.
 """
 
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class BundleParams(_Section):
     battery: dict[str, Any] = {}
     tariff: dict[str, Any] = {}
     solver: dict[str, Any] = {}
+    underwriting: dict[str, Any] = {}
 
 
 class PipelineParams(_Section):
@@ -50,6 +52,7 @@ class PipelineParams(_Section):
     tariff: dict[str, Any] = {}
     horizon: Horizon = Horizon()
     solver: dict[str, Any] = {}
+    underwriting: dict[str, Any] = {}
     bundles: dict[str, BundleParams]
 
 
@@ -104,6 +107,7 @@ def example_bundle(params_path: Path, name: str) -> ExampleBundle:
         "baseline": bundle.baseline,
         "tariff": merge(merge(params.tariff, library_tariff), bundle.tariff),
         "solver": merge(params.solver, bundle.solver),
+        "underwriting": merge(params.underwriting, bundle.underwriting),
     }
     try:
         return ExampleBundle(

@@ -66,7 +66,7 @@ def reproduced(tmp_path_factory) -> Path:
     run(folder, "git", "init", "-q")
     git_commit(folder, "pipeline")
     first = run(folder, "dvc", "repro")
-    assert stages_run(first.stdout) == {
+    assert stages_run(first.stdout) == {"underwrite"} | {
         f"{stage}@{bundle}"
         for bundle in BUNDLES
         for stage in ("generate", "validate", "solve", "baseline", "check", "metrics", "report")
@@ -103,6 +103,20 @@ def test_scenario_changes_the_default_battery_and_metrics_diff_shows_it(repo):
     savings_rows = [line for line in diff.splitlines() if "| savings_gbp " in line]
     assert len(savings_rows) == 1
     assert "pv_battery_tou" in savings_rows[0]
+
+
+def test_a_sizing_experiment_reruns_the_underwriting_and_diffs_its_npv(repo):
+    experiment = run(
+        repo, "dvc", "exp", "run", "-S", "bundles.commercial_underwriting.battery.capacity_kwh=300"
+    )
+    ran = stages_run(experiment.stdout)
+    assert "underwrite" in ran
+    assert {name.split("@")[-1] for name in ran} <= {"commercial_underwriting", "underwrite"}
+    diff = run(repo, "dvc", "metrics", "diff", "--md").stdout
+    assert "underwriting.json" in diff
+    assert "reference.npv_gbp" in diff
+    shown = run(repo, "dvc", "exp", "show", "--md", "--only-changed").stdout
+    assert "commercial_underwriting.battery.capacity_kwh" in shown
 
 
 def test_editing_one_override_reruns_only_that_bundle(repo):

@@ -1,0 +1,106 @@
+"""underwriting.html: the lifetime figures, SOH by year and the cash flows, self-contained."""
+
+from html import escape
+from typing import Any
+
+import pandas as pd
+
+from gridq.report.html import READY_SCRIPT, STYLE
+from gridq.report.svg import bar_chart
+from gridq.schemas import Site
+
+FIGURES = (
+    ("NPV", "npv_gbp", "{:,.0f} GBP"),
+    ("IRR", "irr_frac", "{:.1%}"),
+    ("simple payback", "simple_payback_years", "{:.1f} years"),
+    ("discounted payback", "discounted_payback_years", "{:.1f} years"),
+    ("levelised cost of storage", "lcos_gbp_per_kwh", "{:.3f} GBP/kWh"),
+    ("lifetime throughput", "lifetime_throughput_kwh", "{:,.0f} kWh"),
+    ("lifetime savings", "lifetime_savings_gbp", "{:,.0f} GBP"),
+    ("first-year savings", "first_year_savings_gbp", "{:,.0f} GBP"),
+    ("replacements", "replacements", "{}"),
+)
+
+
+def _shown(value: Any, form: str) -> str:
+    return "never" if value is None else form.format(value)
+
+
+def _figures_table(summary: dict[str, Any]) -> str:
+    reference = summary["reference"]
+    rows = [
+        f"<tr><td>{label}</td><td>{_shown(reference[key], form)}</td></tr>"
+        for label, key, form in FIGURES
+    ]
+    for name, spread in summary["uncertainty"].items():
+        rows.append(
+            f"<tr><td>{escape(name)} P50 / P90 over {summary['weather_years']} weather years"
+            f"</td><td>{spread['p50']:,.0f} / {spread['p90']:,.0f}</td></tr>"
+        )
+    return "<table>" + "\n".join(rows) + "</table>"
+
+
+def _sweep_table(sweep: pd.DataFrame | None) -> str:
+    if sweep is None:
+        return ""
+    shown = [c for c in sweep.columns if c.endswith(("_kwh", "_kw", "_gbp", "_frac"))]
+    head = "".join(f"<th>{escape(c)}</th>" for c in shown)
+    rows = [
+        "<tr>" + "".join(f"<td>{row[c]:,.3g}</td>" for c in shown) + "</tr>"
+        for _, row in sweep.iterrows()
+    ]
+    return "<h2>Sizing sweep</h2><table><tr>" + head + "</tr>" + "\n".join(rows) + "</table>"
+
+
+def build_underwriting_report(
+    site: Site, years: pd.DataFrame, summary: dict[str, Any], sweep: pd.DataFrame | None = None
+) -> str:
+    """The page for one underwriting run (and its sweep, if any)."""
+    reference = years[years["variant"] == 0]
+    life = reference[reference["year"] > 0]
+    labels = [str(year) for year in reference["year"]]
+    soh_series = {
+        f"weather year {variant}": list(100 * group[group["year"] > 0]["soh_end_frac"])
+        for variant, group in years.groupby("variant")
+    }
+    charts = [
+        bar_chart(
+            "State of health at the end of each year",
+            "%",
+            [str(y) for y in life["year"]],
+            soh_series,
+        ),
+        bar_chart(
+            "Cash flow by year (year 0: capex)",
+            "GBP",
+            labels,
+            {
+                "cash flow": list(reference["cash_flow_gbp"]),
+                "discounted": list(reference["discounted_cash_flow_gbp"]),
+                "cumulative": list(reference["cash_flow_gbp"].cumsum()),
+            },
+        ),
+    ]
+    npv_gbp = summary["reference"]["npv_gbp"]
+    battery = site.battery
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>GridQ underwriting: {escape(site.name)}</title>",
+            STYLE,
+            READY_SCRIPT,
+            "</head><body>",
+            f"<h1>GridQ underwriting: {escape(site.name)}</h1>",
+            f"<p>Battery {battery.capacity_kwh:g} kWh, {battery.charge_power_max_kw:g}/"
+            f"{battery.discharge_power_max_kw:g} kW; {summary['life_years']} years at a "
+            f"{summary['discount_rate_frac']:.1%} discount rate, tariffs escalating "
+            f"{summary['tariff_escalation_frac_per_year']:.1%} a year.</p>",
+            f'<p class="headline">NPV <span id="npv">{npv_gbp:,.0f} GBP</span></p>',
+            _figures_table(summary),
+            *charts,
+            _sweep_table(sweep),
+            "</body></html>",
+            "",
+        ]
+    )

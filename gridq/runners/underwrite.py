@@ -1,0 +1,348 @@
+"""Underwriting: a battery's lifetime value, year by year, with ageing, finance and uncertainty.
+
+Every project year re-optimises the bundle's year (its timeseries stands for one year; a shorter
+one is scaled up) with the battery's usable capacity at that year's state of health and the
+tariff escalated, prices it with the one bill against the site without a battery, then ages the
+battery from the year's SOC profile. Below the replacement SOH the battery is replaced at the
+end of the year. The cash flows give NPV, IRR, paybacks and the levelised cost of storage.
+
+Weather years: variant 0 is the bundle's own year; each further variant reshuffles whole days
+of load and PV within four-week blocks (seeded), keeping prices on their dates.
+"""
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridq import conventions as col
+from gridq.engine import finance
+from gridq.engine.baseline import no_battery
+from gridq.engine.bill import bill
+from gridq.engine.degradation import age_one_year
+from gridq.engine.model.problem import make_problem
+from gridq.engine.tariff import compile_tariff
+from gridq.errors import ConfigError
+from gridq.runners.decomposed import optimise_run
+from gridq.schemas import RunConfig, Site, Underwriting
+from gridq.tariff_schema import Tariff
+
+DAYS_PER_YEAR = 365.0
+P90_QUANTILE = 0.10
+"""P90 is the value exceeded in 90% of weather years: the 10th percentile."""
+BLOCK_DAYS = 28
+"""Weather-year variants move days within blocks of this many days."""
+SWEEPABLE = ("capacity_kwh", "power_kw", "charge_power_max_kw", "discharge_power_max_kw")
+
+Progress = Callable[[int, int], None]
+
+
+def escalated_tariff(tariff: Tariff, factor: float) -> Tariff:
+    """``tariff`` with every money field (a name containing ``gbp``) times ``factor``."""
+
+    def scale(data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                key: value * factor
+                if "gbp" in key and isinstance(value, int | float) and not isinstance(value, bool)
+                else scale(value)
+                for key, value in data.items()
+            }
+        if isinstance(data, list):
+            return [scale(item) for item in data]
+        return data
+
+    return Tariff.model_validate(scale(tariff.model_dump(mode="json")))
+
+
+def escalated_timeseries(timeseries: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """The price columns times ``factor``."""
+    return timeseries.assign(
+        **{
+            col.IMPORT_PRICE: timeseries[col.IMPORT_PRICE] * factor,
+            col.EXPORT_PRICE: timeseries[col.EXPORT_PRICE] * factor,
+        }
+    )
+
+
+def weather_variant(timeseries: pd.DataFrame, variant: int, seed: int, zone: str) -> pd.DataFrame:
+    """Variant 0 is ``timeseries``; others move whole local days of load and PV.
+
+    A day moves only to another day of the same kind (weekday or weekend) within the same
+    block of four weeks from the first day, so the season and the working week stay while
+    days cross month ends (moving monthly peaks). Days of unusual length (a clock change, an
+    incomplete first or last day) stay where they are.
+    """
+    if variant == 0:
+        return timeseries
+    rng = np.random.default_rng([seed, variant])
+    local = pd.DatetimeIndex(timeseries.index).tz_convert(zone)
+    days = np.asarray(local.strftime("%Y-%m-%d"))
+    steps_per_day = pd.Series(days).value_counts()
+    usual = steps_per_day[steps_per_day == steps_per_day.mode().iloc[0]].index
+    first = pd.Timestamp(days[0])
+    groups: dict[tuple[int, bool], list[str]] = {}
+    for day in sorted(usual):
+        when = pd.Timestamp(day)
+        block = (when - first).days // BLOCK_DAYS
+        groups.setdefault((block, when.day_of_week >= 5), []).append(day)
+    load = timeseries[col.LOAD_KW].to_numpy().copy()
+    pv = timeseries[col.PV_KW].to_numpy().copy()
+    source_load, source_pv = load.copy(), pv.copy()
+    for group_days in groups.values():
+        for target, source in zip(group_days, rng.permutation(group_days), strict=True):
+            into, out_of = days == target, days == source
+            load[into], pv[into] = source_load[out_of], source_pv[out_of]
+    return timeseries.assign(**{col.LOAD_KW: load, col.PV_KW: pv})
+
+
+def capex_gbp(site: Site, options: Underwriting) -> float:
+    """Capex of the site's battery: per kWh, per kW of its larger power, plus fixed."""
+    battery = site.battery
+    power_kw = max(battery.charge_power_max_kw, battery.discharge_power_max_kw)
+    return (
+        options.capex_gbp_per_kwh * battery.capacity_kwh
+        + options.capex_gbp_per_kw * power_kw
+        + options.capex_fixed_gbp
+    )
+
+
+def _share_of_year(timeseries: pd.DataFrame, run_config: RunConfig) -> float:
+    return len(timeseries) * run_config.timestep_min / (60 * 24 * DAYS_PER_YEAR)
+
+
+def _with_capacity(site: Site, capacity_kwh: float) -> Site:
+    return site.model_copy(
+        update={"battery": site.battery.model_copy(update={"capacity_kwh": capacity_kwh})}
+    )
+
+
+def project_years(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    variant: int = 0,
+    progress: Callable[[], None] | None = None,
+) -> pd.DataFrame:
+    """One weather year's life, a row per project year (year 0 is the investment)."""
+    options = run_config.underwriting
+    zone = run_config.tariff.local_timezone
+    year_share = _share_of_year(timeseries, run_config)
+    per_year = 1.0 / year_share
+    weather = weather_variant(timeseries, variant, options.seed, zone)
+    nameplate_kwh = site.battery.capacity_kwh
+    soh = 1.0
+    rows: list[dict[str, Any]] = [
+        {
+            "variant": variant,
+            "year": 0,
+            "capex_gbp": capex_gbp(site, options),
+            "cash_flow_gbp": -capex_gbp(site, options),
+        }
+    ]
+    for year in range(1, options.life_years + 1):
+        factor = (1.0 + options.tariff_escalation_frac_per_year) ** (year - 1)
+        year_config = run_config.model_copy(
+            update={"tariff": escalated_tariff(run_config.tariff, factor)}
+        )
+        year_series = escalated_timeseries(weather, factor)
+        year_site = _with_capacity(site, nameplate_kwh * soh)
+        tariff = compile_tariff(year_config.tariff, year_series)
+        optimised = optimise_run(year_site, year_config, year_series)
+        without = no_battery(make_problem(year_site, year_config, year_series, tariff))
+        wear = site.battery.degradation_cost_gbp_per_kwh
+        with_gbp = bill(optimised.dispatch, tariff, wear).supplier_bill_gbp * per_year
+        without_gbp = bill(without, tariff, wear).supplier_bill_gbp * per_year
+        ageing = age_one_year(
+            optimised.dispatch[col.SOC_KWH].to_numpy(),
+            year_site.battery.capacity_kwh,
+            year_share,
+            options.degradation,
+        )
+        soh_end = max(soh - ageing.fade_frac, 0.0)
+        replaced = soh_end < options.replacement_soh_frac and year < options.life_years
+        replacement_gbp = options.replacement_cost_gbp_per_kwh * nameplate_kwh if replaced else 0.0
+        dt_h = run_config.timestep_min / 60
+        savings_gbp = without_gbp - with_gbp
+        rows.append(
+            {
+                "variant": variant,
+                "year": year,
+                "tariff_escalation_factor": factor,
+                "soh_start_frac": soh,
+                "usable_capacity_kwh": year_site.battery.capacity_kwh,
+                "cycle_fade_frac": ageing.cycle_fade_frac,
+                "calendar_fade_frac": ageing.calendar_fade_frac,
+                "soh_end_frac": soh_end,
+                "equivalent_full_cycles": ageing.equivalent_full_cycles,
+                "discharge_kwh": float(optimised.dispatch[col.BATTERY_DISCHARGE_KW].sum())
+                * dt_h
+                * per_year,
+                "no_battery_bill_gbp": without_gbp,
+                "optimised_bill_gbp": with_gbp,
+                "savings_gbp": savings_gbp,
+                "opex_gbp": options.fixed_opex_gbp_per_year,
+                "replacement_gbp": replacement_gbp,
+                "replaced": replaced,
+                "cash_flow_gbp": savings_gbp - options.fixed_opex_gbp_per_year - replacement_gbp,
+            }
+        )
+        soh = 1.0 if replaced else soh_end
+        if progress is not None:
+            progress()
+    frame = pd.DataFrame(rows).fillna({"capex_gbp": 0.0}).fillna(0.0)
+    frame["replaced"] = frame["replaced"].astype(bool)
+    frame["discounted_cash_flow_gbp"] = frame["cash_flow_gbp"] * finance.discount_factors(
+        options.discount_rate_frac, len(frame)
+    )
+    return frame
+
+
+def finance_summary(years: pd.DataFrame, options: Underwriting) -> dict[str, Any]:
+    """NPV, IRR, paybacks, LCOS, throughput and SOH of one weather year's life."""
+    rate = options.discount_rate_frac
+    flows = years["cash_flow_gbp"].to_list()
+    costs = (years["capex_gbp"] + years["opex_gbp"] + years["replacement_gbp"]).to_list()
+    life = years[years["year"] > 0]
+    return {
+        "npv_gbp": finance.npv(rate, flows),
+        "irr_frac": finance.irr(flows),
+        "simple_payback_years": finance.payback_years(flows),
+        "discounted_payback_years": finance.discounted_payback_years(rate, flows),
+        "lcos_gbp_per_kwh": finance.levelised_cost_gbp_per_kwh(
+            rate, costs, years["discharge_kwh"].to_list()
+        ),
+        "lifetime_throughput_kwh": float(life["discharge_kwh"].sum()),
+        "lifetime_savings_gbp": float(life["savings_gbp"].sum()),
+        "first_year_savings_gbp": float(life["savings_gbp"].iloc[0]),
+        "replacements": int(life["replaced"].sum()),
+        "soh_end_by_year_frac": [float(v) for v in life["soh_end_frac"]],
+    }
+
+
+@dataclass(frozen=True)
+class Underwritten:
+    """The yearly table of every weather year and the summary of ``underwriting.json``."""
+
+    years: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def _p50_p90(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": float(np.quantile(values, 0.5)),
+        "p90": float(np.quantile(values, P90_QUANTILE)),
+    }
+
+
+def underwrite(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    progress: Progress | None = None,
+) -> Underwritten:
+    """Every weather year's life; the summary of the bundle's own year and P50/P90 over all."""
+    options = run_config.underwriting
+    total = options.weather_years * options.life_years
+    done = itertools.count(1)
+
+    def tick() -> None:
+        if progress is not None:
+            progress(next(done), total)
+
+    lives = [
+        project_years(site, run_config, timeseries, variant, tick)
+        for variant in range(options.weather_years)
+    ]
+    summaries = [finance_summary(life, options) for life in lives]
+    summary = {
+        "life_years": options.life_years,
+        "discount_rate_frac": options.discount_rate_frac,
+        "tariff_escalation_frac_per_year": options.tariff_escalation_frac_per_year,
+        "capex_gbp": capex_gbp(site, options),
+        "capacity_kwh": site.battery.capacity_kwh,
+        "charge_power_max_kw": site.battery.charge_power_max_kw,
+        "discharge_power_max_kw": site.battery.discharge_power_max_kw,
+        "year_scaled_by": 1.0 / _share_of_year(timeseries, run_config),
+        "reference": summaries[0],
+        "weather_years": options.weather_years,
+        "uncertainty": {
+            "first_year_savings_gbp": _p50_p90([s["first_year_savings_gbp"] for s in summaries]),
+            "npv_gbp": _p50_p90([s["npv_gbp"] for s in summaries]),
+        },
+    }
+    return Underwritten(years=pd.concat(lives, ignore_index=True), summary=summary)
+
+
+def parse_sweep(specs: list[str]) -> dict[str, list[float]]:
+    """``name=start:stop:step`` (stop included) or ``name=a,b,c`` per battery field."""
+    sweep: dict[str, list[float]] = {}
+    for spec in specs:
+        name, _, values = spec.partition("=")
+        if name not in SWEEPABLE or not values:
+            raise ConfigError(
+                f"--sweep {spec!r}: write NAME=START:STOP:STEP or NAME=A,B,C with NAME one of "
+                f"{', '.join(SWEEPABLE)}"
+            )
+        try:
+            if ":" in values:
+                start, stop, step = (float(part) for part in values.split(":"))
+                if step <= 0 or stop < start:
+                    raise ValueError
+                sweep[name] = [float(v) for v in np.arange(start, stop + step / 2, step)]
+            else:
+                sweep[name] = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise ConfigError(
+                f"--sweep {spec!r}: START:STOP:STEP needs numbers with STEP > 0 and STOP >= START"
+            ) from None
+        if any(v <= 0 for v in sweep[name]):
+            raise ConfigError(f"--sweep {spec!r}: sizes must be positive")
+    return sweep
+
+
+def sized(site: Site, size: dict[str, float]) -> Site:
+    """``site`` with the battery's capacity and powers of ``size``."""
+    update = {name: value for name, value in size.items() if name != "power_kw"}
+    if "power_kw" in size:
+        update |= {
+            "charge_power_max_kw": size["power_kw"],
+            "discharge_power_max_kw": size["power_kw"],
+        }
+    return site.model_copy(update={"battery": site.battery.model_copy(update=update)})
+
+
+def sweep_sizes(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    sweep: dict[str, list[float]],
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """NPV and the other figures of every size on the bundle's own year; the NPV-best."""
+    names = list(sweep)
+    sizes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*sweep.values())]
+    life = run_config.underwriting.life_years
+    total = len(sizes) * life
+    done = itertools.count(1)
+
+    def tick() -> None:
+        if progress is not None:
+            progress(next(done), total)
+
+    rows = []
+    for size in sizes:
+        candidate = sized(site, size)
+        years = project_years(candidate, run_config, timeseries, 0, tick)
+        figures = finance_summary(years, run_config.underwriting)
+        rows.append(
+            size
+            | {"capex_gbp": capex_gbp(candidate, run_config.underwriting)}
+            | {k: v for k, v in figures.items() if k != "soh_end_by_year_frac"}
+        )
+    table = pd.DataFrame(rows)
+    best = table.loc[table["npv_gbp"].idxmax()].to_dict()
+    return table, {key: (float(v) if isinstance(v, int | float) else v) for key, v in best.items()}

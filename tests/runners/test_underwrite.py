@@ -1,0 +1,182 @@
+"""Underwriting: ageing across years, finance, uncertainty, sizing, and the CLI."""
+
+import json
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridq import conventions as col
+from gridq.engine import finance
+from gridq.engine.bill import bill
+from gridq.engine.synth import make_timeseries
+from gridq.engine.tariff import compile_tariff
+from gridq.io.params import example_bundle
+from gridq.runners.underwrite import (
+    escalated_tariff,
+    escalated_timeseries,
+    project_years,
+    sized,
+    underwrite,
+    weather_variant,
+)
+from tests.conftest import PARAMS, invoke
+
+
+def _example(name="commercial_demand_charge", days=7, **underwriting):
+    example = example_bundle(PARAMS, name)
+    run_config = example.run_config.model_copy(
+        update={"underwriting": example.run_config.underwriting.model_copy(update=underwriting)}
+    )
+    timeseries = make_timeseries(
+        example.series.model_copy(update={"days": days}),
+        example.site,
+        run_config.timestep_min,
+        run_config.tariff.local_timezone,
+    )
+    return example.site, run_config, timeseries
+
+
+def test_soh_never_rises_except_at_a_replacement():
+    site, run_config, timeseries = _example(life_years=6, replacement_soh_frac=0.95)
+    years = project_years(site, run_config, timeseries)
+    life = years[years["year"] > 0].reset_index(drop=True)
+    assert life["replaced"].any(), "the test needs a replacement to happen"
+    assert (life["soh_end_frac"] <= life["soh_start_frac"]).all()
+    for previous, current in pairwise(life.itertuples()):
+        expected = 1.0 if previous.replaced else previous.soh_end_frac
+        assert current.soh_start_frac == pytest.approx(expected)
+        assert current.usable_capacity_kwh == pytest.approx(expected * site.battery.capacity_kwh)
+    replaced = life[life["replaced"]]
+    assert (replaced["replacement_gbp"] == 150.0 * site.battery.capacity_kwh).all()
+
+
+def test_cash_flows_and_figures_follow_their_formulas():
+    site, run_config, timeseries = _example(life_years=3, fixed_opex_gbp_per_year=1000.0)
+    result = underwrite(site, run_config, timeseries)
+    years = result.years
+    capex = 250.0 * 500.0 + 80.0 * 250.0
+    assert years.loc[0, "cash_flow_gbp"] == -capex
+    life = years[years["year"] > 0]
+    np.testing.assert_allclose(
+        life["cash_flow_gbp"], life["savings_gbp"] - 1000.0 - life["replacement_gbp"]
+    )
+    np.testing.assert_allclose(
+        life["savings_gbp"], life["no_battery_bill_gbp"] - life["optimised_bill_gbp"]
+    )
+    reference = result.summary["reference"]
+    flows = years["cash_flow_gbp"].to_list()
+    assert reference["npv_gbp"] == pytest.approx(finance.npv(0.08, flows))
+    assert finance.npv(reference["irr_frac"], flows) == pytest.approx(0.0, abs=1e-6)
+    # Escalated tariffs: year 2's no-battery bill is 2% above year 1's.
+    bills = life["no_battery_bill_gbp"].to_numpy()
+    assert bills[1] == pytest.approx(1.02 * bills[0])
+
+
+def test_p90_is_no_more_than_p50():
+    site, run_config, timeseries = _example(life_years=2, weather_years=4, days=14)
+    uncertainty = underwrite(site, run_config, timeseries).summary["uncertainty"]
+    for spread in uncertainty.values():
+        assert spread["p90"] <= spread["p50"]
+    # The weather years differ, so the spread is real.
+    assert uncertainty["npv_gbp"]["p90"] < uncertainty["npv_gbp"]["p50"]
+
+
+def test_a_bigger_battery_never_saves_less_in_its_first_year():
+    site, run_config, timeseries = _example(life_years=1)
+    site = site.model_copy(
+        update={"battery": site.battery.model_copy(update={"degradation_cost_gbp_per_kwh": 0.0})}
+    )
+    savings = []
+    for capacity_kwh, power_kw in ((100.0, 50.0), (300.0, 50.0), (300.0, 150.0), (600.0, 250.0)):
+        candidate = sized(site, {"capacity_kwh": capacity_kwh, "power_kw": power_kw})
+        years = project_years(candidate, run_config, timeseries)
+        savings.append(float(years.loc[1, "savings_gbp"]))
+    assert all(later >= earlier - 1e-6 for earlier, later in pairwise(savings))
+    assert savings[-1] > savings[0]
+
+
+def test_escalation_scales_every_charge_of_the_bill():
+    site, run_config, timeseries = _example("uk_business_duos")
+    dispatch = timeseries.assign(
+        **{
+            col.GRID_IMPORT_KW: timeseries[col.LOAD_KW],
+            col.GRID_EXPORT_KW: 0.0,
+            col.BATTERY_CHARGE_KW: 0.0,
+            col.BATTERY_DISCHARGE_KW: 0.0,
+            col.PV_CURTAIL_KW: 0.0,
+            col.SOC_KWH: 0.0,
+        }
+    )
+    base = bill(dispatch, compile_tariff(run_config.tariff, timeseries), 0.0)
+    doubled = bill(
+        dispatch,
+        compile_tariff(
+            escalated_tariff(run_config.tariff, 2.0), escalated_timeseries(timeseries, 2.0)
+        ),
+        0.0,
+    )
+    for item, value in base.as_dict().items():
+        if isinstance(value, float):
+            assert getattr(doubled, item) == pytest.approx(2.0 * value), item
+
+
+def test_weather_variants_move_whole_days_within_four_week_blocks():
+    # Across the autumn clock change: its 25-hour day stays, the others move.
+    _, run_config, timeseries = _example(days=62)
+    timeseries.index = timeseries.index + (pd.Timestamp("2025-10-01") - pd.Timestamp("2025-01-01"))
+    variant = weather_variant(timeseries, 1, 0, "Europe/London")
+    assert not np.allclose(variant[col.LOAD_KW], timeseries[col.LOAD_KW])
+    local = pd.DatetimeIndex(timeseries.index).tz_convert("Europe/London")
+    day = (local.normalize().tz_localize(None) - pd.Timestamp("2025-10-01")).days
+    blocks = (day // 28).astype(str) + np.where(local.day_of_week >= 5, " weekend", " weekday")
+    for series in (col.LOAD_KW, col.PV_KW):
+        np.testing.assert_allclose(
+            variant[series].groupby(blocks).sum(), timeseries[series].groupby(blocks).sum()
+        )
+    # Days cross month ends, so monthly totals move.
+    months = local.strftime("%Y-%m")
+    assert not np.allclose(
+        variant[col.LOAD_KW].groupby(months).sum(), timeseries[col.LOAD_KW].groupby(months).sum()
+    )
+    np.testing.assert_array_equal(variant[col.IMPORT_PRICE], timeseries[col.IMPORT_PRICE])
+    assert weather_variant(timeseries, 0, 0, "Europe/London") is timeseries
+
+
+def test_cli_underwrites_and_sweeps_a_bundle(tmp_path):
+    folder = tmp_path / "site"
+    result = invoke(
+        "generate", "commercial_demand_charge", "--params", PARAMS, "--out", folder, "--days", "3"
+    )
+    assert result.exit_code == 0, result.output
+    result = invoke(
+        "underwrite", folder, "--sweep", "capacity_kwh=200:400:200", "--sweep", "power_kw=100,200"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((folder / "underwriting.json").read_text())
+    sizes = summary["sweep"]["sizes"]
+    assert len(sizes) == 4
+    best = max(sizes, key=lambda size: size["npv_gbp"])
+    assert summary["sweep"]["best"]["capacity_kwh"] == best["capacity_kwh"]
+    assert summary["capacity_kwh"] == best["capacity_kwh"]
+    assert f"capacity_kwh {best['capacity_kwh']:g}" in result.stdout
+    years = pd.read_parquet(folder / "underwriting.parquet")
+    assert list(years["year"]) == list(range(11))
+    assert (folder / "underwriting.html").read_text().count("<svg") == 2
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["capacity=100:200:100", "capacity_kwh=300:100:100", "power_kw=a,b", "capacity_kwh=0,100"],
+)
+def test_cli_rejects_a_bad_sweep_in_one_line(tmp_path, spec):
+    folder = tmp_path / "site"
+    invoke(
+        "generate", "commercial_demand_charge", "--params", PARAMS, "--out", folder, "--days", "1"
+    )
+    result = invoke("underwrite", folder, "--sweep", spec)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --sweep")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (folder / "underwriting.json").exists()

@@ -15,16 +15,21 @@ from tests.engine.test_invariants import assert_physical
 GAP_TARGET = 1e-3
 
 
-@pytest.mark.parametrize("name", ["commercial_demand_charge", "export_limited_pv"])
-def test_weekly_windows_cost_within_the_gap_target_of_the_exact_lp(name):
+def _run(name, days):
     example = example_bundle(PARAMS, name)
     site, run_config = example.site, example.run_config
     timeseries = make_timeseries(
-        example.series.model_copy(update={"days": 100}),
+        example.series.model_copy(update={"days": days}),
         site,
         run_config.timestep_min,
         run_config.tariff.local_timezone,
     )
+    return site, run_config, timeseries
+
+
+@pytest.mark.parametrize("name", ["commercial_demand_charge", "export_limited_pv"])
+def test_weekly_windows_cost_within_the_gap_target_of_the_exact_lp(name):
+    site, run_config, timeseries = _run(name, 100)
     decomposed = optimise_run(site, run_config, timeseries)
     exact = optimise(site, run_config, timeseries)
     assert decomposed.solve_stats["method"] == "decomposed"
@@ -41,14 +46,7 @@ def test_weekly_windows_cost_within_the_gap_target_of_the_exact_lp(name):
 
 
 def test_short_runs_use_the_monolithic_lp():
-    example = example_bundle(PARAMS, "commercial_demand_charge")
-    site, run_config = example.site, example.run_config
-    timeseries = make_timeseries(
-        example.series.model_copy(update={"days": 14}),
-        site,
-        run_config.timestep_min,
-        run_config.tariff.local_timezone,
-    )
+    site, run_config, timeseries = _run("commercial_demand_charge", 14)
     assert "method" not in optimise_run(site, run_config, timeseries).solve_stats
     assert optimise_decomposed(site, run_config, timeseries).solve_stats["windows_per_pass"] == 2
 

@@ -140,9 +140,8 @@ def add_time_shared_grid_direction(model: Model, problem: DispatchProblem) -> No
       ``P_dis`` and ``curt`` with ``pv``;
     - ``imp <= f * MIC`` and ``exp <= (1 - f) * MEC`` where those limits exist.
     """
-    tariff = problem.tariff
-    pays = tariff.export_price_gbp_per_kwh > tariff.import_price_gbp_per_kwh
-    if not pays.any():
+    pays = problem.export_pays_more_steps()
+    if not len(pays):
         return
     v = model.variables
     time = problem.time_index[pays]
@@ -150,18 +149,9 @@ def add_time_shared_grid_direction(model: Model, problem: DispatchProblem) -> No
     coords = [time]
     share = model.add_variables(0, 1, coords=coords, name=names.GRID_IMPORTING_SHARE_FRAC)
     net_load_kw = time_array((problem.load_kw - problem.pv_kw)[pays], time)
-    pv_kw = time_array(problem.pv_kw[pays], time)
-    battery = problem.battery
     mode_flows = {}
-    for total, in_mode, cap in (
-        (names.BATTERY_CHARGE_KW, names.BATTERY_CHARGE_IMPORTING_KW, battery.charge_power_max_kw),
-        (
-            names.BATTERY_DISCHARGE_KW,
-            names.BATTERY_DISCHARGE_IMPORTING_KW,
-            battery.discharge_power_max_kw,
-        ),
-        (names.PV_CURTAIL_KW, names.PV_CURTAIL_IMPORTING_KW, pv_kw),
-    ):
+    for total, in_mode, cap_kw in problem.mode_flow_caps_kw():
+        cap = time_array(cap_kw, time)
         flow = model.add_variables(0, coords=coords, name=in_mode)
         rest = v[total].sel(at) - flow
         model.add_constraints(flow - cap * share <= 0, name=f"{in_mode}_share")

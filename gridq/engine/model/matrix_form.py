@@ -310,26 +310,15 @@ def _charge_discharge_switch(b: _Builder, problem: DispatchProblem) -> None:
 
 def _time_shared_grid_direction(b: _Builder, problem: DispatchProblem) -> None:
     """The exact hull of importing and exporting modes where export pays more (see linopy's)."""
-    tariff = problem.tariff
-    pays = np.flatnonzero(tariff.export_price_gbp_per_kwh > tariff.import_price_gbp_per_kwh)
+    pays = problem.export_pays_more_steps()
     if not len(pays):
         return
     c = b.columns
     share = b.variables(names.GRID_IMPORTING_SHARE_FRAC, len(pays), 0.0, 1.0)
-    battery = problem.battery
     mode_flows = {}
-    for total, in_mode, cap in (
-        (names.BATTERY_CHARGE_KW, names.BATTERY_CHARGE_IMPORTING_KW, battery.charge_power_max_kw),
-        (
-            names.BATTERY_DISCHARGE_KW,
-            names.BATTERY_DISCHARGE_IMPORTING_KW,
-            battery.discharge_power_max_kw,
-        ),
-        (names.PV_CURTAIL_KW, names.PV_CURTAIL_IMPORTING_KW, problem.pv_kw[pays]),
-    ):
+    for total, in_mode, cap_kw in problem.mode_flow_caps_kw():
         flow = b.variables(in_mode, len(pays))
         total_cols = c[total][pays]
-        cap_kw = np.broadcast_to(np.asarray(cap, dtype=float), len(pays))
         b.constraints(f"{in_mode}_share", [(flow, 1.0), (share, -cap_kw)], -INF, 0.0)
         b.constraints(
             f"{in_mode}_rest_share",

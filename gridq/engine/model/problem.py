@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from gridq.conventions import LOAD_KW, PV_KW, TIME
+from gridq.engine.model import names
 from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.engine.timeseries import timestep_h
 from gridq.schemas import Battery, GridConnection, RunConfig, Site, SolverOptions
@@ -54,6 +55,32 @@ class DispatchProblem:
             bound_kw = self.pv_surplus_kw()
         limit_kw = self.grid.export_limit_kw
         return bound_kw if limit_kw is None else np.minimum(bound_kw, limit_kw)
+
+    def export_pays_more_steps(self) -> np.ndarray:
+        """Positions of the steps where export pays more than import."""
+        tariff = self.tariff
+        return np.flatnonzero(tariff.export_price_gbp_per_kwh > tariff.import_price_gbp_per_kwh)
+
+    def mode_flow_caps_kw(self) -> tuple[tuple[str, str, np.ndarray], ...]:
+        """(flow, its importing-mode part, its cap [kW]) at :meth:`export_pays_more_steps`.
+
+        The flows that the exact hull of importing and exporting modes splits in two.
+        """
+        steps = self.export_pays_more_steps()
+        battery = self.battery
+        return (
+            (
+                names.BATTERY_CHARGE_KW,
+                names.BATTERY_CHARGE_IMPORTING_KW,
+                np.full(len(steps), battery.charge_power_max_kw),
+            ),
+            (
+                names.BATTERY_DISCHARGE_KW,
+                names.BATTERY_DISCHARGE_IMPORTING_KW,
+                np.full(len(steps), battery.discharge_power_max_kw),
+            ),
+            (names.PV_CURTAIL_KW, names.PV_CURTAIL_IMPORTING_KW, self.pv_kw[steps]),
+        )
 
     def charge_bound_kw(self) -> np.ndarray:
         """Largest charging power per step; the PV surplus under ``charge_from_pv_only`` [kW]."""

@@ -76,7 +76,8 @@ def optimise_decomposed(site: Site, run_config: RunConfig, timeseries: pd.DataFr
     stats = {
         "solver": "highs",
         "method": "decomposed",
-        "highs_options": highs_options(run_config.solver) | {"presolve": "off for LP windows"},
+        "highs_options": highs_options(run_config.solver)
+        | {"presolve": "off for LP windows updated in place"},
         "window_days": WINDOW.days,
         "lookahead_days": LOOKAHEAD.days,
         "windows_per_pass": solves,

@@ -136,7 +136,7 @@ def rolling_backtest(
     settled_import_kw = np.zeros(len(index))
     highs = InPlaceHighs(highs_options(run_config.solver)) if highs is None else highs
     soc_kwh = site.battery.initial_soc_kwh
-    settled: list[pd.DataFrame] = []
+    settled: list[np.ndarray] = []
     errors: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
     solve_s = 0.0
     for number, issue in enumerate(issues):
@@ -164,21 +164,26 @@ def rolling_backtest(
         planned = plan.dispatch.iloc[: len(actual)]
         # A perfect plan is what happens; settling would also net the import and export of a
         # step the plan shares between importing and exporting, where export pays more.
-        settled.append(
-            planned[list(col.DISPATCH_COLUMNS)]
+        part = (
+            planned
             if isinstance(provider, PerfectForecast)
             else _settle(site, actual, planned, soc_kwh, step_td / pd.Timedelta(hours=1))
         )
+        # Plain arrays: 17,520 small frames would hold several hundred MiB.
+        settled.append(part[list(col.DISPATCH_COLUMNS)].to_numpy())
         for series in FORECAST_SERIES:
             errors[series].append(
                 forecast[series].to_numpy()[: len(actual)] - actual[series].to_numpy()
             )
-        soc_kwh = float(settled[-1][col.SOC_KWH].iloc[-1])
-        settled_import_kw[applied] = settled[-1][col.GRID_IMPORT_KW].to_numpy()
+        soc_kwh = float(part[col.SOC_KWH].iloc[-1])
+        settled_import_kw[applied] = part[col.GRID_IMPORT_KW].to_numpy()
         if progress is not None:
             progress(number + 1, len(issues))
-    dispatch = pd.concat(settled)[list(col.DISPATCH_COLUMNS)]
-    dispatch.index.name = col.TIMESTAMP
+    dispatch = pd.DataFrame(
+        np.concatenate(settled),
+        index=pd.DatetimeIndex(index[start:], name=col.TIMESTAMP),
+        columns=list(col.DISPATCH_COLUMNS),
+    )
     limit = site.grid.import_limit_kw
     exceeded = 0 if limit is None else int((dispatch[col.GRID_IMPORT_KW] > limit + 1e-6).sum())
     forecast_error = {}

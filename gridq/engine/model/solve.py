@@ -126,8 +126,7 @@ def solve_in_place(problem: DispatchProblem, highs: InPlaceHighs | None = None) 
         "status": "ok",
         "termination_condition": condition,
         "problem_class": "MILP" if lp.integer.any() else "LP",
-        "highs_options": highs_options(problem.solver)
-        | {"presolve": "choose" if lp.integer.any() else "off"},
+        "highs_options": highs_options(problem.solver) | {"presolve": highs.presolve},
         "variables": int(lp.matrix.shape[1]),
         "constraints": int(lp.matrix.shape[0]),
         "steps": len(problem.time_index),

@@ -13,14 +13,24 @@ from gridq.report.svg import bar_chart, time_chart
 from gridq.schemas import RunConfig, Site
 
 WEEK_STEPS_H = 7 * 24
+
+
 # Sets a flag the browser test reads: every chart present and the page's script ran cleanly.
-READY_SCRIPT = """<script>
+def ready_script(charts: int) -> str:
+    """Marks the page ready (``data-ready="yes"``) once its ``charts`` charts have rendered."""
+    return (
+        """<script>
 document.addEventListener("DOMContentLoaded", function () {
   var charts = document.querySelectorAll("svg.chart").length;
   document.body.setAttribute("data-charts", String(charts));
-  document.body.setAttribute("data-ready", charts === 4 ? "yes" : "no");
+  document.body.setAttribute("data-ready", charts === """
+        + str(charts)
+        + """ ? "yes" : "no");
 });
 </script>"""
+    )
+
+
 STYLE = """<style>
 body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
@@ -174,7 +184,7 @@ def build_report(
             '<html lang="en"><head><meta charset="utf-8">',
             f"<title>GridQ report: {escape(site.name)}</title>",
             STYLE,
-            READY_SCRIPT,
+            ready_script(len(charts)),
             "</head><body>",
             f"<h1>GridQ report: {escape(site.name)}</h1>",
             f"<p>{len(timeseries)} steps of {run_config.timestep_min} min, {start:%Y-%m-%d %H:%M} "

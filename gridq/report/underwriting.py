@@ -5,7 +5,7 @@ from typing import Any
 
 import pandas as pd
 
-from gridq.report.html import READY_SCRIPT, STYLE
+from gridq.report.html import STYLE, ready_script
 from gridq.report.svg import bar_chart
 from gridq.schemas import Site
 
@@ -89,7 +89,7 @@ def build_underwriting_report(
             '<html lang="en"><head><meta charset="utf-8">',
             f"<title>GridQ underwriting: {escape(site.name)}</title>",
             STYLE,
-            READY_SCRIPT,
+            ready_script(len(charts)),
             "</head><body>",
             f"<h1>GridQ underwriting: {escape(site.name)}</h1>",
             f"<p>Battery {battery.capacity_kwh:g} kWh, {battery.charge_power_max_kw:g}/"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gridq.io import bundle as io
-from tests.conftest import invoke
+from tests.conftest import PARAMS, invoke
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -86,3 +86,41 @@ def test_report_renders_in_headless_chromium(reported, tmp_path):
         line for line in result.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
     ]
     assert console_errors == []
+
+
+def test_underwriting_page_renders_in_headless_chromium(tmp_path):
+    folder = tmp_path / "site"
+    for command in (
+        (
+            "generate",
+            "commercial_demand_charge",
+            "--params",
+            PARAMS,
+            "--out",
+            folder,
+            "--days",
+            "2",
+        ),
+        ("underwrite", folder),
+    ):
+        result = invoke(*command)
+        assert result.exit_code == 0, result.output
+    page = (folder / io.UNDERWRITING_REPORT).resolve()
+    result = subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert 'data-ready="yes"' in result.stdout
+    assert 'data-charts="2"' in result.stdout
+    summary = json.loads((folder / io.UNDERWRITING).read_text())
+    assert f'<span id="npv">{summary["reference"]["npv_gbp"]:,.0f} GBP</span>' in result.stdout
+    assert "State of health at the end of each year" in result.stdout

@@ -120,6 +120,47 @@ def _with_capacity(site: Site, capacity_kwh: float) -> Site:
     )
 
 
+def _operate_year(
+    site: Site, run_config: RunConfig, weather: pd.DataFrame, year: int, soh_frac: float
+) -> dict[str, Any]:
+    """Year ``year`` of the project at SOH ``soh_frac``: escalated tariff, optimum, bills, ageing.
+
+    Money and energy are per year (the timeseries scaled up to one year).
+    """
+    options = run_config.underwriting
+    year_share = _share_of_year(weather, run_config)
+    factor = (1.0 + options.tariff_escalation_frac_per_year) ** (year - 1)
+    year_config = run_config.model_copy(
+        update={"tariff": escalated_tariff(run_config.tariff, factor)}
+    )
+    year_series = escalated_timeseries(weather, factor)
+    year_site = _with_capacity(site, site.battery.capacity_kwh * soh_frac)
+    tariff = compile_tariff(year_config.tariff, year_series)
+    optimised = optimise_run(year_site, year_config, year_series).dispatch
+    without = no_battery(make_problem(year_site, year_config, year_series, tariff))
+    wear = site.battery.degradation_cost_gbp_per_kwh
+    with_gbp = bill(optimised, tariff, wear).supplier_bill_gbp / year_share
+    without_gbp = bill(without, tariff, wear).supplier_bill_gbp / year_share
+    usable_kwh = year_site.battery.capacity_kwh
+    ageing = age_one_year(
+        optimised[col.SOC_KWH].to_numpy(), usable_kwh, year_share, options.degradation
+    )
+    dt_h = run_config.timestep_min / 60
+    return {
+        "tariff_escalation_factor": factor,
+        "soh_start_frac": soh_frac,
+        "usable_capacity_kwh": usable_kwh,
+        "cycle_fade_frac": ageing.cycle_fade_frac,
+        "calendar_fade_frac": ageing.calendar_fade_frac,
+        "soh_end_frac": max(soh_frac - ageing.fade_frac, 0.0),
+        "equivalent_full_cycles": ageing.equivalent_full_cycles,
+        "discharge_kwh": float(optimised[col.BATTERY_DISCHARGE_KW].sum()) * dt_h / year_share,
+        "no_battery_bill_gbp": without_gbp,
+        "optimised_bill_gbp": with_gbp,
+        "savings_gbp": without_gbp - with_gbp,
+    }
+
+
 def project_years(
     site: Site,
     run_config: RunConfig,
@@ -129,71 +170,44 @@ def project_years(
 ) -> pd.DataFrame:
     """One weather year's life, a row per project year (year 0 is the investment)."""
     options = run_config.underwriting
-    zone = run_config.tariff.local_timezone
-    year_share = _share_of_year(timeseries, run_config)
-    per_year = 1.0 / year_share
-    weather = weather_variant(timeseries, variant, options.seed, zone)
+    weather = weather_variant(timeseries, variant, options.seed, run_config.tariff.local_timezone)
+    capex = capex_gbp(site, options)
     nameplate_kwh = site.battery.capacity_kwh
-    soh = 1.0
     rows: list[dict[str, Any]] = [
         {
             "variant": variant,
             "year": 0,
-            "capex_gbp": capex_gbp(site, options),
-            "cash_flow_gbp": -capex_gbp(site, options),
+            "tariff_escalation_factor": 1.0,
+            "soh_start_frac": 1.0,
+            "usable_capacity_kwh": nameplate_kwh,
+            "soh_end_frac": 1.0,
+            "capex_gbp": capex,
+            "cash_flow_gbp": -capex,
         }
     ]
+    soh_frac = 1.0
     for year in range(1, options.life_years + 1):
-        factor = (1.0 + options.tariff_escalation_frac_per_year) ** (year - 1)
-        year_config = run_config.model_copy(
-            update={"tariff": escalated_tariff(run_config.tariff, factor)}
+        operated = _operate_year(site, run_config, weather, year, soh_frac)
+        replaced = (
+            operated["soh_end_frac"] < options.replacement_soh_frac and year < options.life_years
         )
-        year_series = escalated_timeseries(weather, factor)
-        year_site = _with_capacity(site, nameplate_kwh * soh)
-        tariff = compile_tariff(year_config.tariff, year_series)
-        optimised = optimise_run(year_site, year_config, year_series)
-        without = no_battery(make_problem(year_site, year_config, year_series, tariff))
-        wear = site.battery.degradation_cost_gbp_per_kwh
-        with_gbp = bill(optimised.dispatch, tariff, wear).supplier_bill_gbp * per_year
-        without_gbp = bill(without, tariff, wear).supplier_bill_gbp * per_year
-        ageing = age_one_year(
-            optimised.dispatch[col.SOC_KWH].to_numpy(),
-            year_site.battery.capacity_kwh,
-            year_share,
-            options.degradation,
-        )
-        soh_end = max(soh - ageing.fade_frac, 0.0)
-        replaced = soh_end < options.replacement_soh_frac and year < options.life_years
         replacement_gbp = options.replacement_cost_gbp_per_kwh * nameplate_kwh if replaced else 0.0
-        dt_h = run_config.timestep_min / 60
-        savings_gbp = without_gbp - with_gbp
+        opex_gbp = options.fixed_opex_gbp_per_year
         rows.append(
-            {
-                "variant": variant,
-                "year": year,
-                "tariff_escalation_factor": factor,
-                "soh_start_frac": soh,
-                "usable_capacity_kwh": year_site.battery.capacity_kwh,
-                "cycle_fade_frac": ageing.cycle_fade_frac,
-                "calendar_fade_frac": ageing.calendar_fade_frac,
-                "soh_end_frac": soh_end,
-                "equivalent_full_cycles": ageing.equivalent_full_cycles,
-                "discharge_kwh": float(optimised.dispatch[col.BATTERY_DISCHARGE_KW].sum())
-                * dt_h
-                * per_year,
-                "no_battery_bill_gbp": without_gbp,
-                "optimised_bill_gbp": with_gbp,
-                "savings_gbp": savings_gbp,
-                "opex_gbp": options.fixed_opex_gbp_per_year,
+            {"variant": variant, "year": year}
+            | operated
+            | {
+                "capex_gbp": 0.0,
+                "opex_gbp": opex_gbp,
                 "replacement_gbp": replacement_gbp,
                 "replaced": replaced,
-                "cash_flow_gbp": savings_gbp - options.fixed_opex_gbp_per_year - replacement_gbp,
+                "cash_flow_gbp": operated["savings_gbp"] - opex_gbp - replacement_gbp,
             }
         )
-        soh = 1.0 if replaced else soh_end
+        soh_frac = 1.0 if replaced else operated["soh_end_frac"]
         if progress is not None:
             progress()
-    frame = pd.DataFrame(rows).fillna({"capex_gbp": 0.0}).fillna(0.0)
+    frame = pd.DataFrame(rows).fillna(0.0)
     frame["replaced"] = frame["replaced"].astype(bool)
     frame["discounted_cash_flow_gbp"] = frame["cash_flow_gbp"] * finance.discount_factors(
         options.discount_rate_frac, len(frame)

@@ -25,6 +25,9 @@ from gridq.runners.backtest import optimise, run_baseline, run_metrics
 from gridq.runners.live import LiveState, step
 from gridq.schemas import RunConfig, Site
 
+SOC_POSITION = col.DISPATCH_COLUMNS.index(col.SOC_KWH)
+IMPORT_POSITION = col.DISPATCH_COLUMNS.index(col.GRID_IMPORT_KW)
+
 
 @dataclass(frozen=True)
 class RollingResult:
@@ -137,6 +140,7 @@ def rolling_backtest(
     highs = InPlaceHighs(highs_options(run_config.solver)) if highs is None else highs
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[np.ndarray] = []
+    actuals = {series: timeseries[series].to_numpy() for series in FORECAST_SERIES}
     errors: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
     solve_s = 0.0
     for number, issue in enumerate(issues):
@@ -160,23 +164,24 @@ def rolling_backtest(
         )
         solve_s += time.perf_counter() - started
         applied = slice(issue, min(issue + every, len(index)))
-        actual = timeseries.iloc[applied]
-        planned = plan.dispatch.iloc[: len(actual)]
+        length = applied.stop - applied.start
+        planned = plan.dispatch.iloc[:length]
         # A perfect plan is what happens; settling would also net the import and export of a
         # step the plan shares between importing and exporting, where export pays more.
         part = (
             planned
             if isinstance(provider, PerfectForecast)
-            else _settle(site, actual, planned, soc_kwh, step_td / pd.Timedelta(hours=1))
+            else _settle(
+                site, timeseries.iloc[applied], planned, soc_kwh, step_td / pd.Timedelta(hours=1)
+            )
         )
         # Plain arrays: 17,520 small frames would hold several hundred MiB.
-        settled.append(part[list(col.DISPATCH_COLUMNS)].to_numpy())
+        values = part.to_numpy()[:, [part.columns.get_loc(name) for name in col.DISPATCH_COLUMNS]]
+        settled.append(values)
         for series in FORECAST_SERIES:
-            errors[series].append(
-                forecast[series].to_numpy()[: len(actual)] - actual[series].to_numpy()
-            )
-        soc_kwh = float(part[col.SOC_KWH].iloc[-1])
-        settled_import_kw[applied] = part[col.GRID_IMPORT_KW].to_numpy()
+            errors[series].append(forecast[series].to_numpy()[:length] - actuals[series][applied])
+        soc_kwh = float(values[-1, SOC_POSITION])
+        settled_import_kw[applied] = values[:, IMPORT_POSITION]
         if progress is not None:
             progress(number + 1, len(issues))
     dispatch = pd.DataFrame(

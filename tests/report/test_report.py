@@ -39,6 +39,25 @@ def chromium() -> str:
     return found
 
 
+def render(page, tmp_path) -> subprocess.CompletedProcess[str]:
+    """The page's DOM after headless Chromium ran its scripts (stdout), and its log (stderr)."""
+    return subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def reported(example_bundles):
     bundle = example_bundles["commercial_demand_charge"]
@@ -62,21 +81,7 @@ def test_report_renders_in_headless_chromium(reported, tmp_path):
     assert not [
         link for link in ('src="http', "src='http", 'href="http', "url(http") if link in text
     ], "the report must load nothing from the network"
-    result = subprocess.run(
-        [
-            chromium(),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = render(page, tmp_path)
     dom = result.stdout
     assert 'data-ready="yes"' in dom
     assert 'data-charts="4"' in dom
@@ -105,20 +110,7 @@ def test_underwriting_page_renders_in_headless_chromium(tmp_path):
     ):
         result = invoke(*command)
         assert result.exit_code == 0, result.output
-    page = (folder / io.UNDERWRITING_REPORT).resolve()
-    result = subprocess.run(
-        [
-            chromium(),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = render((folder / io.UNDERWRITING_REPORT).resolve(), tmp_path)
     assert 'data-ready="yes"' in result.stdout
     assert 'data-charts="2"' in result.stdout
     summary = json.loads((folder / io.UNDERWRITING).read_text())

@@ -136,7 +136,9 @@ def solve_in_place(problem: DispatchProblem, highs: InPlaceHighs | None = None) 
 
 
 def solve(model: Model, problem: DispatchProblem) -> SolveResult:
-    """Solve ``model`` (built from ``problem``) with HiGHS.
+    """Solve the linopy reference ``model`` (built from ``problem``) with HiGHS.
+
+    The runners solve through :func:`solve_in_place`; this is the path the tests hold it to.
 
     Raises
     ------

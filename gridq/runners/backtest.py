@@ -12,7 +12,7 @@ from gridq.engine.checks import check_dispatch
 from gridq.engine.metrics import compute_metrics
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve_in_place
-from gridq.engine.tariff import compile_tariff
+from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.errors import InputError
 from gridq.schemas import RunConfig, Site
 
@@ -26,14 +26,19 @@ class Optimised:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def optimise(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> Optimised:
+def optimise(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    tariff: CompiledTariff | None = None,
+) -> Optimised:
     """Solve the dispatch LP of the whole run; report the bill's terms and the physics checks.
 
     It goes through the fast path (:func:`solve_in_place`), which a test holds to the linopy
     model's optimum on every example bundle.
     """
     started = time.perf_counter()
-    problem = make_problem(site, run_config, timeseries)
+    problem = make_problem(site, run_config, timeseries, tariff)
     built = time.perf_counter()
     result = solve_in_place(problem)
     solved = time.perf_counter()

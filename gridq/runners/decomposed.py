@@ -23,7 +23,7 @@ from gridq.engine.bill import CONSTANT_BILL_ITEMS, bill
 from gridq.engine.checks import check_dispatch
 from gridq.engine.forecast import PerfectForecast
 from gridq.engine.model.solve import highs_options
-from gridq.engine.tariff import compile_tariff
+from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.runners.backtest import Optimised, optimise
 from gridq.runners.rolling import rolling_backtest
 from gridq.schemas import RunConfig, Site
@@ -34,10 +34,18 @@ EXACT_UP_TO = pd.Timedelta(days=92)
 """Runs up to a quarter long are solved exactly by default."""
 
 
-def optimise_decomposed(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> Optimised:
-    """Plan the run week by week in two passes; keep the cheaper dispatch."""
+def optimise_decomposed(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    tariff: CompiledTariff | None = None,
+) -> Optimised:
+    """Plan the run week by week in two passes; keep the cheaper dispatch.
+
+    ``tariff``, if given, is the run's tariff already compiled for ``timeseries``.
+    """
     started = time.perf_counter()
-    tariff = compile_tariff(run_config.tariff, timeseries)
+    tariff = compile_tariff(run_config.tariff, timeseries) if tariff is None else tariff
     degradation = site.battery.degradation_cost_gbp_per_kwh
 
     def run(targets: tuple[tuple[str, float], ...]) -> tuple[pd.DataFrame, float, int]:
@@ -49,6 +57,7 @@ def optimise_decomposed(site: Site, run_config: RunConfig, timeseries: pd.DataFr
             WINDOW,
             WINDOW + LOOKAHEAD,
             peak_targets_kw=targets,
+            tariff=tariff,
         )
         return (
             result.dispatch,
@@ -98,10 +107,14 @@ def optimise_decomposed(site: Site, run_config: RunConfig, timeseries: pd.DataFr
 
 
 def optimise_run(
-    site: Site, run_config: RunConfig, timeseries: pd.DataFrame, exact: bool = False
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    exact: bool = False,
+    tariff: CompiledTariff | None = None,
 ) -> Optimised:
     """The monolithic LP up to :data:`EXACT_UP_TO` or when ``exact``; else weekly windows."""
     index = pd.DatetimeIndex(timeseries.index)
     if exact or index[-1] - index[0] < EXACT_UP_TO:
-        return optimise(site, run_config, timeseries)
-    return optimise_decomposed(site, run_config, timeseries)
+        return optimise(site, run_config, timeseries, tariff)
+    return optimise_decomposed(site, run_config, timeseries, tariff)

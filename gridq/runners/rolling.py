@@ -118,6 +118,7 @@ def rolling_backtest(
     progress: Callable[[int, int], None] | None = None,
     peak_targets_kw: tuple[tuple[str, float], ...] = (),
     highs: InPlaceHighs | None = None,
+    tariff: CompiledTariff | None = None,
 ) -> RollingResult:
     """Re-plan every ``reoptimise_every`` over ``horizon`` from ``provider``'s forecasts.
 
@@ -135,7 +136,7 @@ def rolling_backtest(
             f"({provider.warmup}); use a longer timeseries or a forecast that needs less history"
         )
     issues = list(range(start, len(index), every))
-    whole_run_tariff = compile_tariff(run_config.tariff, timeseries)
+    whole_run_tariff = compile_tariff(run_config.tariff, timeseries) if tariff is None else tariff
     settled_import_kw = np.zeros(len(index))
     highs = InPlaceHighs(highs_options(run_config.solver)) if highs is None else highs
     soc_kwh = site.battery.initial_soc_kwh

@@ -136,7 +136,7 @@ def _operate_year(
     year_series = escalated_timeseries(weather, factor)
     year_site = _with_capacity(site, site.battery.capacity_kwh * soh_frac)
     tariff = compile_tariff(year_config.tariff, year_series)
-    optimised = optimise_run(year_site, year_config, year_series).dispatch
+    optimised = optimise_run(year_site, year_config, year_series, tariff=tariff).dispatch
     without = no_battery(make_problem(year_site, year_config, year_series, tariff))
     wear = site.battery.degradation_cost_gbp_per_kwh
     with_gbp = bill(optimised, tariff, wear).supplier_bill_gbp / year_share

@@ -252,6 +252,17 @@ def _p50_p90(values: list[float]) -> dict[str, float]:
     }
 
 
+def _ticker(progress: Progress | None, total: int) -> Callable[[], None]:
+    """Counts finished project years into ``progress`` as (done, total)."""
+    done = itertools.count(1)
+
+    def tick() -> None:
+        if progress is not None:
+            progress(next(done), total)
+
+    return tick
+
+
 def underwrite(
     site: Site,
     run_config: RunConfig,
@@ -261,12 +272,7 @@ def underwrite(
     """Every weather year's life; the summary of the bundle's own year and P50/P90 over all."""
     options = run_config.underwriting
     total = options.weather_years * options.life_years
-    done = itertools.count(1)
-
-    def tick() -> None:
-        if progress is not None:
-            progress(next(done), total)
-
+    tick = _ticker(progress, total)
     lives = [
         project_years(site, run_config, timeseries, variant, tick)
         for variant in range(options.weather_years)
@@ -341,12 +347,7 @@ def sweep_sizes(
     sizes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*sweep.values())]
     life = run_config.underwriting.life_years
     total = len(sizes) * life
-    done = itertools.count(1)
-
-    def tick() -> None:
-        if progress is not None:
-            progress(next(done), total)
-
+    tick = _ticker(progress, total)
     rows = []
     for size in sizes:
         candidate = sized(site, size)

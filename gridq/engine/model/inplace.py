@@ -46,11 +46,10 @@ class InPlaceHighs:
         self.passes = 0
         self.updates = 0
 
-    def _same_structure(self, lp: MatrixLP) -> bool:
-        last = self._last
+    @staticmethod
+    def _same_structure(lp: MatrixLP, last: MatrixLP) -> bool:
         return (
-            last is not None
-            and last.matrix.shape == lp.matrix.shape
+            last.matrix.shape == lp.matrix.shape
             and np.array_equal(last.matrix.indptr, lp.matrix.indptr)
             and np.array_equal(last.matrix.indices, lp.matrix.indices)
             and np.array_equal(last.integer, lp.integer)
@@ -107,11 +106,12 @@ class InPlaceHighs:
     def solve(self, lp: MatrixLP) -> tuple[str, np.ndarray, float]:
         """Solve ``lp``: the model status text, the column values and the objective."""
         last = self._last
-        updating = last is not None and self._same_structure(lp)
-        if last is not None and updating:
+        if last is not None and self._same_structure(lp, last):
             self._update(lp, last)
+            updating = True
         else:
             self._pass(lp)
+            updating = False
         self._last = lp
         self.presolve = presolve(lp, warm=updating)
         self.highs.setOptionValue("presolve", self.presolve)

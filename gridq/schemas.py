@@ -21,10 +21,31 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Efficiency = Annotated[float, Field(gt=0.0, le=1.0)]
 
 
-class Battery(_Model):
-    """A stationary battery behind the site's meter."""
+class TerminalSocTarget(_Model):
+    """The stored energy a run must end with: exactly, or at least, a target.
 
-    capacity_kwh: float = Field(gt=0, description="Nameplate energy capacity [kWh].")
+    Give the target in kWh (``target_kwh``) or as a share of capacity (``target_frac``).
+    """
+
+    rule: Literal["equal", "at_least"] = Field(
+        description="'equal': end with exactly the target; 'at_least': with the target or more."
+    )
+    target_kwh: float | None = Field(None, ge=0, description="Target stored energy [kWh].")
+    target_frac: Fraction | None = Field(None, description="Target as a share of capacity.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "TerminalSocTarget":
+        if (self.target_kwh is None) == (self.target_frac is None):
+            raise ValueError("give exactly one of target_kwh and target_frac")
+        return self
+
+
+class Battery(_Model):
+    """A stationary battery behind the site's meter; capacity 0 is a site without one."""
+
+    capacity_kwh: float = Field(
+        ge=0, description="Nameplate energy capacity [kWh]; 0 for a site without a battery."
+    )
     charge_power_max_kw: float = Field(
         ge=0, description="Largest charging power, positive into the battery [kW]."
     )
@@ -42,10 +63,11 @@ class Battery(_Model):
     initial_soc_frac: Fraction = Field(
         0.0, description="State of charge before the first step, share of capacity."
     )
-    terminal_soc: Literal["at_least_initial", "free"] = Field(
+    terminal_soc: Literal["at_least_initial", "free"] | TerminalSocTarget = Field(
         "at_least_initial",
         description="'at_least_initial': the run ends with at least the energy it began with; "
-        "'free': the end state is unconstrained.",
+        "'free': the end state is unconstrained; {rule: equal|at_least, target_kwh: X} or "
+        "{rule: ..., target_frac: F}: ends with exactly, or at least, a target.",
     )
     degradation_cost_gbp_per_kwh: float = Field(
         0.0, ge=0, description="Wear cost per kWh discharged [GBP/kWh]; positive is a cost."
@@ -64,7 +86,29 @@ class Battery(_Model):
                 f"[{self.soc_min_frac}, {self.soc_max_frac}]; put it between soc_min_frac and "
                 "soc_max_frac"
             )
+        target = self.terminal_soc
+        if isinstance(target, TerminalSocTarget):
+            target_kwh = self._target_kwh(target)
+            if not self.soc_min_kwh - 1e-9 <= target_kwh <= self.soc_max_kwh + 1e-9:
+                raise ValueError(
+                    f"terminal_soc target {target_kwh:g} kWh is outside the battery's SOC range "
+                    f"[{self.soc_min_kwh:g}, {self.soc_max_kwh:g}] kWh; choose a target within it"
+                )
         return self
+
+    def _target_kwh(self, target: TerminalSocTarget) -> float:
+        if target.target_kwh is not None:
+            return target.target_kwh
+        return self.capacity_kwh * float(target.target_frac or 0.0)
+
+    def terminal_soc_bounds_kwh(self) -> tuple[float | None, float | None]:
+        """Least and most stored energy at the run's end [kWh]; None where unbounded."""
+        target = self.terminal_soc
+        if isinstance(target, TerminalSocTarget):
+            # Within 1e-9 of the range (the validator's tolerance): clamp the rounding.
+            target_kwh = min(max(self._target_kwh(target), self.soc_min_kwh), self.soc_max_kwh)
+            return target_kwh, (target_kwh if target.rule == "equal" else None)
+        return (self.initial_soc_kwh, None) if target == "at_least_initial" else (None, None)
 
     @property
     def soc_min_kwh(self) -> float:
@@ -93,14 +137,23 @@ class GridConnection(_Model):
     )
 
 
+NO_BATTERY = Battery(capacity_kwh=0.0, charge_power_max_kw=0.0, discharge_power_max_kw=0.0)
+"""A site without a battery: what a missing ``battery:`` block means."""
+
+
 class Site(_Model):
     """One site: where it is, its battery and its grid connection."""
 
     name: str = Field(min_length=1)
     latitude_deg: float = Field(ge=-90, le=90, description="Latitude [degrees north].")
     longitude_deg: float = Field(ge=-180, le=180, description="Longitude [degrees east].")
-    battery: Battery
+    battery: Battery = Field(NO_BATTERY, description="Omit (or capacity 0) for no battery.")
     grid: GridConnection = GridConnection()
+    pv_curtailable: bool = Field(
+        True,
+        description="false: PV must be used, stored or exported (no inverter curtailment), so "
+        "PV above load, charging and the export limit makes the site infeasible.",
+    )
 
 
 class SolverOptions(_Model):

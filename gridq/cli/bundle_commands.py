@@ -14,7 +14,6 @@ from gridq.errors import GridqError, InputError
 
 io = LazyModule("gridq.io.bundle")
 runner = LazyModule("gridq.runners.backtest")
-long_runs = LazyModule("gridq.runners.decomposed")
 checks = LazyModule("gridq.runners.validate")
 report_page = LazyModule("gridq.report.html")
 schemas = LazyModule("gridq.schemas")
@@ -22,21 +21,10 @@ schemas = LazyModule("gridq.schemas")
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
 
-ExactOption = Annotated[
-    bool,
-    typer.Option(
-        help="Solve one monolithic LP even for runs longer than 92 days (by default those are "
-        "planned in weekly windows, within a gap that gridq bench measures)."
-    ),
-]
-
-
-def _optimise(bundle: Path, inputs: "io.BundleInputs", exact: bool) -> "runner.Optimised":
+def _optimise(bundle: Path, inputs: "io.BundleInputs") -> "runner.Optimised":
     try:
         with native_stdout_to_stderr():
-            return long_runs.optimise_run(
-                inputs.site, inputs.run_config, inputs.timeseries, exact=exact
-            )
+            return runner.optimise(inputs.site, inputs.run_config, inputs.timeseries)
     except GridqError as error:
         raise error.with_context(str(bundle)) from None
 
@@ -92,10 +80,10 @@ def validate(
 
 
 @reports_errors
-def solve(bundle: BundleArg, exact: ExactOption = False) -> None:
+def solve(bundle: BundleArg) -> None:
     """Optimise the dispatch: writes dispatch.parquet and solve_stats.json."""
     inputs = io.read_bundle(bundle)
-    optimised = _optimise(bundle, inputs, exact)
+    optimised = _optimise(bundle, inputs)
     io.write_outputs(
         bundle,
         tables={io.DISPATCH: optimised.dispatch},
@@ -143,7 +131,6 @@ def backtest(
     ] = None,
     reoptimise_every: Annotated[str | None, typer.Option(help="e.g. 30min, 1h, 1d.")] = None,
     horizon: Annotated[str | None, typer.Option(help="e.g. 36h, 48h.")] = None,
-    exact: ExactOption = False,
 ) -> None:
     """Solve, run the baseline and compute metrics in one go."""
     inputs = io.read_bundle(bundle)
@@ -160,7 +147,7 @@ def backtest(
         io.write_metadata(bundle, inputs)
         print_summary(bundle, rolled.metrics)
         return
-    optimised = _optimise(bundle, inputs, exact)
+    optimised = _optimise(bundle, inputs)
     reference = runner.run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
     result = runner.run_metrics(
         inputs.site, inputs.run_config, inputs.timeseries, optimised.dispatch, reference

@@ -1,11 +1,13 @@
 """The bill of any dispatch: one function for baselines and optimised schedules alike."""
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
+from gridq.engine.sums import exact_dot, exact_sum
 from gridq.engine.tariff import CompiledTariff
 from gridq.engine.timeseries import timestep_h
 
@@ -39,13 +41,11 @@ class Bill:
     @property
     def supplier_bill_gbp(self) -> float:
         """Charges less revenues, without the battery's wear [GBP]."""
-        total = 0.0
-        for name in item_names():
-            if name == "degradation_cost_gbp":
-                continue
-            value = getattr(self, name)
-            total += -value if name in REVENUE_ITEMS else value
-        return total
+        return math.fsum(
+            -getattr(self, name) if name in REVENUE_ITEMS else getattr(self, name)
+            for name in item_names()
+            if name != "degradation_cost_gbp"
+        )
 
     @property
     def total_cost_gbp(self) -> float:
@@ -97,23 +97,23 @@ def bill(
         for charge in charges:
             billed = charge.billed_kw(charge.peaks_kw(grid_import_kw))
             billed_demand_kw |= dict(zip(charge.period_names, map(float, billed), strict=True))
-            cost += charge.rate_gbp_per_kw * float(billed.sum())
+            cost += charge.rate_gbp_per_kw * exact_sum(billed)
         peak_costs[family] = cost
     excess_kva = np.maximum(tariff.monthly_peak_kva(grid_import_kw) - tariff.agreed_kva, 0.0)
     triad_kw = grid_import_kw - (grid_export_kw if tariff.triad_credit_export else 0.0)
     reduction_kw = np.maximum(tariff.flex_baseline_kw - grid_import_kw, 0.0)
     return Bill(
-        energy_import_gbp=float(grid_import_kw @ tariff.energy_price_gbp_per_kwh) * dt_h,
-        duos_unit_gbp=float(grid_import_kw @ tariff.duos_unit_price_gbp_per_kwh) * dt_h,
-        export_revenue_gbp=float(grid_export_kw @ tariff.export_price_gbp_per_kwh) * dt_h,
+        energy_import_gbp=exact_dot(grid_import_kw, tariff.energy_price_gbp_per_kwh) * dt_h,
+        duos_unit_gbp=exact_dot(grid_import_kw, tariff.duos_unit_price_gbp_per_kwh) * dt_h,
+        export_revenue_gbp=exact_dot(grid_export_kw, tariff.export_price_gbp_per_kwh) * dt_h,
         standing_charge_gbp=tariff.standing_charge_gbp,
         duos_fixed_gbp=tariff.duos_fixed_gbp,
         capacity_charge_gbp=tariff.capacity_charge_gbp,
-        excess_capacity_gbp=float(excess_kva @ tariff.excess_rate_gbp_per_kva),
-        triad_gbp=float(triad_kw @ tariff.triad_weight_per_kw),
+        excess_capacity_gbp=exact_dot(excess_kva, tariff.excess_rate_gbp_per_kva),
+        triad_gbp=exact_dot(triad_kw, tariff.triad_weight_per_kw),
         demand_charge_gbp=peak_costs["demand"],
         coincident_peak_gbp=peak_costs["coincident"],
-        flexibility_revenue_gbp=float(reduction_kw @ tariff.flex_price_gbp_per_kwh) * dt_h,
-        degradation_cost_gbp=degradation_cost_gbp_per_kwh * float(discharge_kw.sum()) * dt_h,
+        flexibility_revenue_gbp=exact_dot(reduction_kw, tariff.flex_price_gbp_per_kwh) * dt_h,
+        degradation_cost_gbp=degradation_cost_gbp_per_kwh * exact_sum(discharge_kw) * dt_h,
         billed_demand_kw=billed_demand_kw,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import rainflow
 
+from gridq.engine.sums import exact_dot, exact_sum
 from gridq.schemas import Degradation
 
 
@@ -73,7 +74,7 @@ def age_one_year(
     cycles = [(depth, count) for depth, count in rainflow_cycles(soc_frac) if depth > 0]
     depth = np.array([d for d, _ in cycles], dtype=float)
     count = np.array([c for _, c in cycles], dtype=float)
-    damage = float((count / cycle_life(depth, degradation)).sum()) if cycles else 0.0
+    damage = exact_sum(count / cycle_life(depth, degradation)) if cycles else 0.0
     mean_soc = float(soc_frac.mean())
     calendar = degradation.calendar_fade_frac_per_year + degradation.calendar_fade_per_soc_frac * (
         mean_soc - 0.5
@@ -81,6 +82,6 @@ def age_one_year(
     return Ageing(
         cycle_fade_frac=damage * (1.0 - degradation.end_of_life_soh_frac) * repeats,
         calendar_fade_frac=max(calendar, 0.0),
-        equivalent_full_cycles=float((depth * count).sum()) * repeats,
+        equivalent_full_cycles=exact_dot(depth, count) * repeats,
         mean_soc_frac=mean_soc,
     )

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import brentq
 
+from gridq.engine.sums import exact_dot
+
 IRR_BRACKET = (-0.99, 10.0)
 
 
@@ -16,7 +18,7 @@ def discount_factors(rate_frac: float, years: int) -> np.ndarray:
 def npv(rate_frac: float, cash_flows_gbp: Sequence[float]) -> float:
     """Net present value: ``sum_t CF_t / (1 + r)^t`` [GBP]."""
     flows = np.asarray(cash_flows_gbp, dtype=float)
-    return float((flows * discount_factors(rate_frac, len(flows))).sum())
+    return exact_dot(flows, discount_factors(rate_frac, len(flows)))
 
 
 def irr(cash_flows_gbp: Sequence[float]) -> float | None:
@@ -60,7 +62,7 @@ def levelised_cost_gbp_per_kwh(
     battery delivered each year (0 in year 0). None when it never discharges.
     """
     factors = discount_factors(rate_frac, len(costs_gbp))
-    energy = float((np.asarray(discharged_kwh, dtype=float) * factors).sum())
+    energy = exact_dot(np.asarray(discharged_kwh, dtype=float), factors)
     if energy <= 0:
         return None
-    return float((np.asarray(costs_gbp, dtype=float) * factors).sum()) / energy
+    return exact_dot(np.asarray(costs_gbp, dtype=float), factors) / energy

@@ -28,7 +28,9 @@ def battery_usage(dispatch: pd.DataFrame, battery: Battery) -> dict[str, float]:
     return {
         "charged_kwh": charged_kwh,
         "discharged_kwh": discharged_kwh,
-        "equivalent_full_cycles": discharged_kwh / battery.capacity_kwh,
+        "equivalent_full_cycles": (
+            discharged_kwh / battery.capacity_kwh if battery.capacity_kwh > 0 else 0.0
+        ),
     }
 
 

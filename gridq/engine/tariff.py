@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gridq.conventions import EXPORT_PRICE, IMPORT_PRICE
+from gridq.engine.sums import group_sums
 from gridq.engine.timeseries import timestep_h
 from gridq.errors import ConfigError
 from gridq.tariff_schema import (
@@ -67,10 +68,8 @@ class PeakCharge:
     def peaks_kw(self, grid_import_kw: np.ndarray) -> np.ndarray:
         """Highest block-average import per period [kW]."""
         inside = self.block_of_step >= 0
-        block_sum = np.bincount(
-            self.block_of_step[inside],
-            weights=grid_import_kw[inside],
-            minlength=len(self.block_steps),
+        block_sum = group_sums(
+            self.block_of_step[inside], grid_import_kw[inside], len(self.block_steps)
         )
         peaks = np.zeros(len(self.period_names))
         np.maximum.at(peaks, self.block_period, block_sum / self.block_steps)

@@ -193,9 +193,26 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+PUBLISHED_DECIMALS = 6
+"""Every float GridQ publishes (JSON outputs, plot tables) is rounded to this many decimals:
+1e-6 GBP, kWh, kW or fraction. Totals are summed exactly first (:mod:`gridq.engine.sums`), so
+equal inputs give byte-identical files on any CPU."""
+
+
+def published(data: Any) -> Any:
+    """``data`` with every float rounded to :data:`PUBLISHED_DECIMALS` (and -0.0 as 0.0)."""
+    if isinstance(data, float):
+        return round(data, PUBLISHED_DECIMALS) + 0.0
+    if isinstance(data, dict):
+        return {key: published(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [published(value) for value in data]
+    return data
+
+
 def json_text(data: Any) -> str:
-    """Sorted, indented JSON, as every JSON output of GridQ is written."""
-    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    """Sorted, indented JSON with floats rounded, as every JSON output of GridQ is written."""
+    return json.dumps(published(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -290,7 +307,9 @@ def read_suite(path: Path) -> dict[str, Any]:
 def write_report(bundle: Path, html: str, plot_tables: dict[str, pd.DataFrame]) -> None:
     """Write report.html and the CSV tables behind its plots, atomically."""
     texts = {
-        name: frame.to_csv(lineterminator="\n", index=frame.index.name is not None)
+        name: frame.round(PUBLISHED_DECIMALS).to_csv(
+            lineterminator="\n", index=frame.index.name is not None
+        )
         for name, frame in plot_tables.items()
     }
     for name, text in texts.items():

@@ -36,8 +36,6 @@ class LiveState:
     soc_kwh: float
     peak_so_far_kw: tuple[tuple[str, float], ...] = ()
     ends_run: bool = False
-    peak_targets_kw: tuple[tuple[str, float], ...] = ()
-    """(billing period name, kW): peaks a plan may reach anyway, e.g. a first pass's peaks."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +87,14 @@ def step(
         )
     if forecast.index[0] != state.now:
         raise InputError(f"the forecast starts at {forecast.index[0]}, not at now ({state.now})")
-    soc_frac = float(
-        np.clip(state.soc_kwh / battery.capacity_kwh, battery.soc_min_frac, battery.soc_max_frac)
+    soc_frac = (
+        float(
+            np.clip(
+                state.soc_kwh / battery.capacity_kwh, battery.soc_min_frac, battery.soc_max_frac
+            )
+        )
+        if battery.capacity_kwh > 0
+        else 0.0
     )
     now_site = site.model_copy(
         update={"battery": battery.model_copy(update={"initial_soc_frac": soc_frac})}
@@ -103,19 +107,20 @@ def step(
         for name, peak_kw in state.peak_so_far_kw
         if f"{name}:{month}" in periods
     }
-    for period, target_kw in state.peak_targets_kw:
-        if period in periods:
-            floors_kw[period] = max(floors_kw.get(period, 0.0), target_kw)
     current_periods = tuple(floors_kw.items())
     if state.ends_run:
-        terminal = (
-            site.battery.initial_soc_kwh if battery.terminal_soc == "at_least_initial" else None
+        low_kwh, high_kwh = battery.terminal_soc_bounds_kwh()
+        problem = replace(
+            problem,
+            terminal_soc_min_kwh=low_kwh,
+            terminal_soc_max_kwh=high_kwh,
+            peak_floor_kw=current_periods,
         )
-        problem = replace(problem, terminal_soc_min_kwh=terminal, peak_floor_kw=current_periods)
     else:
         problem = replace(
             problem,
             terminal_soc_min_kwh=None,
+            terminal_soc_max_kwh=None,
             peak_floor_kw=current_periods,
             terminal_value_gbp_per_kwh=terminal_value_gbp_per_kwh(
                 site, problem.tariff.import_price_gbp_per_kwh

@@ -116,7 +116,6 @@ def rolling_backtest(
     reoptimise_every: pd.Timedelta,
     horizon: pd.Timedelta,
     progress: Callable[[int, int], None] | None = None,
-    peak_targets_kw: tuple[tuple[str, float], ...] = (),
     highs: InPlaceHighs | None = None,
     tariff: CompiledTariff | None = None,
 ) -> RollingResult:
@@ -152,7 +151,6 @@ def rolling_backtest(
             now=now,
             soc_kwh=soc_kwh,
             ends_run=issue + steps == len(index),
-            peak_targets_kw=peak_targets_kw,
             peak_so_far_kw=_month_peaks(
                 whole_run_tariff,
                 settled_import_kw,

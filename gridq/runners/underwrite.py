@@ -24,9 +24,10 @@ from gridq.engine.baseline import no_battery
 from gridq.engine.bill import bill
 from gridq.engine.degradation import age_one_year
 from gridq.engine.model.problem import make_problem
+from gridq.engine.sums import exact_sum
 from gridq.engine.tariff import compile_tariff
 from gridq.errors import ConfigError
-from gridq.runners.decomposed import optimise_run
+from gridq.runners.backtest import optimise
 from gridq.schemas import RunConfig, Site, Underwriting
 from gridq.tariff_schema import Tariff
 
@@ -136,7 +137,7 @@ def _operate_year(
     year_series = escalated_timeseries(weather, factor)
     year_site = _with_capacity(site, site.battery.capacity_kwh * soh_frac)
     tariff = compile_tariff(year_config.tariff, year_series)
-    optimised = optimise_run(year_site, year_config, year_series, tariff=tariff).dispatch
+    optimised = optimise(year_site, year_config, year_series, tariff).dispatch
     without = no_battery(make_problem(year_site, year_config, year_series, tariff))
     wear = site.battery.degradation_cost_gbp_per_kwh
     with_gbp = bill(optimised, tariff, wear).supplier_bill_gbp / year_share
@@ -154,7 +155,9 @@ def _operate_year(
         "calendar_fade_frac": ageing.calendar_fade_frac,
         "soh_end_frac": max(soh_frac - ageing.fade_frac, 0.0),
         "equivalent_full_cycles": ageing.equivalent_full_cycles,
-        "discharge_kwh": float(optimised[col.BATTERY_DISCHARGE_KW].sum()) * dt_h / year_share,
+        "discharge_kwh": exact_sum(optimised[col.BATTERY_DISCHARGE_KW].to_numpy())
+        * dt_h
+        / year_share,
         "no_battery_bill_gbp": without_gbp,
         "optimised_bill_gbp": with_gbp,
         "savings_gbp": without_gbp - with_gbp,
@@ -229,8 +232,8 @@ def finance_summary(years: pd.DataFrame, options: Underwriting) -> dict[str, Any
         "lcos_gbp_per_kwh": finance.levelised_cost_gbp_per_kwh(
             rate, costs, years["discharge_kwh"].to_list()
         ),
-        "lifetime_throughput_kwh": float(life["discharge_kwh"].sum()),
-        "lifetime_savings_gbp": float(life["savings_gbp"].sum()),
+        "lifetime_throughput_kwh": exact_sum(life["discharge_kwh"].to_numpy()),
+        "lifetime_savings_gbp": exact_sum(life["savings_gbp"].to_numpy()),
         "first_year_savings_gbp": float(life["savings_gbp"].iloc[0]),
         "replacements": int(life["replaced"].sum()),
         "soh_end_by_year_frac": [float(v) for v in life["soh_end_frac"]],

@@ -24,8 +24,9 @@ def add_variables(model: Model, problem: DispatchProblem) -> None:
 
     ``imp <= min(MIC, load + P_ch)``, ``exp <= min(MEC, pv + P_dis)`` (a meter that never
     imports and exports at once needs no more), ``ch <= P_ch``, ``dis <= P_dis``, ``curt <= pv``,
-    ``soc_min <= soc <= soc_max``. Grid rules tighten them: ``no_battery_export`` caps export
-    and ``charge_from_pv_only`` caps charging at the PV surplus ``max(pv - load, 0)``.
+    ``soc_min <= soc <= soc_max`` (``curt <= 0`` where PV is not curtailable). Grid rules tighten
+    them: ``no_battery_export`` caps export and ``charge_from_pv_only`` caps charging at the PV
+    surplus ``max(pv - load, 0)``.
     """
     time = problem.time_index
     coords = [time]
@@ -42,7 +43,9 @@ def add_variables(model: Model, problem: DispatchProblem) -> None:
     model.add_variables(
         0, battery.discharge_power_max_kw, coords=coords, name=names.BATTERY_DISCHARGE_KW
     )
-    model.add_variables(0, time_array(problem.pv_kw, time), coords=coords, name=names.PV_CURTAIL_KW)
+    model.add_variables(
+        0, time_array(problem.curtail_bound_kw(), time), coords=coords, name=names.PV_CURTAIL_KW
+    )
     model.add_variables(
         battery.soc_min_kwh, battery.soc_max_kwh, coords=coords, name=names.BATTERY_SOC_KWH
     )
@@ -90,14 +93,16 @@ def add_soc_dynamics(model: Model, problem: DispatchProblem) -> None:
 
 
 def add_terminal_soc(model: Model, problem: DispatchProblem) -> None:
-    """``soc[T-1] >= soc_end_min``: the initial SOC under the ``at_least_initial`` rule."""
-    if problem.terminal_soc_min_kwh is None:
-        return
-    soc = model.variables[names.BATTERY_SOC_KWH]
-    model.add_constraints(
-        soc.sel({names.TIME: problem.time_index[-1:]}) >= problem.terminal_soc_min_kwh,
-        name=names.BATTERY_SOC_TERMINAL,
-    )
+    """The run's end: ``soc[T-1] >= soc_end_min`` or, for an ``equal`` target, ``= target``.
+
+    ``soc_end_min`` is the initial SOC under ``at_least_initial`` or the target [kWh].
+    """
+    low_kwh, high_kwh = problem.terminal_soc_min_kwh, problem.terminal_soc_max_kwh
+    last = model.variables[names.BATTERY_SOC_KWH].sel({names.TIME: problem.time_index[-1:]})
+    if low_kwh is not None and high_kwh is not None:
+        model.add_constraints(last == low_kwh, name=names.BATTERY_SOC_TERMINAL)
+    elif low_kwh is not None:
+        model.add_constraints(last >= low_kwh, name=names.BATTERY_SOC_TERMINAL)
 
 
 def add_charge_discharge_switch(model: Model, problem: DispatchProblem) -> None:

@@ -123,7 +123,7 @@ def _core(b: _Builder, problem: DispatchProblem) -> None:
     exp = b.variables(names.GRID_EXPORT_KW, steps, 0.0, problem.export_bound_kw())
     ch = b.variables(names.BATTERY_CHARGE_KW, steps, 0.0, problem.charge_bound_kw())
     dis = b.variables(names.BATTERY_DISCHARGE_KW, steps, 0.0, battery.discharge_power_max_kw)
-    curt = b.variables(names.PV_CURTAIL_KW, steps, 0.0, problem.pv_kw)
+    curt = b.variables(names.PV_CURTAIL_KW, steps, 0.0, problem.curtail_bound_kw())
     soc = b.variables(names.BATTERY_SOC_KWH, steps, battery.soc_min_kwh, battery.soc_max_kwh)
     net_generation_kw = problem.pv_kw - problem.load_kw
     b.constraints(
@@ -140,9 +140,13 @@ def _core(b: _Builder, problem: DispatchProblem) -> None:
         dis,
         (names.BATTERY_SOC_DYNAMICS, names.BATTERY_SOC_INITIAL),
     )
-    if problem.terminal_soc_min_kwh is not None:
+    low_kwh, high_kwh = problem.terminal_soc_min_kwh, problem.terminal_soc_max_kwh
+    if low_kwh is not None or high_kwh is not None:
         b.constraints(
-            names.BATTERY_SOC_TERMINAL, [(soc[-1:], 1.0)], problem.terminal_soc_min_kwh, INF
+            names.BATTERY_SOC_TERMINAL,
+            [(soc[-1:], 1.0)],
+            -INF if low_kwh is None else low_kwh,
+            INF if high_kwh is None else high_kwh,
         )
 
 

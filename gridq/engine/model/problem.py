@@ -30,10 +30,18 @@ class DispatchProblem:
     solver: SolverOptions
     terminal_soc_min_kwh: float | None = None
     """Least stored energy at the end [kWh]; None leaves it free."""
+    terminal_soc_max_kwh: float | None = None
+    """Most stored energy at the end [kWh] (an ``equal`` target); None leaves it free."""
     terminal_value_gbp_per_kwh: float = 0.0
     """What each kWh left at the end is worth [GBP/kWh] (a rolling window's horizon end)."""
     peak_floor_kw: tuple[tuple[str, float], ...] = ()
     """(period name, kW): peaks already set earlier in a billing period."""
+    pv_curtailable: bool = True
+    """False: PV may not be curtailed (``Site.pv_curtailable``)."""
+
+    def curtail_bound_kw(self) -> np.ndarray:
+        """Most PV that may be curtailed per step: all of it, or none [kW]."""
+        return self.pv_kw if self.pv_curtailable else np.zeros_like(self.pv_kw)
 
     def import_bound_kw(self) -> np.ndarray:
         """Most a meter that never imports and exports at once can import, per step [kW]."""
@@ -79,7 +87,7 @@ class DispatchProblem:
                 names.BATTERY_DISCHARGE_IMPORTING_KW,
                 np.full(len(steps), battery.discharge_power_max_kw),
             ),
-            (names.PV_CURTAIL_KW, names.PV_CURTAIL_IMPORTING_KW, self.pv_kw[steps]),
+            (names.PV_CURTAIL_KW, names.PV_CURTAIL_IMPORTING_KW, self.curtail_bound_kw()[steps]),
         )
 
     def charge_bound_kw(self) -> np.ndarray:
@@ -101,6 +109,7 @@ def make_problem(
     ``tariff``, if given, is already compiled for exactly these steps (a window of a run's).
     """
     index = pd.DatetimeIndex(timeseries.index, name=TIME)
+    terminal_min_kwh, terminal_max_kwh = site.battery.terminal_soc_bounds_kwh()
     return DispatchProblem(
         time_index=index,
         dt_h=timestep_h(index),
@@ -110,9 +119,7 @@ def make_problem(
         grid=site.grid,
         tariff=compile_tariff(run_config.tariff, timeseries) if tariff is None else tariff,
         solver=run_config.solver,
-        terminal_soc_min_kwh=(
-            site.battery.initial_soc_kwh
-            if site.battery.terminal_soc == "at_least_initial"
-            else None
-        ),
+        terminal_soc_min_kwh=terminal_min_kwh,
+        terminal_soc_max_kwh=terminal_max_kwh,
+        pv_curtailable=site.pv_curtailable,
     )

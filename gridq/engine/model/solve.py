@@ -60,12 +60,27 @@ def highs_options(solver: SolverOptions) -> dict[str, Any]:
 
 def explain_infeasibility(problem: DispatchProblem) -> str:
     """Why the site cannot balance, naming the first step that cannot."""
+    stamp = "%Y-%m-%dT%H:%MZ"
+    export_limit_kw = problem.grid.export_limit_kw
+    if not problem.pv_curtailable and export_limit_kw is not None:
+        surplus_kw = problem.pv_kw - problem.load_kw - problem.battery.charge_power_max_kw
+        beyond = surplus_kw > export_limit_kw + 1e-9
+        if beyond.any():
+            step = int(np.argmax(beyond))
+            return (
+                f"at {problem.time_index[step].strftime(stamp)} PV {problem.pv_kw[step]:g} kW "
+                f"exceeds load {problem.load_kw[step]:g} kW + export limit {export_limit_kw:g} kW "
+                f"+ battery {problem.battery.charge_power_max_kw:g} kW and may not be curtailed; "
+                "set pv_curtailable: true or raise export_limit_kw"
+            )
     limit_kw = problem.grid.import_limit_kw
     if limit_kw is None:
-        return "the battery cannot meet its SOC limits; check soc_min_frac and initial_soc_frac"
+        return (
+            "the battery cannot meet its SOC limits or its terminal_soc target; check "
+            "soc_min_frac, initial_soc_frac and terminal_soc"
+        )
     shortfall_kw = problem.load_kw - problem.pv_kw - limit_kw
     beyond_battery = shortfall_kw > problem.battery.discharge_power_max_kw + 1e-9
-    stamp = "%Y-%m-%dT%H:%MZ"
     if beyond_battery.any():
         step = int(np.argmax(beyond_battery))
         return (
@@ -83,7 +98,8 @@ def explain_infeasibility(problem: DispatchProblem) -> str:
             "raise import_limit_kw or the battery's capacity"
         )
     return (
-        "the battery cannot end at its initial SOC within the import limit; set terminal_soc: free"
+        "the battery cannot reach its terminal SOC within the import limit; relax terminal_soc "
+        "(e.g. free)"
     )
 
 

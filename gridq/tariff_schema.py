@@ -189,6 +189,12 @@ class DemandCharge(Window):
         description="Demand is the average import over clock-aligned "
         "intervals of this length (e.g. 30); default the data's own step.",
     )
+    partial_blocks: Literal["mean_of_present", "not_billed"] = Field(
+        "mean_of_present",
+        description="An averaging interval that the run starts or ends inside: "
+        "'mean_of_present' bills the mean import of its steps in the run; 'not_billed' "
+        "(EMHASS's convention) leaves it out.",
+    )
     ratchet: Ratchet | None = None
 
 
@@ -222,10 +228,24 @@ class GridRules(_Model):
     )
 
 
+BANK_HOLIDAY_REGIONS = {
+    "england_and_wales": "ENG",
+    "scotland": "SCT",
+    "northern_ireland": "NIR",
+}
+"""Bank-holiday regions and their subdivision of the United Kingdom in ``holidays``."""
+
+
 class Tariff(_Model):
     """Everything the site pays or earns."""
 
     local_timezone: str = Field(DEFAULT_LOCAL_TIMEZONE)
+    bank_holidays: Literal["england_and_wales", "scotland", "northern_ireland", "none"] = Field(
+        "england_and_wales",
+        description="Whose bank holidays count as weekend days: a 'weekdays' band or window "
+        "does not apply on them and a 'weekends' one does; 'none' treats them as the weekdays "
+        "they fall on.",
+    )
     energy: UnitRates = Field("timeseries", description="Import unit rates.")
     export: UnitRates = Field("timeseries", description="Export unit rates.")
     standing_charge_gbp_per_day: float = Field(0.0, ge=0)

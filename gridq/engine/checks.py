@@ -39,11 +39,15 @@ def check_dispatch(dispatch: pd.DataFrame, battery: Battery) -> dict[str, float 
 
     Keys: ``max_balance_residual_kw``, ``min_flow_kw`` (most negative flow, 0 if none),
     ``max_soc_bound_violation_kwh``, ``max_soc_dynamics_residual_kwh`` and
-    ``simultaneous_charge_discharge_steps`` (steps with both above 1e-6 kW).
+    ``simultaneous_charge_discharge_steps`` and ``time_shared_import_export_steps`` (steps
+    with both flows above 1e-6 kW). The latter are not violations: where export pays more than
+    import, the LP may share a step's time between importing and exporting, and the dispatch
+    table then holds each flow's average over the whole step.
     """
     soc = dispatch[col.SOC_KWH].to_numpy(dtype=np.float64)
     flows = dispatch[list(col.FLOW_COLUMNS)].to_numpy(dtype=np.float64)
     both = (dispatch[col.BATTERY_CHARGE_KW] > 1e-6) & (dispatch[col.BATTERY_DISCHARGE_KW] > 1e-6)
+    shared = (dispatch[col.GRID_IMPORT_KW] > 1e-6) & (dispatch[col.GRID_EXPORT_KW] > 1e-6)
     return {
         "max_balance_residual_kw": float(np.abs(balance_residual_kw(dispatch)).max()),
         "min_flow_kw": float(min(flows.min(), 0.0)),
@@ -54,4 +58,5 @@ def check_dispatch(dispatch: pd.DataFrame, battery: Battery) -> dict[str, float 
             np.abs(soc_dynamics_residual_kwh(dispatch, battery)).max()
         ),
         "simultaneous_charge_discharge_steps": int(both.sum()),
+        "time_shared_import_export_steps": int(shared.sum()),
     }

@@ -8,6 +8,7 @@ import pandas as pd
 from gridq import conventions as col
 from gridq.engine.bill import Bill, bill
 from gridq.engine.checks import check_dispatch
+from gridq.engine.sums import exact_sum
 from gridq.engine.tariff import CompiledTariff
 from gridq.engine.timeseries import timestep_h
 from gridq.schemas import Battery
@@ -21,10 +22,10 @@ def monthly_peak_import_kw(dispatch: pd.DataFrame, local_timezone: str) -> dict[
 
 
 def battery_usage(dispatch: pd.DataFrame, battery: Battery) -> dict[str, float]:
-    """Throughput [kWh] and equivalent full cycles (kWh discharged / capacity)."""
+    """Throughput [kWh] and equivalent full cycles (kWh discharged / capacity; 0 without one)."""
     dt_h = timestep_h(pd.DatetimeIndex(dispatch.index))
-    charged_kwh = float(dispatch[col.BATTERY_CHARGE_KW].sum()) * dt_h
-    discharged_kwh = float(dispatch[col.BATTERY_DISCHARGE_KW].sum()) * dt_h
+    charged_kwh = exact_sum(dispatch[col.BATTERY_CHARGE_KW].to_numpy()) * dt_h
+    discharged_kwh = exact_sum(dispatch[col.BATTERY_DISCHARGE_KW].to_numpy()) * dt_h
     return {
         "charged_kwh": charged_kwh,
         "discharged_kwh": discharged_kwh,
@@ -35,12 +36,33 @@ def battery_usage(dispatch: pd.DataFrame, battery: Battery) -> dict[str, float]:
 
 
 def self_consumption_frac(dispatch: pd.DataFrame) -> float | None:
-    """Share of PV generation used on site, ``(pv - export - curtail) / pv``; None without PV."""
-    pv_kwh = float(dispatch[col.PV_KW].sum())
+    """Share of PV generation used on site, directly or through the battery, in [0, 1].
+
+    Per step, PV that is not curtailed is exported first: ``pv_exported = min(export, pv -
+    curtail)``, so export of stored energy is never counted against PV. The share is
+    ``sum(pv - curtail - pv_exported) / sum(pv)``; None without PV.
+    """
+    pv_kw = dispatch[col.PV_KW].to_numpy(dtype=np.float64)
+    pv_kwh = exact_sum(pv_kw)
     if pv_kwh <= 0:
         return None
-    sent_away = float(dispatch[col.GRID_EXPORT_KW].sum() + dispatch[col.PV_CURTAIL_KW].sum())
-    return (pv_kwh - sent_away) / pv_kwh
+    pv_used_kw = np.clip(pv_kw - dispatch[col.PV_CURTAIL_KW].to_numpy(), 0.0, pv_kw)
+    pv_exported_kw = np.minimum(dispatch[col.GRID_EXPORT_KW].to_numpy(), pv_used_kw)
+    return exact_sum(pv_used_kw - pv_exported_kw) / pv_kwh
+
+
+def self_sufficiency_frac(dispatch: pd.DataFrame) -> float | None:
+    """Share of the load met on site (PV or battery) rather than by import, in [0, 1].
+
+    Per step, import meets the load first: ``load_from_grid = min(import, load)``. The share is
+    ``1 - sum(load_from_grid) / sum(load)``; None without load.
+    """
+    load_kw = dispatch[col.LOAD_KW].to_numpy(dtype=np.float64)
+    load_kwh = exact_sum(load_kw)
+    if load_kwh <= 0:
+        return None
+    from_grid_kw = np.minimum(dispatch[col.GRID_IMPORT_KW].to_numpy(), load_kw)
+    return 1.0 - exact_sum(from_grid_kw) / load_kwh
 
 
 def _describe(dispatch: pd.DataFrame, its_bill: Bill, battery: Battery, zone: str) -> dict:
@@ -49,6 +71,7 @@ def _describe(dispatch: pd.DataFrame, its_bill: Bill, battery: Battery, zone: st
         "monthly_peak_import_kw": monthly_peak_import_kw(dispatch, zone),
         "battery": battery_usage(dispatch, battery),
         "self_consumption_frac": self_consumption_frac(dispatch),
+        "self_sufficiency_frac": self_sufficiency_frac(dispatch),
         "checks": check_dispatch(dispatch, battery),
     }
 

@@ -18,6 +18,7 @@ The LP (:mod:`gridq.engine.model`) and :func:`gridq.engine.bill.bill` both price
 
 from dataclasses import dataclass, field, replace
 
+import holidays
 import numpy as np
 import pandas as pd
 
@@ -26,6 +27,7 @@ from gridq.engine.sums import group_sums
 from gridq.engine.timeseries import timestep_h
 from gridq.errors import ConfigError
 from gridq.tariff_schema import (
+    BANK_HOLIDAY_REGIONS,
     MINUTES_PER_DAY,
     Bands,
     DemandCharge,
@@ -50,7 +52,9 @@ class PeakCharge:
     """A charge on the highest block-average import per period.
 
     ``block_of_step[t]`` is the block of step ``t`` (-1 outside the charge); block ``b`` belongs
-    to period ``block_period[b]`` and averages ``block_steps[b]`` steps. With a ratchet, period
+    to period ``block_period[b]``, and its demand is ``block_offset_kw[b]`` (import already
+    settled before a rolling window, spread over the block; empty means none) plus its steps'
+    import summed over ``block_steps[b]``. With a ratchet, period
     ``p`` bills at least ``ratchet_fraction`` of each earlier period ``q`` listed in
     ``ratchet_pairs`` as ``(p, q)``, and at least ``ratchet_floor_kw[p]`` from the history.
     """
@@ -64,6 +68,13 @@ class PeakCharge:
     ratchet_fraction: float | None = None
     ratchet_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     ratchet_floor_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    block_offset_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def offsets_kw(self) -> np.ndarray:
+        """Each block's settled part [kW] (zeros when there is none)."""
+        if len(self.block_offset_kw):
+            return self.block_offset_kw
+        return np.zeros(len(self.block_steps))
 
     def peaks_kw(self, grid_import_kw: np.ndarray) -> np.ndarray:
         """Highest block-average import per period [kW]."""
@@ -72,7 +83,7 @@ class PeakCharge:
             self.block_of_step[inside], grid_import_kw[inside], len(self.block_steps)
         )
         peaks = np.zeros(len(self.period_names))
-        np.maximum.at(peaks, self.block_period, block_sum / self.block_steps)
+        np.maximum.at(peaks, self.block_period, block_sum / self.block_steps + self.offsets_kw())
         return peaks
 
     def billed_kw(self, peaks_kw: np.ndarray) -> np.ndarray:
@@ -84,15 +95,32 @@ class PeakCharge:
             billed[period] = max(billed[period], self.ratchet_fraction * peaks_kw[earlier])
         return billed
 
-    def window(self, start: int, stop: int) -> "PeakCharge":
+    def window(
+        self, start: int, stop: int, settled_import_kw: np.ndarray | None = None
+    ) -> "PeakCharge":
         """The charge over steps ``start:stop`` only: the blocks and periods they touch.
 
-        A block the window cuts keeps its full length, so its missing steps count as no import;
-        ratchet pairs reaching outside the window are dropped.
+        A block the window cuts is billed, as the run's bill does, on the mean import of its
+        steps that are known: those in the window and, with ``settled_import_kw`` (the run's
+        import so far, by step), its steps settled before ``start``, which enter as a constant
+        offset. Ratchet pairs reaching outside the window are dropped.
         """
         block_of_step = self.block_of_step[start:stop]
         inside = block_of_step >= 0
         used_blocks = np.unique(block_of_step[inside])
+        steps_in_window = np.bincount(block_of_step[inside], minlength=len(self.block_steps))
+        earlier = self.block_of_step[:start]
+        earlier_inside = earlier >= 0
+        steps_before = np.zeros(len(self.block_steps))
+        settled_sum_kw = np.zeros(len(self.block_steps))
+        if settled_import_kw is not None:
+            steps_before = np.bincount(earlier[earlier_inside], minlength=len(self.block_steps))
+            settled_sum_kw = group_sums(
+                earlier[earlier_inside],
+                settled_import_kw[:start][earlier_inside],
+                len(self.block_steps),
+            )
+        known_steps = (steps_before + steps_in_window)[used_blocks].astype(np.float64)
         used_periods = np.unique(self.block_period[used_blocks])
         block_position = _positions(used_blocks, len(self.block_steps))
         period_position = _positions(used_periods, len(self.period_names))
@@ -102,7 +130,8 @@ class PeakCharge:
             period_names=tuple(self.period_names[p] for p in used_periods),
             block_of_step=block_position[block_of_step],
             block_period=period_position[self.block_period[used_blocks]],
-            block_steps=self.block_steps[used_blocks],
+            block_steps=known_steps,
+            block_offset_kw=settled_sum_kw[used_blocks] / known_steps,
             ratchet_pairs=pairs[(pairs >= 0).all(axis=1)],
             ratchet_floor_kw=(
                 self.ratchet_floor_kw[used_periods]
@@ -145,11 +174,15 @@ class CompiledTariff:
         """Positions of the steps inside a flexibility event."""
         return np.flatnonzero(self.flex_price_gbp_per_kwh > 0)
 
-    def window(self, start: int, stop: int) -> "CompiledTariff":
+    def window(
+        self, start: int, stop: int, settled_import_kw: np.ndarray | None = None
+    ) -> "CompiledTariff":
         """The run's tariff over steps ``start:stop`` (a rolling window), rates unchanged.
 
         Unlike compiling the window alone, triad weights and excess-capacity rates keep the
-        whole run's normalisation, so each window prices them as the run's bill will.
+        whole run's normalisation, so each window prices them as the run's bill will; with
+        ``settled_import_kw`` an averaging block cut by ``start`` counts its settled steps
+        (:meth:`PeakCharge.window`).
         """
         steps = len(self.energy_price_gbp_per_kwh)
         share = (min(stop, steps) - start) / steps
@@ -163,7 +196,9 @@ class CompiledTariff:
             standing_charge_gbp=self.standing_charge_gbp * share,
             duos_fixed_gbp=self.duos_fixed_gbp * share,
             capacity_charge_gbp=self.capacity_charge_gbp * share,
-            demand_charges=tuple(c.window(start, stop) for c in self.demand_charges),
+            demand_charges=tuple(
+                c.window(start, stop, settled_import_kw) for c in self.demand_charges
+            ),
             coincident_peaks=tuple(c.window(start, stop) for c in self.coincident_peaks),
             excess_month_of_step=_positions(used_months, len(self.excess_month_names))[months],
             excess_month_names=tuple(self.excess_month_names[m] for m in used_months),
@@ -183,10 +218,27 @@ class CompiledTariff:
         return peaks
 
 
-def window_mask(local: pd.DatetimeIndex, window: Window) -> np.ndarray:
-    """Steps of ``local`` (step starts, local clock) inside ``window``."""
-    minute = np.asarray(local.hour * 60 + local.minute)
+def working_days(local: pd.DatetimeIndex, bank_holidays: str) -> np.ndarray:
+    """Per step: on a weekday that is not a bank holiday of the tariff's region."""
     weekday = np.asarray(local.day_of_week < 5)
+    if bank_holidays == "none" or not len(local):
+        return weekday
+    years = range(local[0].year, local[-1].year + 1)
+    days_off = holidays.country_holidays(
+        "GB", subdiv=BANK_HOLIDAY_REGIONS[bank_holidays], years=years
+    )
+    dates = local.tz_localize(None).normalize()
+    holiday_dates = pd.DatetimeIndex(sorted(days_off)).as_unit(dates.unit)
+    return weekday & ~np.isin(dates.asi8, holiday_dates.asi8)
+
+
+def window_mask(local: pd.DatetimeIndex, window: Window, working_day: np.ndarray) -> np.ndarray:
+    """Steps of ``local`` (step starts, local clock) inside ``window``.
+
+    ``working_day`` marks the steps of weekdays that are not bank holidays.
+    """
+    minute = np.asarray(local.hour * 60 + local.minute)
+    weekday = working_day
     mask = np.isin(np.asarray(local.month), window.months)
     if window.days == "weekdays":
         mask &= weekday
@@ -199,7 +251,11 @@ def window_mask(local: pd.DatetimeIndex, window: Window) -> np.ndarray:
 
 
 def unit_rates(
-    rates: UnitRates, column: str, timeseries: pd.DataFrame, local: pd.DatetimeIndex
+    rates: UnitRates,
+    column: str,
+    timeseries: pd.DataFrame,
+    local: pd.DatetimeIndex,
+    working_day: np.ndarray,
 ) -> np.ndarray:
     """Per-step unit rate from the timeseries column, a flat rate or bands [GBP/kWh]."""
     if isinstance(rates, FlatRate):
@@ -207,7 +263,7 @@ def unit_rates(
     if isinstance(rates, Bands):
         price = np.zeros(len(local))
         for band in rates.bands:
-            price[window_mask(local, band)] = band.rate_gbp_per_kwh
+            price[window_mask(local, band, working_day)] = band.rate_gbp_per_kwh
         return price
     return timeseries[column].to_numpy(dtype=np.float64)
 
@@ -274,7 +330,11 @@ def _peak_charge(
 
 
 def _demand_charge(
-    charge: DemandCharge, index: pd.DatetimeIndex, local: pd.DatetimeIndex, step_min: float
+    charge: DemandCharge,
+    index: pd.DatetimeIndex,
+    local: pd.DatetimeIndex,
+    step_min: float,
+    working_day: np.ndarray,
 ) -> PeakCharge:
     averaging_min = charge.averaging_min or step_min
     if averaging_min % step_min or 60 % averaging_min:
@@ -284,10 +344,14 @@ def _demand_charge(
         )
     block_start = index.floor(f"{int(averaging_min)}min").asi8
     months = np.asarray(local.strftime("%Y-%m"))
+    inside = window_mask(local, charge, working_day)
+    if charge.partial_blocks == "not_billed":
+        starts, position, steps = np.unique(block_start, return_inverse=True, return_counts=True)
+        inside &= steps[position] * step_min >= averaging_min
     return _peak_charge(
         charge.name,
         charge.rate_gbp_per_kw,
-        window_mask(local, charge),
+        inside,
         months,
         block_start,
         charge.ratchet,
@@ -304,6 +368,7 @@ def compile_tariff(tariff: Tariff, timeseries: pd.DataFrame) -> CompiledTariff:
     """
     index = pd.DatetimeIndex(timeseries.index)
     local = index.tz_convert(tariff.local_timezone)
+    working_day = working_days(local, tariff.bank_holidays)
     dt_h = timestep_h(index)
     run_days = len(index) * dt_h / 24.0
     steps = len(index)
@@ -311,7 +376,7 @@ def compile_tariff(tariff: Tariff, timeseries: pd.DataFrame) -> CompiledTariff:
     duos = tariff.duos
     duos_unit = np.zeros(steps)
     if duos is not None and duos.unit_bands is not None:
-        duos_unit = unit_rates(duos.unit_bands, "", timeseries, local)
+        duos_unit = unit_rates(duos.unit_bands, "", timeseries, local, working_day)
     capacity = duos.capacity if duos is not None else None
     month_names = tuple(pd.unique(months)) if capacity is not None else ()
     month_of_step = np.full(steps, -1, dtype=np.int64)
@@ -338,16 +403,20 @@ def compile_tariff(tariff: Tariff, timeseries: pd.DataFrame) -> CompiledTariff:
         flex_price[inside] = event.price_gbp_per_kwh
     step_min = dt_h * 60
     return CompiledTariff(
-        energy_price_gbp_per_kwh=unit_rates(tariff.energy, IMPORT_PRICE, timeseries, local),
+        energy_price_gbp_per_kwh=unit_rates(
+            tariff.energy, IMPORT_PRICE, timeseries, local, working_day
+        ),
         duos_unit_price_gbp_per_kwh=duos_unit,
-        export_price_gbp_per_kwh=unit_rates(tariff.export, EXPORT_PRICE, timeseries, local),
+        export_price_gbp_per_kwh=unit_rates(
+            tariff.export, EXPORT_PRICE, timeseries, local, working_day
+        ),
         standing_charge_gbp=tariff.standing_charge_gbp_per_day * run_days,
         duos_fixed_gbp=(duos.fixed_gbp_per_day if duos else 0.0) * run_days,
         capacity_charge_gbp=(
             capacity.agreed_kva * capacity.rate_gbp_per_kva_per_day * run_days if capacity else 0.0
         ),
         demand_charges=tuple(
-            _demand_charge(c, index, local, step_min) for c in tariff.demand_charges
+            _demand_charge(c, index, local, step_min, working_day) for c in tariff.demand_charges
         ),
         coincident_peaks=tuple(
             _peak_charge(

@@ -117,7 +117,6 @@ def rolling_backtest(
     horizon: pd.Timedelta,
     progress: Callable[[int, int], None] | None = None,
     highs: InPlaceHighs | None = None,
-    tariff: CompiledTariff | None = None,
 ) -> RollingResult:
     """Re-plan every ``reoptimise_every`` over ``horizon`` from ``provider``'s forecasts.
 
@@ -135,8 +134,9 @@ def rolling_backtest(
             f"({provider.warmup}); use a longer timeseries or a forecast that needs less history"
         )
     issues = list(range(start, len(index), every))
-    whole_run_tariff = compile_tariff(run_config.tariff, timeseries) if tariff is None else tariff
-    settled_import_kw = np.zeros(len(index))
+    # Compiled once over the evaluation window, the steps that the run's bill prices.
+    evaluated_tariff = compile_tariff(run_config.tariff, timeseries.iloc[start:])
+    settled_import_kw = np.zeros(len(index) - start)
     highs = InPlaceHighs(highs_options(run_config.solver)) if highs is None else highs
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[np.ndarray] = []
@@ -152,15 +152,16 @@ def rolling_backtest(
             soc_kwh=soc_kwh,
             ends_run=issue + steps == len(index),
             peak_so_far_kw=_month_peaks(
-                whole_run_tariff,
+                evaluated_tariff,
                 settled_import_kw,
                 now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m"),
             ),
         )
         started = time.perf_counter()
-        plan = step(
-            site, run_config, state, forecast, highs, whole_run_tariff.window(issue, issue + steps)
+        window_tariff = evaluated_tariff.window(
+            issue - start, issue - start + steps, settled_import_kw
         )
+        plan = step(site, run_config, state, forecast, highs, window_tariff)
         solve_s += time.perf_counter() - started
         applied = slice(issue, min(issue + every, len(index)))
         length = applied.stop - applied.start
@@ -180,7 +181,7 @@ def rolling_backtest(
         for series in FORECAST_SERIES:
             errors[series].append(forecast[series].to_numpy()[:length] - actuals[series][applied])
         soc_kwh = float(values[-1, SOC_POSITION])
-        settled_import_kw[applied] = values[:, IMPORT_POSITION]
+        settled_import_kw[applied.start - start : applied.stop - start] = values[:, IMPORT_POSITION]
         if progress is not None:
             progress(number + 1, len(issues))
     dispatch = pd.DataFrame(

@@ -38,6 +38,8 @@ class InPlaceHighs:
     def __init__(self, options: dict[str, Any]) -> None:
         self.highs = highspy.Highs()
         self.highs.silent()
+        self.options = dict(options)
+        """The options it was created with."""
         for key, value in options.items():
             self.highs.setOptionValue(key, value)
         self._last: MatrixLP | None = None

@@ -198,7 +198,11 @@ def _peak_charge(b: _Builder, problem: DispatchProblem, charge: PeakCharge) -> N
     blocks = len(charge.block_steps)
     first_row = b.n_rows
     b.constraints(
-        names.peak_floor(charge.name), [(peak[charge.block_period], -1.0)], -INF, 0.0, blocks
+        names.peak_floor(charge.name),
+        [(peak[charge.block_period], -1.0)],
+        -INF,
+        -charge.offsets_kw(),
+        blocks,
     )
     block_of_inside = charge.block_of_step[inside]
     b.entries_for(

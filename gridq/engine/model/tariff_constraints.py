@@ -21,7 +21,9 @@ EARLIER = "earlier_period"
 def _add_peak_charge(model: Model, problem: DispatchProblem, charge: PeakCharge) -> None:
     """Bound one charge's peaks (and billing demand) from below.
 
-    ``peak[p] >= mean(imp[t] for t in block b)`` for each block ``b`` of period ``p``; with a
+    ``peak[p] >= offset[b] + sum(imp[t] for t in block b) / n[b]`` for each block ``b`` of
+    period ``p`` (``n[b]`` its steps in the run, ``offset[b]`` import settled before a rolling
+    window; see :class:`~gridq.engine.tariff.PeakCharge`); with a
     ratchet, ``billed[p] >= peak[p]``, ``billed[p] >= fraction * peak[q]`` for the earlier
     periods ``q`` it reaches back to, and ``billed[p] >= fraction * history``. A rolling
     window's ``peak_floor_kw`` bounds ``peak[p]`` below by the peak already set this period.
@@ -40,7 +42,8 @@ def _add_peak_charge(model: Model, problem: DispatchProblem, charge: PeakCharge)
     inside = np.flatnonzero(charge.block_of_step >= 0)
     times = problem.time_index[inside]
     block_of_inside = charge.block_of_step[inside]
-    if (charge.block_steps == 1).all():
+    offsets_kw = charge.offsets_kw()
+    if (charge.block_steps == 1).all() and not offsets_kw.any():
         peak_at_step = peak.isel({PERIOD: time_array(charge.block_period[block_of_inside], times)})
         model.add_constraints(
             imp.sel({names.TIME: times}) - peak_at_step <= 0, name=names.peak_floor(charge.name)
@@ -55,7 +58,10 @@ def _add_peak_charge(model: Model, problem: DispatchProblem, charge: PeakCharge)
         peak_at_block = peak.isel(
             {PERIOD: xr.DataArray(charge.block_period, coords={BLOCK: block_index}, dims=BLOCK)}
         )
-        model.add_constraints(block_mean - peak_at_block <= 0, name=names.peak_floor(charge.name))
+        offset = xr.DataArray(offsets_kw, coords={BLOCK: block_index}, dims=BLOCK)
+        model.add_constraints(
+            block_mean - peak_at_block <= -offset, name=names.peak_floor(charge.name)
+        )
     if charge.ratchet_fraction is None:
         return
     period_index = xr.DataArray(periods, dims=PERIOD).to_index()

@@ -112,7 +112,8 @@ def make_problem(
     terminal_min_kwh, terminal_max_kwh = site.battery.terminal_soc_bounds_kwh()
     return DispatchProblem(
         time_index=index,
-        dt_h=timestep_h(index),
+        # A rolling run's last window may be a single step.
+        dt_h=timestep_h(index) if len(index) > 1 else run_config.timestep_min / 60.0,
         load_kw=timeseries[LOAD_KW].to_numpy(dtype=np.float64),
         pv_kw=timeseries[PV_KW].to_numpy(dtype=np.float64),
         battery=site.battery,

@@ -7,7 +7,15 @@ are positive when money leaves the site.
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from gridq.conventions import DEFAULT_TIMESTEP_MIN
 from gridq.tariff_schema import Tariff
@@ -40,6 +48,24 @@ class TerminalSocTarget(_Model):
         return self
 
 
+NAMED_RULE_TAG = "named_rule"
+TARGET_RULE_TAG = "target_rule"
+UNION_TAGS = frozenset({NAMED_RULE_TAG, TARGET_RULE_TAG})
+"""Tags pydantic puts in an error's location; not keys a user wrote, so messages drop them."""
+
+
+def _terminal_soc_kind(value: object) -> str:
+    return TARGET_RULE_TAG if isinstance(value, dict | TerminalSocTarget) else NAMED_RULE_TAG
+
+
+TerminalSoc = Annotated[
+    Annotated[Literal["at_least_initial", "free"], Tag(NAMED_RULE_TAG)]
+    | Annotated[TerminalSocTarget, Tag(TARGET_RULE_TAG)],
+    Discriminator(_terminal_soc_kind),
+]
+"""``at_least_initial``, ``free``, or a :class:`TerminalSocTarget` mapping."""
+
+
 class Battery(_Model):
     """A stationary battery behind the site's meter; capacity 0 is a site without one."""
 
@@ -63,7 +89,7 @@ class Battery(_Model):
     initial_soc_frac: Fraction = Field(
         0.0, description="State of charge before the first step, share of capacity."
     )
-    terminal_soc: Literal["at_least_initial", "free"] | TerminalSocTarget = Field(
+    terminal_soc: TerminalSoc = Field(
         "at_least_initial",
         description="'at_least_initial': the run ends with at least the energy it began with; "
         "'free': the end state is unconstrained; {rule: equal|at_least, target_kwh: X} or "

@@ -30,7 +30,7 @@ import gridq
 from gridq import conventions as col
 from gridq.engine.timeseries import check_time_index, check_timeseries
 from gridq.errors import BundleError, ConfigError, GridqError, InputError
-from gridq.schemas import RunConfig, Site
+from gridq.schemas import UNION_TAGS, RunConfig, Site
 from gridq.tariff_schema import Tariff
 
 SITE_CONFIG = "site_config.yaml"
@@ -85,7 +85,7 @@ def _existing(path: Path) -> Path:
 def pydantic_message(error: PydanticValidationError) -> str:
     """One line naming the first bad field, its value and the fix."""
     first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    field = ".".join(str(part) for part in first["loc"] if part not in UNION_TAGS) or "(top level)"
     if first["type"] == "extra_forbidden":
         text = "unknown key; check its spelling against the documented fields"
     elif first["type"] == "missing":

@@ -123,6 +123,56 @@ CASES = {
         ),
         "bundle: site cannot be balanced: from 2025-06-02T00:00Z load above import limit 1 kW",
     ),
+    "negative terminal target": (
+        lambda b: _edit_yaml(
+            b / io.SITE_CONFIG, _battery("terminal_soc", {"rule": "equal", "target_kwh": -5})
+        ),
+        "site_config.yaml: battery.terminal_soc.target_kwh: Input should be greater than or "
+        "equal to 0",
+    ),
+    "terminal target above capacity": (
+        lambda b: _edit_yaml(
+            b / io.SITE_CONFIG, _battery("terminal_soc", {"rule": "at_least", "target_kwh": 500})
+        ),
+        "terminal_soc target 500 kWh is outside the battery's SOC range [5, 100] kWh; choose a "
+        "target within it",
+    ),
+    "terminal target with two targets": (
+        lambda b: _edit_yaml(
+            b / io.SITE_CONFIG,
+            _battery("terminal_soc", {"rule": "equal", "target_kwh": 5, "target_frac": 0.5}),
+        ),
+        "give exactly one of target_kwh and target_frac",
+    ),
+    "unknown terminal rule": (
+        lambda b: _edit_yaml(b / io.SITE_CONFIG, _battery("terminal_soc", "empty")),
+        "site_config.yaml: battery.terminal_soc: Input should be 'at_least_initial' or 'free'",
+    ),
+    "unknown bank holiday region": (
+        lambda b: _edit_yaml(
+            b / io.RUN_CONFIG, lambda d: d["tariff"].__setitem__("bank_holidays", "wales")
+        ),
+        "run_config.yaml: tariff.bank_holidays: Input should be 'england_and_wales', 'scotland', "
+        "'northern_ireland' or 'none'",
+    ),
+    "unknown partial-block convention": (
+        lambda b: _edit_yaml(
+            b / io.RUN_CONFIG,
+            lambda d: d["tariff"].__setitem__(
+                "demand_charges",
+                [{"name": "peak", "rate_gbp_per_kw": 5, "averaging_min": 30, "partial_blocks": 1}],
+            ),
+        ),
+        "run_config.yaml: tariff.demand_charges.0.partial_blocks: Input should be "
+        "'mean_of_present' or 'not_billed'",
+    ),
+    "pv that cannot be curtailed above the export limit": (
+        lambda b: _edit_yaml(
+            b / io.SITE_CONFIG,
+            lambda d: d.update(pv_curtailable=False) or d["battery"].update(charge_power_max_kw=1),
+        ),
+        "may not be curtailed; set pv_curtailable: true or raise export_limit_kw",
+    ),
 }
 
 
@@ -196,5 +246,5 @@ def test_bad_params_value_names_the_bundle_and_field(tmp_path):
     assert result.exit_code == 2
     assert (
         "params.yaml: bundles.commercial_demand_charge: battery.capacity_kwh: Input should "
-        "be greater than 0"
+        "be greater than or equal to 0"
     ) in result.stderr

@@ -114,7 +114,9 @@ class PeakCharge:
         steps_before = np.zeros(len(self.block_steps))
         settled_sum_kw = np.zeros(len(self.block_steps))
         if settled_import_kw is not None:
-            steps_before = np.bincount(earlier[earlier_inside], minlength=len(self.block_steps))
+            steps_before = np.bincount(
+                earlier[earlier_inside], minlength=len(self.block_steps)
+            ).astype(np.float64)
             settled_sum_kw = group_sums(
                 earlier[earlier_inside],
                 settled_import_kw[:start][earlier_inside],

@@ -91,6 +91,10 @@ def run_step_min(frame: pd.DataFrame) -> float:
     return (index[1] - index[0]) / pd.Timedelta(minutes=1)
 
 
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:.1f}%"
+
+
 def _summary_table(metrics: dict[str, Any]) -> str:
     columns = {"optimised": metrics["optimised"]} | metrics["baselines"]
     head = "".join(f"<th>{escape(name)}</th>" for name in columns)
@@ -101,10 +105,10 @@ def _summary_table(metrics: dict[str, Any]) -> str:
     figures = {
         "max monthly peak import kW": lambda c: f"{max(c['monthly_peak_import_kw'].values()):,.1f}",
         "equivalent full cycles": lambda c: f"{c['battery']['equivalent_full_cycles']:.1f}",
-        "self-consumption": lambda c: (
-            "n/a"
-            if c["self_consumption_frac"] is None
-            else f"{100 * c['self_consumption_frac']:.1f}%"
+        "self-consumption": lambda c: _percent(c["self_consumption_frac"]),
+        "self-sufficiency": lambda c: _percent(c["self_sufficiency_frac"]),
+        "time-shared import/export steps": lambda c: str(
+            c["checks"]["time_shared_import_export_steps"]
         ),
         "max balance residual kW": lambda c: f"{c['checks']['max_balance_residual_kw']:.1e}",
     }

@@ -273,6 +273,11 @@ def underwrite(
     progress: Progress | None = None,
 ) -> Underwritten:
     """Every weather year's life; the summary of the bundle's own year and P50/P90 over all."""
+    if site.battery.capacity_kwh <= 0:
+        raise ConfigError(
+            "site_config.yaml: battery.capacity_kwh is 0 (no battery); underwriting values a "
+            "battery, so give the site one"
+        )
     options = run_config.underwriting
     total = options.weather_years * options.life_years
     tick = _ticker(progress, total)

@@ -248,3 +248,13 @@ def test_bad_params_value_names_the_bundle_and_field(tmp_path):
         "params.yaml: bundles.commercial_demand_charge: battery.capacity_kwh: Input should "
         "be greater than or equal to 0"
     ) in result.stderr
+
+
+def test_underwriting_a_site_without_a_battery_is_refused(solved_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(solved_bundle, bundle)
+    _edit_yaml(bundle / io.SITE_CONFIG, lambda d: d.pop("battery"))
+    assert invoke("backtest", bundle).exit_code == 0
+    result = invoke("underwrite", bundle)
+    assert result.exit_code == 2
+    assert "battery.capacity_kwh is 0 (no battery)" in result.stderr

@@ -22,10 +22,10 @@ def bench_command(
     cases: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: day, month, year, rolling_year, rolling_year_30min "
-            "(17,520 solves, several minutes)."
+            help="Comma-separated: day, month, year, random_year (a seeded random site), "
+            "rolling_year, rolling_year_30min (17,520 solves, several minutes)."
         ),
-    ] = "day,month,year,rolling_year",
+    ] = "day,month,year,random_year,rolling_year",
     bundle: Annotated[
         str, typer.Option(help="The params.yaml bundle whose site is timed.")
     ] = "commercial_demand_charge",

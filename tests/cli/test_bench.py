@@ -31,4 +31,6 @@ def test_bench_replays_a_rolling_loop_raw():
 def test_bench_rejects_unknown_cases():
     result = invoke("bench", "--cases", "decade", "--params", PARAMS)
     assert result.exit_code == 2
-    assert "--cases 'decade': choose from day, month, year, rolling_year" in result.stderr
+    assert (
+        "--cases 'decade': choose from day, month, year, random_year, rolling_year" in result.stderr
+    )

@@ -18,9 +18,9 @@ The LP (:mod:`gridq.engine.model`) and :func:`gridq.engine.bill.bill` both price
 
 from dataclasses import dataclass, field, replace
 
-import holidays
 import numpy as np
 import pandas as pd
+from holidays.countries.united_kingdom import UnitedKingdom
 
 from gridq.conventions import EXPORT_PRICE, IMPORT_PRICE
 from gridq.engine.sums import group_sums
@@ -226,9 +226,7 @@ def working_days(local: pd.DatetimeIndex, bank_holidays: str) -> np.ndarray:
     if bank_holidays == "none" or not len(local):
         return weekday
     years = range(local[0].year, local[-1].year + 1)
-    days_off = holidays.country_holidays(
-        "GB", subdiv=BANK_HOLIDAY_REGIONS[bank_holidays], years=years
-    )
+    days_off = UnitedKingdom(subdiv=BANK_HOLIDAY_REGIONS[bank_holidays], years=years)
     dates = local.tz_localize(None).normalize()
     holiday_dates = pd.DatetimeIndex(sorted(days_off)).as_unit(dates.unit)
     return weekday & ~np.isin(dates.asi8, holiday_dates.asi8)

@@ -31,15 +31,7 @@ def _dispatch(rows: list[tuple[float, ...]]) -> pd.DataFrame:
     """Rows of (load, pv, import, export, charge, discharge, curtail)."""
     frame = pd.DataFrame(
         rows,
-        columns=[
-            col.LOAD_KW,
-            col.PV_KW,
-            col.GRID_IMPORT_KW,
-            col.GRID_EXPORT_KW,
-            col.BATTERY_CHARGE_KW,
-            col.BATTERY_DISCHARGE_KW,
-            col.PV_CURTAIL_KW,
-        ],
+        columns=[col.LOAD_KW, col.PV_KW, *col.FLOW_COLUMNS],
         index=pd.date_range("2025-06-02", periods=len(rows), freq="15min", tz="UTC"),
     )
     return frame.assign(**{col.SOC_KWH: 0.0})

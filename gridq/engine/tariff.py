@@ -23,7 +23,7 @@ import pandas as pd
 from holidays.countries.united_kingdom import UnitedKingdom
 
 from gridq.conventions import EXPORT_PRICE, IMPORT_PRICE
-from gridq.engine.sums import group_sums
+from gridq.engine.sums import exact_sum, group_sums
 from gridq.engine.timeseries import timestep_h
 from gridq.errors import ConfigError
 from gridq.tariff_schema import (
@@ -107,22 +107,18 @@ class PeakCharge:
         """
         block_of_step = self.block_of_step[start:stop]
         inside = block_of_step >= 0
-        used_blocks = np.unique(block_of_step[inside])
-        steps_in_window = np.bincount(block_of_step[inside], minlength=len(self.block_steps))
-        earlier = self.block_of_step[:start]
-        earlier_inside = earlier >= 0
-        steps_before = np.zeros(len(self.block_steps))
-        settled_sum_kw = np.zeros(len(self.block_steps))
-        if settled_import_kw is not None:
-            steps_before = np.bincount(
-                earlier[earlier_inside], minlength=len(self.block_steps)
-            ).astype(np.float64)
-            settled_sum_kw = group_sums(
-                earlier[earlier_inside],
-                settled_import_kw[:start][earlier_inside],
-                len(self.block_steps),
-            )
-        known_steps = (steps_before + steps_in_window)[used_blocks].astype(np.float64)
+        used_blocks, steps_in_window = np.unique(block_of_step[inside], return_counts=True)
+        known_steps = steps_in_window.astype(np.float64)
+        settled_sum_kw = np.zeros(len(used_blocks))
+        cut = int(self.block_of_step[start]) if start < len(self.block_of_step) else -1
+        if settled_import_kw is not None and cut >= 0:
+            # Blocks are runs of consecutive steps, so only the first can hold settled steps.
+            first = start
+            while first > 0 and self.block_of_step[first - 1] == cut:
+                first -= 1
+            position = int(np.searchsorted(used_blocks, cut))
+            known_steps[position] += start - first
+            settled_sum_kw[position] = exact_sum(settled_import_kw[first:start])
         used_periods = np.unique(self.block_period[used_blocks])
         block_position = _positions(used_blocks, len(self.block_steps))
         period_position = _positions(used_periods, len(self.period_names))
@@ -133,7 +129,7 @@ class PeakCharge:
             block_of_step=block_position[block_of_step],
             block_period=period_position[self.block_period[used_blocks]],
             block_steps=known_steps,
-            block_offset_kw=settled_sum_kw[used_blocks] / known_steps,
+            block_offset_kw=settled_sum_kw / known_steps,
             ratchet_pairs=pairs[(pairs >= 0).all(axis=1)],
             ratchet_floor_kw=(
                 self.ratchet_floor_kw[used_periods]

@@ -91,20 +91,45 @@ def _settle(
     )
 
 
-def _month_peaks(
-    tariff: CompiledTariff, settled_import_kw: np.ndarray, month: str
-) -> tuple[tuple[str, float], ...]:
-    """Demand already set in ``month`` (local ``YYYY-MM``), per demand charge.
+def _raise_peaks(
+    tariff: CompiledTariff,
+    settled_import_kw: np.ndarray,
+    start: int,
+    stop: int,
+    peaks_kw: dict[str, np.ndarray],
+) -> None:
+    """Raise each demand charge's running peak per period by the blocks of steps ``start:stop``.
 
-    ``tariff`` is compiled once over the whole run and ``settled_import_kw`` covers its steps,
-    zero where nothing is settled yet.
+    A block still partly unsettled counts its missing steps as no import. ``tariff`` is
+    compiled once over the run and ``settled_import_kw`` covers its steps.
     """
+    for charge in tariff.demand_charges:
+        if not len(charge.block_steps):
+            continue
+        # Blocks are runs of consecutive steps: the first one touched may start earlier.
+        low = max(start - int(charge.block_steps.max()), 0)
+        blocks = charge.block_of_step[low:stop]
+        inside = blocks >= 0
+        touched, position = np.unique(blocks[inside], return_inverse=True)
+        sums_kw = np.bincount(position, weights=settled_import_kw[low:stop][inside])
+        np.maximum.at(
+            peaks_kw[charge.name],
+            charge.block_period[touched],
+            sums_kw / charge.block_steps[touched],
+        )
+
+
+def _month_peaks(
+    tariff: CompiledTariff, peaks_kw: dict[str, np.ndarray], month: str
+) -> tuple[tuple[str, float], ...]:
+    """Demand already set in ``month`` (local ``YYYY-MM``), per demand charge."""
     peaks = []
     for charge in tariff.demand_charges:
         period = f"{charge.name}:{month}"
         if period in charge.period_names:
-            peak_kw = charge.peaks_kw(settled_import_kw)[charge.period_names.index(period)]
-            peaks.append((charge.name, float(peak_kw)))
+            peaks.append(
+                (charge.name, float(peaks_kw[charge.name][charge.period_names.index(period)]))
+            )
     return tuple(peaks)
 
 
@@ -137,6 +162,7 @@ def rolling_backtest(
     # Compiled once over the evaluation window, the steps that the run's bill prices.
     evaluated_tariff = compile_tariff(run_config.tariff, timeseries.iloc[start:])
     settled_import_kw = np.zeros(len(index) - start)
+    peaks_kw = {c.name: np.zeros(len(c.period_names)) for c in evaluated_tariff.demand_charges}
     highs = InPlaceHighs(highs_options(run_config.solver)) if highs is None else highs
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[np.ndarray] = []
@@ -153,7 +179,7 @@ def rolling_backtest(
             ends_run=issue + steps == len(index),
             peak_so_far_kw=_month_peaks(
                 evaluated_tariff,
-                settled_import_kw,
+                peaks_kw,
                 now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m"),
             ),
         )
@@ -182,6 +208,13 @@ def rolling_backtest(
             errors[series].append(forecast[series].to_numpy()[:length] - actuals[series][applied])
         soc_kwh = float(values[-1, SOC_POSITION])
         settled_import_kw[applied.start - start : applied.stop - start] = values[:, IMPORT_POSITION]
+        _raise_peaks(
+            evaluated_tariff,
+            settled_import_kw,
+            applied.start - start,
+            applied.stop - start,
+            peaks_kw,
+        )
         if progress is not None:
             progress(number + 1, len(issues))
     dispatch = pd.DataFrame(

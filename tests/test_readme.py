@@ -15,4 +15,6 @@ def test_readme_yaml_examples_validate():
     assert Site.model_validate(yaml.safe_load(site_yaml)).battery.capacity_kwh == 13.5
     run_config = RunConfig.model_validate(yaml.safe_load(run_yaml))
     assert [c.name for c in run_config.tariff.demand_charges] == ["monthly_peak", "evening_peak"]
+    assert run_config.tariff.bank_holidays == "england_and_wales"
+    assert run_config.tariff.demand_charges[1].partial_blocks == "mean_of_present"
     assert run_config.underwriting == type(run_config.underwriting)()

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint repro bench lock clean
+.PHONY: install test lint repro bench value lock clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ repro: install
 # Speed and memory live here, never in timed tests: prints a markdown table (takes minutes).
 bench: install
 	$(BIN)/gridq bench --cases day,month,year,random_year,rolling_year,rolling_year_30min
+
+# Achievable value: each example's rolling run per forecast against perfect foresight (minutes).
+value: install
+	$(BIN)/gridq value
 
 lock:
 	$(PYTHON) -m venv /tmp/gridq-lock-venv

@@ -64,6 +64,43 @@ def bench_command(
         )
 
 
+@reports_errors
+def value_command(
+    bundles: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated params.yaml bundles [default: every one]."),
+    ] = None,
+    params: Annotated[Path, typer.Option(help="The pipeline's parameters.", dir_okay=False)] = Path(
+        "params.yaml"
+    ),
+) -> None:
+    """Print the share of perfect-foresight savings each forecast's rolling run captures."""
+    names = (
+        list(params_io.read_params(params).bundles)
+        if bundles is None
+        else [name.strip() for name in bundles.split(",") if name.strip()]
+    )
+    header = ("site", "forecast", "captured", "savings GBP", "perfect GBP", "load MAE kW")
+    typer.echo("| " + " | ".join((*header, "solves", "wall s")) + " |")
+    typer.echo("|" + "---|" * (len(header) + 2))
+    for name in names:
+        example = params_io.example_bundle(params, name)
+        with native_stdout_to_stderr():
+            rows = bench.value_rows(name, example.site, example.run_config, example.series)
+        for row in rows:
+            if "skipped" in row:
+                typer.echo(f"| {name} | {row['forecast']} | n/a: run shorter than warm-up |||||")
+                continue
+            captured = row["captured_frac"]
+            typer.echo(
+                f"| {name} | {row['forecast']} | "
+                f"{'n/a' if captured is None else f'{100 * captured:.0f}%'} | "
+                f"{row['savings_gbp']:,.2f} | {row['perfect_savings_gbp']:,.2f} | "
+                f"{row['load_mae_kw']:.2f} | {row['solves']} | {row['wall_s']:.1f} |"
+            )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("bench")(bench_command)
+    app.command("value")(value_command)

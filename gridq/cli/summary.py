@@ -39,6 +39,11 @@ def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
             f"Rolling, {metrics['solves']} solves: perfect foresight would save "
             f"{_gbp(metrics['perfect_foresight']['savings_gbp'])} GBP; forecast error costs "
             f"{_gbp(metrics['forecast_gap_gbp'])} GBP"
+            + (
+                ""
+                if metrics.get("captured_frac") is None
+                else f"; captured {100 * metrics['captured_frac']:.0f}%"
+            )
         )
     percent = metrics["savings_pct"]
     console.print(

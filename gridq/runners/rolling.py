@@ -240,10 +240,15 @@ def rolling_backtest(
     )
 
 
+def captured_frac(realised_gbp: float, perfect_gbp: float) -> float | None:
+    """Share of the perfect-foresight savings the rolling run kept; None if those are ~0."""
+    return realised_gbp / perfect_gbp if perfect_gbp > 1e-9 else None
+
+
 def rolling_metrics(
     realised: dict[str, Any], perfect: dict[str, Any], result: RollingResult
 ) -> dict[str, Any]:
-    """metrics.json of a rolling run: realised savings, perfect-foresight savings, the gap."""
+    """metrics.json of a rolling run: realised and perfect savings, their gap and ratio."""
     return realised | {
         "mode": "rolling",
         "perfect_foresight": {
@@ -251,6 +256,7 @@ def rolling_metrics(
             "total_cost_gbp": perfect["optimised"]["bill"]["total_cost_gbp"],
         },
         "forecast_gap_gbp": perfect["savings_gbp"] - realised["savings_gbp"],
+        "captured_frac": captured_frac(realised["savings_gbp"], perfect["savings_gbp"]),
         "forecast_error": result.forecast_error,
         "solves": result.solves,
         "import_limit_exceeded_steps": result.import_limit_exceeded_steps,

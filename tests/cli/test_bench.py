@@ -34,3 +34,12 @@ def test_bench_rejects_unknown_cases():
     assert (
         "--cases 'decade': choose from day, month, year, random_year, rolling_year" in result.stderr
     )
+
+
+def test_value_table_captures_all_under_perfect_forecasts():
+    result = invoke("value", "--bundles", "export_limited_pv", "--params", PARAMS)
+    assert result.exit_code == 0, result.output
+    rows = {line.split(" | ")[1]: line for line in result.stdout.splitlines()[2:]}
+    assert rows["perfect"].split(" | ")[2] == "100%"
+    assert rows["persistence_day"].split(" | ")[2].endswith("%")
+    assert "n/a: run shorter than warm-up" in rows["seasonal_naive"]

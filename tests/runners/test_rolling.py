@@ -74,6 +74,10 @@ def test_realised_savings_never_exceed_perfect_foresight(week_bundles, name):
     assert metrics["mode"] == "rolling"
     assert metrics["savings_gbp"] <= metrics["perfect_foresight"]["savings_gbp"] + 1e-6
     assert metrics["forecast_gap_gbp"] >= -1e-6
+    perfect_gbp = metrics["perfect_foresight"]["savings_gbp"]
+    if perfect_gbp > 1e-9:
+        assert metrics["captured_frac"] == pytest.approx(metrics["savings_gbp"] / perfect_gbp)
+        assert metrics["captured_frac"] <= 1 + 1e-9
     assert set(metrics["forecast_error"]) == {"load_kw", "pv_kw"}
     inputs = io.read_bundle(bundle)
     assert_physical(io.read_dispatch(bundle / io.DISPATCH, 15), inputs.site.battery)

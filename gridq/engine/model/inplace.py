@@ -21,9 +21,9 @@ _MINIMISE = 1
 def presolve(lp: MatrixLP, warm: bool) -> str:
     """HiGHS's presolve option for ``lp``, chosen by measurement.
 
-    On a weekly-window year, presolve off was 20% faster for windows that update the last one
-    in place (2.55 s against 3.17 s); a model passed anew and MILPs (flexibility events, for
-    their branch and bound) keep HiGHS's choice.
+    Measured on a year planned in weekly windows (a method since removed), presolve off was 20%
+    faster for windows that update the last one in place (2.55 s against 3.17 s); a model
+    passed anew and MILPs (flexibility events, for their branch and bound) keep HiGHS's choice.
     """
     return "off" if warm and not lp.integer.any() else "choose"
 

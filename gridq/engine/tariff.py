@@ -234,12 +234,11 @@ def window_mask(local: pd.DatetimeIndex, window: Window, working_day: np.ndarray
     ``working_day`` marks the steps of weekdays that are not bank holidays.
     """
     minute = np.asarray(local.hour * 60 + local.minute)
-    weekday = working_day
     mask = np.isin(np.asarray(local.month), window.months)
     if window.days == "weekdays":
-        mask &= weekday
+        mask &= working_day
     elif window.days == "weekends":
-        mask &= ~weekday
+        mask &= ~working_day
     in_time = np.zeros(len(local), dtype=bool)
     for start, end in window.minute_ranges():
         in_time |= (minute >= start) & (minute < min(end, MINUTES_PER_DAY))
@@ -342,7 +341,7 @@ def _demand_charge(
     months = np.asarray(local.strftime("%Y-%m"))
     inside = window_mask(local, charge, working_day)
     if charge.partial_blocks == "not_billed":
-        starts, position, steps = np.unique(block_start, return_inverse=True, return_counts=True)
+        _, position, steps = np.unique(block_start, return_inverse=True, return_counts=True)
         inside &= steps[position] * step_min >= averaging_min
     return _peak_charge(
         charge.name,

@@ -103,6 +103,8 @@ def add_terminal_soc(model: Model, problem: DispatchProblem) -> None:
         model.add_constraints(last == low_kwh, name=names.BATTERY_SOC_TERMINAL)
     elif low_kwh is not None:
         model.add_constraints(last >= low_kwh, name=names.BATTERY_SOC_TERMINAL)
+    elif high_kwh is not None:
+        model.add_constraints(last <= high_kwh, name=names.BATTERY_SOC_TERMINAL)
 
 
 def add_charge_discharge_switch(model: Model, problem: DispatchProblem) -> None:

@@ -50,9 +50,10 @@ WHOLE_RUN_LP_OPTIONS: dict[str, Any] = {
 }
 """HiGHS's dual simplex with Devex pricing, for one LP of a whole run under ``method: choose``.
 
-Chosen by measurement on full years of the example sites (seconds, HiGHS's default ``choose``
-against these): commercial 5.4 vs 4.5, farm shop 4.8 vs 4.6, DUoS business 47 vs 22; interior
-point took 30 s and more, primal simplex 75 s, presolve off over 300 s on the DUoS business.
+Chosen by measurement on full years (seconds, HiGHS's default ``choose`` against these):
+commercial 5.4 vs 4.5, farm shop 4.8 vs 4.6, DUoS business 47 vs 22, and seeded random years
+4.5 vs 4.8, 13.9 vs 14.3, 11.3 vs 9.4 (so not a win on every year); interior point took 30 s
+and more, primal simplex 75 s, presolve off over 300 s on the DUoS business.
 """
 
 

@@ -200,10 +200,41 @@ class RollingOptions(_Model):
     """How a rolling-horizon backtest re-plans."""
 
     forecast: Literal[
-        "perfect", "persistence_day", "persistence_week", "seasonal_naive", "replay"
+        "perfect", "persistence_day", "persistence_week", "seasonal_naive", "learned", "replay"
     ] = Field("persistence_day", description="Forecast provider for load and PV.")
     reoptimise_every_min: int = Field(1440, gt=0, description="Re-plan interval [min].")
     horizon_h: float = Field(48.0, gt=0, description="Planning horizon [h].")
+    quantiles: tuple[float, ...] = Field(
+        (0.1, 0.5, 0.9),
+        min_length=1,
+        description="Quantiles the learned forecast predicts, each in (0, 1); 0.5 among them.",
+    )
+    peak_quantile: float | None = Field(
+        0.9,
+        description="Plan demand-charge steps on this load quantile (one of quantiles); "
+        "null plans them on the median. Used by forecasts with quantiles (learned).",
+    )
+    retrain_every_h: float = Field(
+        168.0, gt=0, description="How often the learned forecast retrains [h]."
+    )
+    training_days: float = Field(
+        56.0, gt=0, description="History each learned model trains on [days]."
+    )
+
+    @model_validator(mode="after")
+    def _quantiles_known(self) -> "RollingOptions":
+        for quantile in self.quantiles:
+            if not 0 < quantile < 1:
+                raise ValueError(
+                    f"quantile {quantile:g} is outside (0, 1); use e.g. [0.1, 0.5, 0.9]"
+                )
+        if 0.5 not in self.quantiles:
+            raise ValueError("quantiles must include 0.5, the point forecast")
+        if self.peak_quantile is not None and self.peak_quantile not in self.quantiles:
+            raise ValueError(
+                f"peak_quantile {self.peak_quantile:g} is not one of quantiles; add it there"
+            )
+        return self
 
 
 class CycleLifePoint(_Model):

@@ -127,7 +127,9 @@ def backtest(
     ] = "perfect",
     forecast: Annotated[
         str | None,
-        typer.Option(help="perfect, persistence_day, persistence_week, seasonal_naive or replay."),
+        typer.Option(
+            help="perfect, persistence_day, persistence_week, seasonal_naive, learned or replay."
+        ),
     ] = None,
     reoptimise_every: Annotated[str | None, typer.Option(help="e.g. 30min, 1h, 1d.")] = None,
     horizon: Annotated[str | None, typer.Option(help="e.g. 36h, 48h.")] = None,

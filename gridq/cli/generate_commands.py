@@ -35,6 +35,7 @@ def generate(
         example.site,
         example.run_config.timestep_min,
         example.run_config.tariff.local_timezone,
+        example.run_config.tariff.bank_holidays,
     )
     io.write_inputs(folder, example.site, example.run_config, timeseries)
     typer.echo(f"{folder}: {len(timeseries)} steps from {timeseries.index[0]:%Y-%m-%d}")

@@ -75,7 +75,11 @@ def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "rolling.RollingBack
     if inputs.run_config.rolling.forecast == "replay":
         vintages = io.read_forecast_vintages(bundle / io.FORECASTS)
     provider = forecasts.make_provider(
-        inputs.run_config.rolling.forecast, inputs.timeseries, vintages
+        inputs.run_config.rolling.forecast,
+        inputs.timeseries,
+        inputs.site,
+        inputs.run_config,
+        vintages,
     )
     with progress_bar("re-planning") as progress, native_stdout_to_stderr():
         return rolling.backtest_rolling(
@@ -105,7 +109,9 @@ def live_step(
         raise ConfigError(f"--at '{at}' has no time zone; add Z for UTC")
     now = now.tz_convert("UTC")
     options = inputs.run_config.rolling
-    provider = forecasts.make_provider(options.forecast, inputs.timeseries)
+    provider = forecasts.make_provider(
+        options.forecast, inputs.timeseries, inputs.site, inputs.run_config
+    )
     step_td = inputs.timeseries.index[1] - inputs.timeseries.index[0]
     horizon_steps = int(pd.Timedelta(hours=options.horizon_h) / step_td)
     forecast = provider.forecast(now, horizon_steps)

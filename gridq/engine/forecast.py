@@ -15,6 +15,7 @@ import pandas as pd
 
 from gridq import conventions as col
 from gridq.errors import InputError
+from gridq.schemas import RunConfig, Site
 
 FORECAST_SERIES = (col.LOAD_KW, col.PV_KW)
 
@@ -143,12 +144,16 @@ class ReplayForecast:
 
 
 def make_provider(
-    name: str, actuals: pd.DataFrame, vintages: pd.DataFrame | None = None
+    name: str,
+    actuals: pd.DataFrame,
+    site: Site,
+    run_config: RunConfig,
+    vintages: pd.DataFrame | None = None,
 ) -> ForecastProvider:
     """Make the provider called ``name``.
 
     One of perfect, persistence_day, persistence_week, seasonal_naive (mean of the last 4 same
-    weekdays) or replay.
+    weekdays), learned (quantile trees, ``gridq.engine.learned_forecast``) or replay.
     """
     if name == "perfect":
         return PerfectForecast(actuals)
@@ -158,11 +163,32 @@ def make_provider(
         return SeasonalNaiveForecast(actuals, pd.Timedelta(days=7), 1)
     if name == "seasonal_naive":
         return SeasonalNaiveForecast(actuals, pd.Timedelta(days=7), 4)
+    if name == "learned":
+        return learned_forecast(actuals, site, run_config)
     if name == "replay":
         if vintages is None:
             raise InputError("the replay forecast needs a forecasts.parquet in the bundle")
         return ReplayForecast(actuals, vintages)
     raise InputError(
         f"unknown forecast '{name}'; choose perfect, persistence_day, "
-        "persistence_week, seasonal_naive or replay"
+        "persistence_week, seasonal_naive, learned or replay"
+    )
+
+
+def learned_forecast(actuals: pd.DataFrame, site: Site, run_config: RunConfig) -> ForecastProvider:
+    """The learned provider as the run config's ``rolling`` options set it up."""
+    from gridq.engine.learned_forecast import LearnedForecast, LearnedOptions
+
+    options = run_config.rolling
+    return LearnedForecast(
+        actuals,
+        run_config.tariff.local_timezone,
+        run_config.tariff.bank_holidays,
+        site.latitude_deg,
+        site.longitude_deg,
+        LearnedOptions(
+            quantiles=tuple(sorted(options.quantiles)),
+            retrain_every=pd.Timedelta(hours=options.retrain_every_h),
+            training_window=pd.Timedelta(days=options.training_days),
+        ),
     )

@@ -14,6 +14,7 @@ import pvlib
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gridq import conventions as col
+from gridq.engine.tariff import working_days
 from gridq.schemas import Site
 
 _PV_SYSTEM_LOSS_FRAC = 0.14
@@ -55,10 +56,12 @@ def _ar_noise(rng: np.random.Generator, n: int, sigma: float, memory: float = 0.
     return noise
 
 
-def home_load_kw(local: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
+def home_load_kw(
+    local: pd.DatetimeIndex, rng: np.random.Generator, working_day: np.ndarray
+) -> np.ndarray:
     """A household: overnight base, morning and evening peaks, more in winter and at weekends."""
     hour = _hour(local)
-    weekend = np.asarray(local.day_of_week >= 5)
+    weekend = ~working_day
     morning = np.where(weekend, _bump(hour, 9.5, 1.5), _bump(hour, 7.5, 1.0))
     midday = np.where(weekend, 0.5 * _bump(hour, 13.0, 2.5), 0.1 * _bump(hour, 13.0, 2.0))
     shape = 0.30 + 0.8 * morning + midday + 1.6 * _bump(hour, 18.5, 1.8)
@@ -66,18 +69,21 @@ def home_load_kw(local: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarra
     return np.maximum(level * (1.0 + _ar_noise(rng, len(local), 0.15)), 0.05)
 
 
-def commercial_load_kw(local: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
-    """An office and workshop: weekday occupancy, heating in winter, short machinery spikes."""
+def commercial_load_kw(
+    local: pd.DatetimeIndex, rng: np.random.Generator, working_day: np.ndarray
+) -> np.ndarray:
+    """An office and workshop: occupied on working days, heating in winter, machinery spikes."""
     hour = _hour(local)
-    weekday = np.asarray(local.day_of_week < 5)
-    occupied = weekday & (hour >= 7.5) & (hour < 18.5)
+    occupied = working_day & (hour >= 7.5) & (hour < 18.5)
     level = 45.0 + 110.0 * occupied + 35.0 * occupied * np.maximum(_seasonal(local), 0.0)
     level = level * (1.0 + _ar_noise(rng, len(local), 0.06))
     spikes = occupied & (rng.random(len(local)) < 0.02)
     return np.maximum(level + spikes * rng.uniform(40.0, 110.0, len(local)), 5.0)
 
 
-def small_business_load_kw(local: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
+def small_business_load_kw(
+    local: pd.DatetimeIndex, rng: np.random.Generator, working_day: np.ndarray
+) -> np.ndarray:
     """A farm shop: daytime trading every day, refrigeration around the clock."""
     hour = _hour(local)
     level = 8.0 + 18.0 * _bump(hour, 13.0, 3.5) + 6.0 * _bump(hour, 19.0, 1.5)
@@ -135,7 +141,9 @@ def flat_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     return np.full(len(local), 0.27), np.full(len(local), 0.06)
 
 
-LOAD_PROFILES: dict[str, Callable[[pd.DatetimeIndex, np.random.Generator], np.ndarray]] = {
+LOAD_PROFILES: dict[
+    str, Callable[[pd.DatetimeIndex, np.random.Generator, np.ndarray], np.ndarray]
+] = {
     "home": home_load_kw,
     "commercial": commercial_load_kw,
     "small_business": small_business_load_kw,
@@ -179,8 +187,12 @@ def make_timeseries(
     site: Site,
     timestep_min: int,
     local_timezone: str = col.DEFAULT_LOCAL_TIMEZONE,
+    bank_holidays: str = "england_and_wales",
 ) -> pd.DataFrame:
-    """The timeseries that ``series`` describes for ``site``, on a UTC index."""
+    """The timeseries that ``series`` describes for ``site``, on a UTC index.
+
+    Working days (weekdays that are not bank holidays of ``bank_holidays``) shape the loads.
+    """
     steps_per_day = 24 * 60 // timestep_min
     index = pd.date_range(
         pd.Timestamp(series.start_utc).tz_convert("UTC"),
@@ -194,7 +206,10 @@ def make_timeseries(
     import_price, export_price = PRICE_PROFILES[series.price_profile](local)
     return pd.DataFrame(
         {
-            col.LOAD_KW: np.round(LOAD_PROFILES[series.load_profile](local, rng), 4),
+            col.LOAD_KW: np.round(
+                LOAD_PROFILES[series.load_profile](local, rng, working_days(local, bank_holidays)),
+                4,
+            ),
             col.PV_KW: np.round(pv_kw(site, index, series.pv_peak_kw, rng), 4),
             col.IMPORT_PRICE: import_price,
             col.EXPORT_PRICE: export_price,

@@ -206,6 +206,13 @@ class CompiledTariff:
             flex_price_gbp_per_kwh=self.flex_price_gbp_per_kwh[start:stop],
         )
 
+    def demand_steps(self) -> np.ndarray:
+        """Per step: inside a block of some demand charge."""
+        inside = np.zeros(len(self.import_price_gbp_per_kwh), dtype=bool)
+        for charge in self.demand_charges:
+            inside |= charge.block_of_step >= 0
+        return inside
+
     def monthly_peak_kva(self, grid_import_kw: np.ndarray) -> np.ndarray:
         """Highest step import per excess-capacity month [kVA]."""
         peaks = np.zeros(len(self.excess_month_names))

@@ -213,6 +213,7 @@ def run_case(
         site,
         run_config.timestep_min,
         run_config.tariff.local_timezone,
+        run_config.tariff.bank_holidays,
     )
     if case == "random_year":
         site, run_config, timeseries = random_site_year(RANDOM_YEAR_SEED)
@@ -235,7 +236,13 @@ def run_cases(
     return rows
 
 
-VALUE_FORECASTS = ("perfect", "persistence_day", "persistence_week", "seasonal_naive")
+VALUE_FORECASTS = (
+    "perfect",
+    "persistence_day",
+    "persistence_week",
+    "seasonal_naive",
+    "learned",
+)
 """The providers the value table compares (``replay`` needs the bundle's own vintages)."""
 
 
@@ -249,7 +256,11 @@ def value_rows(
     gets a row with the reason.
     """
     timeseries = make_timeseries(
-        series, site, run_config.timestep_min, run_config.tariff.local_timezone
+        series,
+        site,
+        run_config.timestep_min,
+        run_config.tariff.local_timezone,
+        run_config.tariff.bank_holidays,
     )
     rows = []
     for forecast in VALUE_FORECASTS:
@@ -258,7 +269,9 @@ def value_rows(
         )
         started = time.perf_counter()
         try:
-            run = backtest_rolling(site, config, timeseries, make_provider(forecast, timeseries))
+            run = backtest_rolling(
+                site, config, timeseries, make_provider(forecast, timeseries, site, config)
+            )
         except InputError as error:
             rows.append({"site": name, "forecast": forecast, "skipped": str(error)})
             continue

@@ -12,7 +12,7 @@ import pandas as pd
 
 from gridq import conventions as col
 from gridq.engine.model.inplace import InPlaceHighs
-from gridq.engine.model.problem import make_problem
+from gridq.engine.model.problem import DispatchProblem, make_problem
 from gridq.engine.model.solve import solve_in_place
 from gridq.engine.tariff import CompiledTariff
 from gridq.errors import InputError
@@ -29,13 +29,15 @@ class LiveState:
     ``peak_so_far_kw`` the demand already set this billing month, by demand charge name (it
     floors that charge's current period, so a peak already paid for is not fought again);
     ``ends_run`` makes the plan keep the battery's terminal rule instead of valuing leftover
-    energy.
+    energy; ``soc_reserve_kwh`` is energy held above the minimum in demand-charge steps, for
+    load the forecast did not foresee.
     """
 
     now: pd.Timestamp
     soc_kwh: float
     peak_so_far_kw: tuple[tuple[str, float], ...] = ()
     ends_run: bool = False
+    soc_reserve_kwh: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,27 @@ def terminal_value_gbp_per_kwh(site: Site, import_price_gbp_per_kwh: np.ndarray)
     It is the median import price of the horizon, less the discharge loss.
     """
     return float(np.median(import_price_gbp_per_kwh)) * site.battery.discharge_efficiency_frac
+
+
+RESERVE_REFILL_H = 4.0
+
+
+def reserve_kwh(problem: DispatchProblem, state: LiveState) -> np.ndarray:
+    """Per step, the reserve held in demand-charge steps.
+
+    A reserve spent below its level is refilled over ``RESERVE_REFILL_H`` hours at most as fast
+    as the battery charges, so refilling never forces a new peak.
+    """
+    battery = problem.battery
+    target_kwh = min(state.soc_reserve_kwh, battery.soc_max_kwh - battery.soc_min_kwh)
+    held_kwh = max(state.soc_kwh - battery.soc_min_kwh, 0.0)
+    hours = problem.dt_h * np.arange(1, len(problem.time_index) + 1)
+    refill_kw = min(
+        target_kwh / RESERVE_REFILL_H,
+        battery.charge_efficiency_frac * battery.charge_power_max_kw,
+    )
+    reachable_kwh = held_kwh + refill_kw * hours
+    return np.where(problem.tariff.demand_steps(), np.minimum(target_kwh, reachable_kwh), 0.0)
 
 
 def step(
@@ -126,6 +149,8 @@ def step(
                 site, problem.tariff.import_price_gbp_per_kwh
             ),
         )
+    if state.soc_reserve_kwh > 0:
+        problem = replace(problem, soc_reserve_kwh=reserve_kwh(problem, state))
     result = solve_in_place(problem, highs)
     return Plan(
         dispatch=result.dispatch, objective_gbp=result.objective_gbp, solve_stats=result.stats

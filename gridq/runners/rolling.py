@@ -41,23 +41,34 @@ class RollingResult:
 
 
 def _settle(
-    site: Site, actual: pd.DataFrame, planned: pd.DataFrame, soc_kwh: float, dt_h: float
+    site: Site,
+    actual: pd.DataFrame,
+    planned: pd.DataFrame,
+    soc_kwh: float,
+    dt_h: float,
+    import_ceiling_kw: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Actual flows when the battery follows ``planned`` and the grid takes the rest.
 
     Where the actual surplus exceeds the export limit, PV is curtailed first and then the
     battery discharges less; the battery's power is trimmed wherever the SOC, which then departs
-    from the plan, would leave its limits.
+    from the plan, would leave its limits. Where import would pass ``import_ceiling_kw`` (the
+    plan's demand target), the battery charges less and then discharges more, within its power
+    and stored energy, as a site controller holding an import limit does.
     """
     battery = site.battery
     eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
     limit = np.inf if site.grid.export_limit_kw is None else site.grid.export_limit_kw
+    ceilings = (
+        np.full(len(actual), np.inf) if import_ceiling_kw is None else import_ceiling_kw
+    ).tolist()
     rows = []
-    for load, pv, planned_charge, discharge in zip(
+    for load, pv, planned_charge, discharge, ceiling in zip(
         actual[col.LOAD_KW].to_numpy().tolist(),
         actual[col.PV_KW].to_numpy().tolist(),
         planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
         planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
+        ceilings,
         strict=True,
     ):
         # A sequential rule: each step starts from the SOC the last one left.
@@ -65,6 +76,19 @@ def _settle(
             planned_charge,
             max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (eta_c * eta_d),
         )
+        excess = load + charge - pv - discharge - ceiling
+        if excess > 0:
+            cut = min(excess, charge)
+            charge -= cut
+            available_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h
+            discharge = max(
+                discharge,
+                min(
+                    discharge + excess - cut,
+                    battery.discharge_power_max_kw,
+                    available_kw + eta_c * eta_d * charge,
+                ),
+            )
         surplus = pv + discharge - load - charge
         curtail = min(max(surplus - limit, 0.0), pv)
         discharge -= min(max(surplus - limit - curtail, 0.0), discharge)
@@ -89,6 +113,56 @@ def _settle(
             col.SOC_KWH,
         ],
     )
+
+
+def plan_forecast(
+    provider: ForecastProvider,
+    now: pd.Timestamp,
+    steps: int,
+    tariff: CompiledTariff,
+    peak_quantile: float | None,
+) -> pd.DataFrame:
+    """The forecast a plan optimises: demand-charge steps on the load's ``peak_quantile``.
+
+    Planning those steps on a high quantile makes the plan hold the energy and set the demand
+    target that a load above its median would need; other steps keep the median. Providers
+    without quantiles give their point forecast.
+    """
+    forecast = provider.forecast(now, steps)
+    load_quantile = getattr(provider, "load_quantile_kw", None)
+    if peak_quantile is None or load_quantile is None:
+        return forecast
+    inside = tariff.demand_steps()
+    if inside.any():
+        load_kw = forecast[col.LOAD_KW].to_numpy().copy()
+        load_kw[inside] = load_quantile(now, steps, peak_quantile)[inside]
+        forecast[col.LOAD_KW] = load_kw
+    return forecast
+
+
+def import_ceiling_kw(
+    tariff: CompiledTariff,
+    planned_import_kw: np.ndarray,
+    floors_kw: dict[str, float],
+    steps: int,
+) -> np.ndarray:
+    """The demand target of each of the first ``steps`` steps of a plan [kW].
+
+    Per demand charge, the plan's billed demand of the step's period, raised to the peak
+    already set in it (``floors_kw`` by period name); the lowest over the charges the step is
+    in. Steps outside every demand charge have none (infinite).
+    """
+    ceiling = np.full(steps, np.inf)
+    for charge in tariff.demand_charges:
+        billed_kw = charge.billed_kw(charge.peaks_kw(planned_import_kw))
+        floor_kw = np.array([floors_kw.get(name, 0.0) for name in charge.period_names])
+        target_kw = np.maximum(billed_kw, floor_kw)
+        blocks = charge.block_of_step[:steps]
+        inside = blocks >= 0
+        ceiling[inside] = np.minimum(
+            ceiling[inside], target_kw[charge.block_period[blocks[inside]]]
+        )
+    return ceiling
 
 
 def _raise_peaks(
@@ -172,10 +246,21 @@ def rolling_backtest(
     for number, issue in enumerate(issues):
         now = index[issue]
         steps = min(horizon_steps, len(index) - issue)
-        forecast = provider.forecast(now, steps)
+        window_tariff = evaluated_tariff.window(
+            issue - start, issue - start + steps, settled_import_kw
+        )
+        forecast = plan_forecast(
+            provider, now, steps, window_tariff, run_config.rolling.peak_quantile
+        )
+        reserve = getattr(provider, "peak_reserve_kwh", None)
         state = LiveState(
             now=now,
             soc_kwh=soc_kwh,
+            soc_reserve_kwh=(
+                0.0
+                if reserve is None or run_config.rolling.peak_quantile is None
+                else reserve(now, run_config.rolling.peak_quantile)
+            ),
             ends_run=issue + steps == len(index),
             peak_so_far_kw=_month_peaks(
                 evaluated_tariff,
@@ -184,9 +269,6 @@ def rolling_backtest(
             ),
         )
         started = time.perf_counter()
-        window_tariff = evaluated_tariff.window(
-            issue - start, issue - start + steps, settled_import_kw
-        )
         plan = step(site, run_config, state, forecast, highs, window_tariff)
         solve_s += time.perf_counter() - started
         applied = slice(issue, min(issue + every, len(index)))
@@ -194,13 +276,24 @@ def rolling_backtest(
         planned = plan.dispatch.iloc[:length]
         # A perfect plan is what happens; settling would also net the import and export of a
         # step the plan shares between importing and exporting, where export pays more.
-        part = (
-            planned
-            if isinstance(provider, PerfectForecast)
-            else _settle(
-                site, timeseries.iloc[applied], planned, soc_kwh, step_td / pd.Timedelta(hours=1)
+        if isinstance(provider, PerfectForecast):
+            part = planned
+        else:
+            month = now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
+            ceiling_kw = import_ceiling_kw(
+                window_tariff,
+                plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
+                {f"{name}:{month}": kw for name, kw in state.peak_so_far_kw},
+                length,
             )
-        )
+            part = _settle(
+                site,
+                timeseries.iloc[applied],
+                planned,
+                soc_kwh,
+                step_td / pd.Timedelta(hours=1),
+                ceiling_kw,
+            )
         # Plain arrays: 17,520 small frames would hold several hundred MiB.
         values = part.to_numpy()[:, [part.columns.get_loc(name) for name in col.DISPATCH_COLUMNS]]
         settled.append(values)

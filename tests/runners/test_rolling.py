@@ -42,7 +42,7 @@ def test_perfect_forecast_with_a_whole_run_horizon_equals_the_single_shot(week_b
         site,
         run_config,
         timeseries,
-        make_provider("perfect", timeseries),
+        make_provider("perfect", timeseries, site, run_config),
         pd.Timedelta(days=1),
         pd.Timedelta(days=30),
     )
@@ -89,7 +89,9 @@ def test_realised_savings_never_exceed_perfect_foresight(week_bundles, name):
 def test_live_step_is_deterministic_and_within_limits(week_bundles):
     inputs = io.read_bundle(week_bundles / "pv_battery_tou")
     now = inputs.timeseries.index[2 * 96 + 68]
-    forecast = make_provider("persistence_day", inputs.timeseries).forecast(now, 36 * 4)
+    forecast = make_provider(
+        "persistence_day", inputs.timeseries, inputs.site, inputs.run_config
+    ).forecast(now, 36 * 4)
     state = LiveState(now=now, soc_kwh=7.0)
     first = step(inputs.site, inputs.run_config, state, forecast)
     second = step(inputs.site, inputs.run_config, state, forecast)

@@ -46,8 +46,12 @@ def add_variables(model: Model, problem: DispatchProblem) -> None:
     model.add_variables(
         0, time_array(problem.curtail_bound_kw(), time), coords=coords, name=names.PV_CURTAIL_KW
     )
+    soc_lower_kwh = problem.soc_lower_kwh()
     model.add_variables(
-        battery.soc_min_kwh, battery.soc_max_kwh, coords=coords, name=names.BATTERY_SOC_KWH
+        time_array(soc_lower_kwh, time) if isinstance(soc_lower_kwh, np.ndarray) else soc_lower_kwh,
+        battery.soc_max_kwh,
+        coords=coords,
+        name=names.BATTERY_SOC_KWH,
     )
 
 

@@ -124,7 +124,7 @@ def _core(b: _Builder, problem: DispatchProblem) -> None:
     ch = b.variables(names.BATTERY_CHARGE_KW, steps, 0.0, problem.charge_bound_kw())
     dis = b.variables(names.BATTERY_DISCHARGE_KW, steps, 0.0, battery.discharge_power_max_kw)
     curt = b.variables(names.PV_CURTAIL_KW, steps, 0.0, problem.curtail_bound_kw())
-    soc = b.variables(names.BATTERY_SOC_KWH, steps, battery.soc_min_kwh, battery.soc_max_kwh)
+    soc = b.variables(names.BATTERY_SOC_KWH, steps, problem.soc_lower_kwh(), battery.soc_max_kwh)
     net_generation_kw = problem.pv_kw - problem.load_kw
     b.constraints(
         names.SITE_POWER_BALANCE,

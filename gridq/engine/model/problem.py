@@ -38,6 +38,14 @@ class DispatchProblem:
     """(period name, kW): peaks already set earlier in a billing period."""
     pv_curtailable: bool = True
     """False: PV may not be curtailed (``Site.pv_curtailable``)."""
+    soc_reserve_kwh: np.ndarray | None = None
+    """Per step, energy held above the battery's minimum (a reserve for peaks) [kWh]."""
+
+    def soc_lower_kwh(self) -> np.ndarray | float:
+        """Least stored energy per step: the battery's minimum plus any reserve [kWh]."""
+        if self.soc_reserve_kwh is None:
+            return self.battery.soc_min_kwh
+        return self.battery.soc_min_kwh + self.soc_reserve_kwh
 
     def curtail_bound_kw(self) -> np.ndarray:
         """Most PV that may be curtailed per step: all of it, or none [kW]."""

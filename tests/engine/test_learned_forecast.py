@@ -1,0 +1,101 @@
+"""The learned forecaster: accurate on sites it has not seen, calibrated, and strict on options."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridq import conventions as col
+from gridq.engine.forecast import make_provider
+from gridq.engine.synth import SyntheticSeries, make_timeseries
+from gridq.errors import ConfigError, InputError
+from gridq.io.bundle import parse_model
+from gridq.schemas import RollingOptions
+from tests.conftest import make_run_config, make_site
+
+STEPS_PER_DAY = 96
+
+
+def _site_year(seed: int, profile: str, days: int) -> pd.DataFrame:
+    series = SyntheticSeries(
+        seed=seed,
+        start_utc=pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(days=int(seed) * 17),
+        days=days,
+        pv_peak_kw=0.0,
+        load_profile=profile,
+        price_profile="flat",
+    )
+    return make_timeseries(series, make_site(), 15)
+
+
+def _daily_mae_kw(provider, actuals: pd.DataFrame, first_day: int) -> float:
+    """Mean absolute load error of each midnight's forecast over the day it plans for."""
+    errors = []
+    for day in range(first_day, len(actuals) // STEPS_PER_DAY):
+        issued_at = actuals.index[day * STEPS_PER_DAY]
+        forecast = provider.forecast(issued_at, 2 * STEPS_PER_DAY)
+        actual = actuals[col.LOAD_KW].to_numpy()[day * STEPS_PER_DAY :][:STEPS_PER_DAY]
+        errors.append(np.abs(forecast[col.LOAD_KW].to_numpy()[:STEPS_PER_DAY] - actual))
+    return float(np.concatenate(errors).mean())
+
+
+@pytest.mark.parametrize(("seed", "profile"), [(3, "commercial"), (11, "home")])
+def test_learned_beats_persistence_week_on_unseen_sites(seed, profile):
+    actuals = _site_year(seed, profile, 49)
+    site, run_config = make_site(), make_run_config()
+    learned = _daily_mae_kw(make_provider("learned", actuals, site, run_config), actuals, 14)
+    persistence = _daily_mae_kw(
+        make_provider("persistence_week", actuals, site, run_config), actuals, 14
+    )
+    # 0.63-0.81 of persistence_week on the examples; sites whose load trends with the season
+    # keep less of the gain (0.86 on seed 3, in spring), so the claim tested is 10%.
+    assert learned <= 0.9 * persistence
+
+
+def test_quantiles_are_ordered_and_roughly_calibrated():
+    actuals = _site_year(5, "commercial", 42)
+    provider = make_provider("learned", actuals, make_site(), make_run_config())
+    covered, total = 0, 0
+    for day in range(14, 42):
+        issued_at = actuals.index[day * STEPS_PER_DAY]
+        quantiles = provider.quantiles(issued_at, STEPS_PER_DAY)[col.LOAD_KW]
+        assert (np.diff(quantiles, axis=0) >= 0).all()
+        actual = actuals[col.LOAD_KW].to_numpy()[day * STEPS_PER_DAY :][:STEPS_PER_DAY]
+        covered += int(((actual >= quantiles[0]) & (actual <= quantiles[-1])).sum())
+        total += STEPS_PER_DAY
+    # P10..P90 should hold about 80% of actual steps; trees trained on weeks hold a little less.
+    assert 0.6 <= covered / total <= 0.95
+
+
+def test_too_little_history_names_the_start():
+    actuals = _site_year(1, "commercial", 14)
+    provider = make_provider("learned", actuals, make_site(), make_run_config())
+    with pytest.raises(InputError, match="needs 7 days .* of history"):
+        provider.forecast(actuals.index[3 * STEPS_PER_DAY], 4)
+
+
+def test_a_horizon_beyond_two_days_is_refused():
+    actuals = _site_year(1, "commercial", 14)
+    provider = make_provider("learned", actuals, make_site(), make_run_config())
+    with pytest.raises(InputError, match="rolling.horizon_h"):
+        provider.forecast(actuals.index[8 * STEPS_PER_DAY], 3 * STEPS_PER_DAY)
+
+
+def test_retraining_more_often_than_a_step_is_refused():
+    actuals = _site_year(1, "commercial", 14)
+    run_config = make_run_config(rolling={"forecast": "learned", "retrain_every_h": 0.1})
+    with pytest.raises(InputError, match="retrain_every_h"):
+        make_provider("learned", actuals, make_site(), run_config)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"quantiles": [0.1, 0.5, 1.2]}, "quantile 1.2 is outside"),
+        ({"quantiles": [0.0, 0.5]}, "quantile 0 is outside"),
+        ({"quantiles": [0.1, 0.9]}, "must include 0.5"),
+        ({"peak_quantile": 0.95}, "peak_quantile 0.95 is not one of quantiles"),
+    ],
+)
+def test_bad_quantiles_name_the_option(options, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_model(RollingOptions, options)

@@ -1,0 +1,74 @@
+"""Peak-aware operation: the import ceiling by hand, and learned quantiles defending peaks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridq import conventions as col
+from gridq.engine.forecast import make_provider
+from gridq.engine.synth import SyntheticSeries, make_timeseries
+from gridq.io.params import example_bundle
+from gridq.runners.rolling import _settle, backtest_rolling
+from tests.conftest import REPO, make_site
+
+
+def _flows(load_kw: list[float], soc_kwh: float, ceiling_kw: list[float]) -> pd.DataFrame:
+    index = pd.date_range("2025-01-06", periods=len(load_kw), freq="15min", tz="UTC")
+    actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
+    planned = pd.DataFrame({col.BATTERY_CHARGE_KW: 0.0, col.BATTERY_DISCHARGE_KW: 0.0}, index=index)
+    return _settle(make_site(), actual, planned, soc_kwh, 0.25, np.array(ceiling_kw))
+
+
+def test_the_battery_holds_import_at_the_ceiling_while_it_has_energy():
+    # 10 kW, lossless, 5 kWh stored: a 20 kW step under a 12 kW ceiling takes 8 kW (2 kWh).
+    flows = _flows([5.0, 20.0], 5.0, [np.inf, 12.0])
+    np.testing.assert_allclose(flows[col.GRID_IMPORT_KW], [5.0, 12.0])
+    np.testing.assert_allclose(flows[col.BATTERY_DISCHARGE_KW], [0.0, 8.0])
+    np.testing.assert_allclose(flows[col.SOC_KWH], [5.0, 3.0])
+
+
+def test_an_empty_battery_lets_import_pass_the_ceiling():
+    # 1 kWh stored gives at most 4 kW over a quarter hour.
+    flows = _flows([20.0], 1.0, [12.0])
+    np.testing.assert_allclose(flows[col.GRID_IMPORT_KW], [16.0])
+    np.testing.assert_allclose(flows[col.SOC_KWH], [0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [4, 9])
+def test_learned_peak_aware_keeps_more_than_persistence_at_a_demand_charge_site(seed):
+    example = example_bundle(REPO / "params.yaml", "commercial_demand_charge")
+    series = SyntheticSeries(
+        seed=seed,
+        start_utc=pd.Timestamp("2025-01-06", tz="UTC") + pd.Timedelta(days=7 * seed),
+        days=42,
+        pv_peak_kw=0.0,
+        load_profile="commercial",
+        price_profile="commercial_day_night",
+    )
+    timeseries = make_timeseries(series, example.site, 15)
+    captured = {}
+    for forecast in ("persistence_week", "learned"):
+        run_config = example.run_config.model_copy(
+            update={"rolling": example.run_config.rolling.model_copy(update={"forecast": forecast})}
+        )
+        provider = make_provider(forecast, timeseries, example.site, run_config)
+        run = backtest_rolling(example.site, run_config, timeseries, provider)
+        captured[forecast] = run.metrics["captured_frac"]
+        dispatch = run.dispatch
+        balance = (
+            dispatch[col.LOAD_KW]
+            + dispatch[col.BATTERY_CHARGE_KW]
+            + dispatch[col.GRID_EXPORT_KW]
+            + dispatch[col.PV_CURTAIL_KW]
+            - dispatch[col.PV_KW]
+            - dispatch[col.BATTERY_DISCHARGE_KW]
+            - dispatch[col.GRID_IMPORT_KW]
+        )
+        assert np.abs(balance).max() < 1e-6
+        battery = example.site.battery
+        assert (
+            dispatch[col.SOC_KWH]
+            .between(battery.soc_min_kwh - 1e-6, battery.soc_max_kwh + 1e-6)
+            .all()
+        )
+    assert captured["learned"] > captured["persistence_week"] + 0.1

@@ -112,21 +112,15 @@ def live_step(
     provider = forecasts.make_provider(
         options.forecast, inputs.timeseries, inputs.site, inputs.run_config
     )
-    step_td = inputs.timeseries.index[1] - inputs.timeseries.index[0]
-    horizon_steps = int(pd.Timedelta(hours=options.horizon_h) / step_td)
-    forecast = provider.forecast(now, horizon_steps)
-    peaks = tuple((c.name, peak_so_far_kw) for c in inputs.run_config.tariff.demand_charges)
     with native_stdout_to_stderr():
-        plan = live.step(
-            inputs.site,
-            inputs.run_config,
-            live.LiveState(now=now, soc_kwh=soc_kwh, peak_so_far_kw=peaks),
-            forecast,
+        plan, ceiling_kw = rolling.plan_now(
+            inputs.site, inputs.run_config, provider, now, soc_kwh, peak_so_far_kw
         )
     plan_rows = plan.dispatch.reset_index()
     plan_rows[col.TIMESTAMP] = plan_rows[col.TIMESTAMP].map(pd.Timestamp.isoformat)
     answer = {
         "setpoint": plan.setpoint(),
+        "import_ceiling_kw": ceiling_kw,
         "forecast": options.forecast,
         "horizon_h": options.horizon_h,
         "objective_gbp": plan.objective_gbp,

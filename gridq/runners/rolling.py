@@ -22,7 +22,7 @@ from gridq.engine.model.solve import highs_options
 from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.errors import InputError
 from gridq.runners.backtest import optimise, run_baseline, run_metrics
-from gridq.runners.live import LiveState, step
+from gridq.runners.live import LiveState, Plan, step
 from gridq.schemas import RunConfig, Site
 
 SOC_POSITION = col.DISPATCH_COLUMNS.index(col.SOC_KWH)
@@ -163,6 +163,46 @@ def import_ceiling_kw(
             ceiling[inside], target_kw[charge.block_period[blocks[inside]]]
         )
     return ceiling
+
+
+def plan_now(
+    site: Site,
+    run_config: RunConfig,
+    provider: ForecastProvider,
+    now: pd.Timestamp,
+    soc_kwh: float,
+    peak_so_far_kw: float,
+) -> tuple[Plan, float | None]:
+    """``gridq live step``: the peak-aware plan from ``now`` and its first step's import ceiling.
+
+    ``peak_so_far_kw`` floors every demand charge this month; the ceiling is None where no
+    demand charge applies.
+    """
+    options = run_config.rolling
+    step_td = pd.Timedelta(minutes=run_config.timestep_min)
+    point = provider.forecast(now, int(pd.Timedelta(hours=options.horizon_h) / step_td))
+    tariff = compile_tariff(run_config.tariff, point)
+    forecast = plan_forecast(provider, now, len(point), tariff, options.peak_quantile)
+    reserve = getattr(provider, "peak_reserve_kwh", None)
+    state = LiveState(
+        now=now,
+        soc_kwh=soc_kwh,
+        peak_so_far_kw=tuple((c.name, peak_so_far_kw) for c in run_config.tariff.demand_charges),
+        soc_reserve_kwh=(
+            0.0
+            if reserve is None or options.peak_quantile is None
+            else reserve(now, options.peak_quantile)
+        ),
+    )
+    plan = step(site, run_config, state, forecast, tariff=tariff)
+    month = now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
+    ceiling_kw = import_ceiling_kw(
+        tariff,
+        plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
+        {f"{name}:{month}": kw for name, kw in state.peak_so_far_kw},
+        1,
+    )[0]
+    return plan, (None if np.isinf(ceiling_kw) else float(ceiling_kw))
 
 
 def _raise_peaks(

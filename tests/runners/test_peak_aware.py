@@ -8,7 +8,7 @@ from gridq import conventions as col
 from gridq.engine.forecast import make_provider
 from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.io.params import example_bundle
-from gridq.runners.rolling import _settle, backtest_rolling
+from gridq.runners.rolling import _settle, backtest_rolling, plan_now
 from tests.conftest import REPO, make_site
 
 
@@ -72,3 +72,21 @@ def test_learned_peak_aware_keeps_more_than_persistence_at_a_demand_charge_site(
             .all()
         )
     assert captured["learned"] > captured["persistence_week"] + 0.1
+
+
+def test_live_plan_holds_the_reserve_and_names_its_import_ceiling():
+    example = example_bundle(REPO / "params.yaml", "commercial_demand_charge")
+    timeseries = make_timeseries(example.series, example.site, 15)
+    run_config = example.run_config.model_copy(
+        update={"rolling": example.run_config.rolling.model_copy(update={"forecast": "learned"})}
+    )
+    provider = make_provider("learned", timeseries, example.site, run_config)
+    now = timeseries.index[30 * 96 + 40]
+    reserve_kwh = provider.peak_reserve_kwh(now, 0.9)
+    assert reserve_kwh > 0
+    battery = example.site.battery
+    plan, ceiling_kw = plan_now(example.site, run_config, provider, now, 400.0, 150.0)
+    assert ceiling_kw is not None
+    assert ceiling_kw >= 150.0
+    # Starting above it, the plan never dips into the reserve (every step is in a demand charge).
+    assert (plan.dispatch[col.SOC_KWH] >= battery.soc_min_kwh + reserve_kwh - 1e-6).all()

@@ -7,6 +7,7 @@ import typer
 from gridq.cli import (
     bench_commands,
     bundle_commands,
+    forecast_commands,
     generate_commands,
     live_commands,
     tariff_commands,
@@ -26,5 +27,6 @@ bundle_commands.register(app)
 generate_commands.register(app)
 tariff_commands.register(app)
 live_commands.register(app)
+forecast_commands.register(app)
 bench_commands.register(app)
 underwrite_commands.register(app)

@@ -57,7 +57,8 @@ def underwrite(
         chosen = ", ".join(f"{name} {best[name]:g}" for name in sizes)
         typer.echo(f"{bundle}: NPV-best size of {len(sweep_table)}: {chosen}")
     typer.echo(
-        f"{bundle}: NPV {reference['npv_gbp']:,.0f} GBP, IRR "
+        f"{bundle}: achievable NPV {reference['npv_gbp']:,.0f} GBP (perfect-foresight bound "
+        f"{summary['perfect_foresight_bound']['npv_gbp']:,.0f} GBP), IRR "
         + ("n/a" if irr is None else f"{irr:.1%}")
         + ", payback "
         + ("never" if payback is None else f"{payback:.1f} years")

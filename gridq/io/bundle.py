@@ -52,6 +52,7 @@ UNDERWRITING_YEARS = "underwriting.parquet"
 UNDERWRITING = "underwriting.json"
 UNDERWRITING_SWEEP = "underwriting_sweep.parquet"
 UNDERWRITING_REPORT = "underwriting.html"
+FORECAST_EVALUATION = "forecast_evaluation.json"
 INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
 OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
 

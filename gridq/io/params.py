@@ -1,6 +1,7 @@
 """``params.yaml`` -> the same pydantic models as a bundle's YAML.
 
-Defaults (``battery``, ``site``, ``tariff``, ``horizon``, ``solver``, ``underwriting``) apply
+Defaults (``battery``, ``site``, ``tariff``, ``horizon``, ``solver``, ``rolling``,
+``underwriting``) apply
 to every bundle; each entry of ``bundles`` overrides them key by key (nested mappings merge,
 anything else replaces). A bundle's ``tariff_file`` (a library tariff under ``data/tariffs/``)
 sits between the defaults and the bundle's own ``tariff`` overrides. Nothing else opens
@@ -41,6 +42,7 @@ class BundleParams(_Section):
     battery: dict[str, Any] = {}
     tariff: dict[str, Any] = {}
     solver: dict[str, Any] = {}
+    rolling: dict[str, Any] = {}
     underwriting: dict[str, Any] = {}
 
 
@@ -52,6 +54,7 @@ class PipelineParams(_Section):
     tariff: dict[str, Any] = {}
     horizon: Horizon = Horizon()
     solver: dict[str, Any] = {}
+    rolling: dict[str, Any] = {}
     underwriting: dict[str, Any] = {}
     bundles: dict[str, BundleParams]
 
@@ -107,6 +110,7 @@ def example_bundle(params_path: Path, name: str) -> ExampleBundle:
         "baseline": bundle.baseline,
         "tariff": merge(merge(params.tariff, library_tariff), bundle.tariff),
         "solver": merge(params.solver, bundle.solver),
+        "rolling": merge(params.rolling, bundle.rolling),
         "underwriting": merge(params.underwriting, bundle.underwriting),
     }
     try:

@@ -10,6 +10,7 @@ from gridq.engine.baseline import baseline_dispatch, no_battery
 from gridq.engine.bill import CONSTANT_BILL_ITEMS, Bill, bill
 from gridq.engine.checks import check_dispatch
 from gridq.engine.metrics import compute_metrics
+from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve_in_place
 from gridq.engine.tariff import CompiledTariff, compile_tariff
@@ -31,16 +32,18 @@ def optimise(
     run_config: RunConfig,
     timeseries: pd.DataFrame,
     tariff: CompiledTariff | None = None,
+    highs: InPlaceHighs | None = None,
 ) -> Optimised:
     """Solve the dispatch LP of the whole run; report the bill's terms and the physics checks.
 
     It goes through the fast path (:func:`solve_in_place`), which a test holds to the linopy
-    model's optimum on every example bundle.
+    model's optimum on every example bundle. A caller solving runs of one shape in turn (the
+    years of a project) passes one ``highs`` so each starts from the last optimal basis.
     """
     started = time.perf_counter()
     problem = make_problem(site, run_config, timeseries, tariff)
     built = time.perf_counter()
-    result = solve_in_place(problem)
+    result = solve_in_place(problem, highs)
     solved = time.perf_counter()
     its_bill = bill(result.dispatch, problem.tariff, site.battery.degradation_cost_gbp_per_kwh)
     constants = {name: getattr(its_bill, name) for name in CONSTANT_BILL_ITEMS}

@@ -6,6 +6,11 @@ tariff escalated, prices it with the one bill against the site without a battery
 battery from the year's SOC profile. Below the replacement SOH the battery is replaced at the
 end of the year. The cash flows give NPV, IRR, paybacks and the levelised cost of storage.
 
+Those are perfect-foresight figures: an upper bound. The headline is achievable value: each
+weather year is also operated the way the site would be (the rolling runner with the run
+config's forecast, re-planning and peak-aware options, at year-one conditions), and every
+project year's savings are its perfect-foresight savings times the share that operation kept.
+
 Weather years: variant 0 is the bundle's own year; each further variant reshuffles whole days
 of load and PV within four-week blocks (seeded), keeping prices on their dates.
 """
@@ -23,11 +28,15 @@ from gridq.engine import finance
 from gridq.engine.baseline import no_battery
 from gridq.engine.bill import bill
 from gridq.engine.degradation import age_one_year
+from gridq.engine.forecast import make_provider
+from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
+from gridq.engine.model.solve import highs_options
 from gridq.engine.sums import exact_sum
-from gridq.engine.tariff import compile_tariff
+from gridq.engine.tariff import compile_tariff, working_days
 from gridq.errors import ConfigError
 from gridq.runners.backtest import optimise
+from gridq.runners.rolling import backtest_rolling
 from gridq.schemas import RunConfig, Site, Underwriting
 from gridq.tariff_schema import Tariff
 
@@ -69,10 +78,17 @@ def escalated_timeseries(timeseries: pd.DataFrame, factor: float) -> pd.DataFram
     )
 
 
-def weather_variant(timeseries: pd.DataFrame, variant: int, seed: int, zone: str) -> pd.DataFrame:
+def weather_variant(
+    timeseries: pd.DataFrame,
+    variant: int,
+    seed: int,
+    zone: str,
+    bank_holidays: str = "england_and_wales",
+) -> pd.DataFrame:
     """Variant 0 is ``timeseries``; others move whole local days of load and PV.
 
-    A day moves only to another day of the same kind (weekday or weekend) within the same
+    A day moves only to another day of the same kind (a working day, or a weekend day or bank
+    holiday of ``bank_holidays``) within the same
     block of four weeks from the first day, so the season and the working week stay while
     days cross month ends (moving monthly peaks). Days of unusual length (a clock change, an
     incomplete first or last day) stay where they are.
@@ -85,11 +101,11 @@ def weather_variant(timeseries: pd.DataFrame, variant: int, seed: int, zone: str
     steps_per_day = pd.Series(days).value_counts()
     usual = steps_per_day[steps_per_day == steps_per_day.mode().iloc[0]].index
     first = pd.Timestamp(days[0])
+    working = dict(zip(days, working_days(local, bank_holidays), strict=True))
     groups: dict[tuple[int, bool], list[str]] = {}
     for day in sorted(usual):
-        when = pd.Timestamp(day)
-        block = (when - first).days // BLOCK_DAYS
-        groups.setdefault((block, when.day_of_week >= 5), []).append(day)
+        block = (pd.Timestamp(day) - first).days // BLOCK_DAYS
+        groups.setdefault((block, bool(working[day])), []).append(day)
     load = timeseries[col.LOAD_KW].to_numpy().copy()
     pv = timeseries[col.PV_KW].to_numpy().copy()
     source_load, source_pv = load.copy(), pv.copy()
@@ -122,7 +138,12 @@ def _with_capacity(site: Site, capacity_kwh: float) -> Site:
 
 
 def _operate_year(
-    site: Site, run_config: RunConfig, weather: pd.DataFrame, year: int, soh_frac: float
+    site: Site,
+    run_config: RunConfig,
+    weather: pd.DataFrame,
+    year: int,
+    soh_frac: float,
+    highs: InPlaceHighs,
 ) -> dict[str, Any]:
     """Year ``year`` of the project at SOH ``soh_frac``: escalated tariff, optimum, bills, ageing.
 
@@ -137,7 +158,7 @@ def _operate_year(
     year_series = escalated_timeseries(weather, factor)
     year_site = _with_capacity(site, site.battery.capacity_kwh * soh_frac)
     tariff = compile_tariff(year_config.tariff, year_series)
-    optimised = optimise(year_site, year_config, year_series, tariff).dispatch
+    optimised = optimise(year_site, year_config, year_series, tariff, highs).dispatch
     without = no_battery(make_problem(year_site, year_config, year_series, tariff))
     wear = site.battery.degradation_cost_gbp_per_kwh
     with_gbp = bill(optimised, tariff, wear).supplier_bill_gbp / year_share
@@ -159,9 +180,20 @@ def _operate_year(
         * dt_h
         / year_share,
         "no_battery_bill_gbp": without_gbp,
-        "optimised_bill_gbp": with_gbp,
-        "savings_gbp": without_gbp - with_gbp,
+        "perfect_bill_gbp": with_gbp,
+        "perfect_savings_gbp": without_gbp - with_gbp,
     }
+
+
+def captured_share(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> float:
+    """Share of the perfect-foresight savings the run config's rolling operation keeps.
+
+    Measured on ``weather`` at year-one conditions over the rolling run's evaluation window;
+    1 where perfect foresight saves nothing (there is nothing to lose).
+    """
+    provider = make_provider(run_config.rolling.forecast, weather, site, run_config)
+    captured = backtest_rolling(site, run_config, weather, provider).metrics["captured_frac"]
+    return 1.0 if captured is None else float(captured)
 
 
 def project_years(
@@ -170,10 +202,21 @@ def project_years(
     timeseries: pd.DataFrame,
     variant: int = 0,
     progress: Callable[[], None] | None = None,
+    captured_frac: float = 1.0,
 ) -> pd.DataFrame:
-    """One weather year's life, a row per project year (year 0 is the investment)."""
+    """One weather year's life, a row per project year (year 0 is the investment).
+
+    ``savings_gbp`` and ``cash_flow_gbp`` are achievable: perfect-foresight savings times
+    ``captured_frac``; ``perfect_*`` columns keep the bound.
+    """
     options = run_config.underwriting
-    weather = weather_variant(timeseries, variant, options.seed, run_config.tariff.local_timezone)
+    weather = weather_variant(
+        timeseries,
+        variant,
+        options.seed,
+        run_config.tariff.local_timezone,
+        run_config.tariff.bank_holidays,
+    )
     capex = capex_gbp(site, options)
     nameplate_kwh = site.battery.capacity_kwh
     rows: list[dict[str, Any]] = [
@@ -186,25 +229,34 @@ def project_years(
             "soh_end_frac": 1.0,
             "capex_gbp": capex,
             "cash_flow_gbp": -capex,
+            "perfect_cash_flow_gbp": -capex,
         }
     ]
     soh_frac = 1.0
+    # The years differ only in prices and usable capacity: each solve starts from the last basis.
+    highs = InPlaceHighs(highs_options(run_config.solver, whole_run=True))
     for year in range(1, options.life_years + 1):
-        operated = _operate_year(site, run_config, weather, year, soh_frac)
+        operated = _operate_year(site, run_config, weather, year, soh_frac, highs)
         replaced = (
             operated["soh_end_frac"] < options.replacement_soh_frac and year < options.life_years
         )
         replacement_gbp = options.replacement_cost_gbp_per_kwh * nameplate_kwh if replaced else 0.0
         opex_gbp = options.fixed_opex_gbp_per_year
+        savings_gbp = operated["perfect_savings_gbp"] * captured_frac
         rows.append(
             {"variant": variant, "year": year}
             | operated
             | {
+                "captured_frac": captured_frac,
+                "savings_gbp": savings_gbp,
                 "capex_gbp": 0.0,
                 "opex_gbp": opex_gbp,
                 "replacement_gbp": replacement_gbp,
                 "replaced": replaced,
-                "cash_flow_gbp": operated["savings_gbp"] - opex_gbp - replacement_gbp,
+                "cash_flow_gbp": savings_gbp - opex_gbp - replacement_gbp,
+                "perfect_cash_flow_gbp": operated["perfect_savings_gbp"]
+                - opex_gbp
+                - replacement_gbp,
             }
         )
         soh_frac = 1.0 if replaced else operated["soh_end_frac"]
@@ -216,6 +268,13 @@ def project_years(
         options.discount_rate_frac, len(frame)
     )
     return frame
+
+
+def perfect_view(years: pd.DataFrame) -> pd.DataFrame:
+    """The project years with perfect-foresight savings and cash flows in the headline columns."""
+    return years.assign(
+        savings_gbp=years["perfect_savings_gbp"], cash_flow_gbp=years["perfect_cash_flow_gbp"]
+    )
 
 
 def finance_summary(years: pd.DataFrame, options: Underwriting) -> dict[str, Any]:
@@ -281,11 +340,24 @@ def underwrite(
     options = run_config.underwriting
     total = options.weather_years * options.life_years
     tick = _ticker(progress, total)
+    tariff = run_config.tariff
+    captured = [
+        captured_share(
+            site,
+            run_config,
+            weather_variant(
+                timeseries, v, options.seed, tariff.local_timezone, tariff.bank_holidays
+            ),
+        )
+        for v in range(options.weather_years)
+    ]
     lives = [
-        project_years(site, run_config, timeseries, variant, tick)
+        project_years(site, run_config, timeseries, variant, tick, captured[variant])
         for variant in range(options.weather_years)
     ]
     summaries = [finance_summary(life, options) for life in lives]
+    bounds = [finance_summary(perfect_view(life), options) for life in lives]
+    rolling = run_config.rolling
     summary = {
         "life_years": options.life_years,
         "discount_rate_frac": options.discount_rate_frac,
@@ -296,10 +368,26 @@ def underwrite(
         "discharge_power_max_kw": site.battery.discharge_power_max_kw,
         "year_scaled_by": 1.0 / _share_of_year(timeseries, run_config),
         "reference": summaries[0],
+        "perfect_foresight_bound": bounds[0],
+        "operation": {
+            "forecast": rolling.forecast,
+            "reoptimise_every_min": rolling.reoptimise_every_min,
+            "horizon_h": rolling.horizon_h,
+            "peak_quantile": rolling.peak_quantile,
+            "captured_frac_by_weather_year": captured,
+        },
         "weather_years": options.weather_years,
+        "uncertainty_sources": [
+            f"{options.weather_years} weather years (the bundle's own, then days reshuffled "
+            "within four-week blocks), each operated by the rolling forecast",
+        ],
         "uncertainty": {
             "first_year_savings_gbp": _p50_p90([s["first_year_savings_gbp"] for s in summaries]),
             "npv_gbp": _p50_p90([s["npv_gbp"] for s in summaries]),
+        },
+        "perfect_foresight_uncertainty": {
+            "first_year_savings_gbp": _p50_p90([s["first_year_savings_gbp"] for s in bounds]),
+            "npv_gbp": _p50_p90([s["npv_gbp"] for s in bounds]),
         },
     }
     return Underwritten(years=pd.concat(lives, ignore_index=True), summary=summary)

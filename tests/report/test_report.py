@@ -104,7 +104,7 @@ def test_underwriting_page_renders_in_headless_chromium(tmp_path):
             "--out",
             folder,
             "--days",
-            "2",
+            "9",
         ),
         ("underwrite", folder),
     ):
@@ -115,4 +115,6 @@ def test_underwriting_page_renders_in_headless_chromium(tmp_path):
     assert 'data-charts="2"' in result.stdout
     summary = json.loads((folder / io.UNDERWRITING).read_text())
     assert f'<span id="npv">{summary["reference"]["npv_gbp"]:,.0f} GBP</span>' in result.stdout
+    bound = summary["perfect_foresight_bound"]["npv_gbp"]
+    assert f"perfect-foresight bound {bound:,.0f} GBP" in result.stdout
     assert "State of health at the end of each year" in result.stdout

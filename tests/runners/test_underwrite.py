@@ -11,7 +11,7 @@ from gridq import conventions as col
 from gridq.engine import finance
 from gridq.engine.bill import bill
 from gridq.engine.synth import make_timeseries
-from gridq.engine.tariff import compile_tariff
+from gridq.engine.tariff import compile_tariff, working_days
 from gridq.io.params import example_bundle
 from gridq.runners.underwrite import (
     escalated_tariff,
@@ -26,8 +26,14 @@ from tests.conftest import PARAMS, invoke
 
 def _example(name="commercial_demand_charge", days=7, **underwriting):
     example = example_bundle(PARAMS, name)
+    # persistence_day needs a day of history, so a week is enough to measure achievable value.
     run_config = example.run_config.model_copy(
-        update={"underwriting": example.run_config.underwriting.model_copy(update=underwriting)}
+        update={
+            "underwriting": example.run_config.underwriting.model_copy(update=underwriting),
+            "rolling": example.run_config.rolling.model_copy(
+                update={"forecast": "persistence_day"}
+            ),
+        }
     )
     timeseries = make_timeseries(
         example.series.model_copy(update={"days": days}),
@@ -63,12 +69,21 @@ def test_cash_flows_and_figures_follow_their_formulas():
         life["cash_flow_gbp"], life["savings_gbp"] - 1000.0 - life["replacement_gbp"]
     )
     np.testing.assert_allclose(
-        life["savings_gbp"], life["no_battery_bill_gbp"] - life["optimised_bill_gbp"]
+        life["perfect_savings_gbp"], life["no_battery_bill_gbp"] - life["perfect_bill_gbp"]
     )
+    # Achievable savings are the perfect-foresight ones times the share the rolling run kept.
+    (captured,) = result.summary["operation"]["captured_frac_by_weather_year"]
+    assert 0 < captured < 1
+    np.testing.assert_allclose(life["savings_gbp"], captured * life["perfect_savings_gbp"])
     reference = result.summary["reference"]
     flows = years["cash_flow_gbp"].to_list()
     assert reference["npv_gbp"] == pytest.approx(finance.npv(0.08, flows))
     assert finance.npv(reference["irr_frac"], flows) == pytest.approx(0.0, abs=1e-6)
+    bound = result.summary["perfect_foresight_bound"]
+    assert bound["npv_gbp"] == pytest.approx(
+        finance.npv(0.08, years["perfect_cash_flow_gbp"].to_list())
+    )
+    assert reference["npv_gbp"] < bound["npv_gbp"]
     # Escalated tariffs: year 2's no-battery bill is 2% above year 1's.
     bills = life["no_battery_bill_gbp"].to_numpy()
     assert bills[1] == pytest.approx(1.02 * bills[0])
@@ -147,7 +162,7 @@ def test_weather_variants_move_whole_days_within_four_week_blocks():
 def test_cli_underwrites_and_sweeps_a_bundle(tmp_path):
     folder = tmp_path / "site"
     result = invoke(
-        "generate", "commercial_demand_charge", "--params", PARAMS, "--out", folder, "--days", "3"
+        "generate", "commercial_demand_charge", "--params", PARAMS, "--out", folder, "--days", "9"
     )
     assert result.exit_code == 0, result.output
     result = invoke(
@@ -180,3 +195,19 @@ def test_cli_rejects_a_bad_sweep_in_one_line(tmp_path, spec):
     assert result.stderr.startswith("error: --sweep")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (folder / "underwriting.json").exists()
+
+
+def test_bank_holidays_trade_places_only_with_other_days_off():
+    # Christmas and Boxing Day 2025 fall on a Thursday and Friday: in every variant they keep
+    # the low load of a closed site, and no working day gets it.
+    example = example_bundle(PARAMS, "commercial_demand_charge")
+    series = example.series.model_copy(update={"start_utc": "2025-12-01T00:00Z", "days": 35})
+    timeseries = make_timeseries(series, example.site, 15)
+    local = pd.DatetimeIndex(timeseries.index).tz_convert("Europe/London")
+    office_hours = (local.hour >= 9) & (local.hour < 17)
+    holidays = local.strftime("%m-%d").isin(["12-25", "12-26"])
+    working = working_days(local, "england_and_wales")
+    for variant in (1, 2, 3):
+        load = weather_variant(timeseries, variant, 0, "Europe/London")[col.LOAD_KW]
+        assert load[office_hours & holidays].max() < 100.0
+        assert load[office_hours & working].mean() > 150.0

@@ -29,7 +29,7 @@ repro: install
 
 # Speed and memory live here, never in timed tests: prints a markdown table (takes minutes).
 bench: install
-	$(BIN)/gridq bench --cases day,month,year,random_year,rolling_year,rolling_year_30min
+	$(BIN)/gridq bench --cases day,month,year,random_year,rolling_year,rolling_year_30min,rolling_year_learned
 
 # Achievable value: each example's rolling run per forecast against perfect foresight (minutes).
 value: install

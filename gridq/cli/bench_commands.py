@@ -23,7 +23,8 @@ def bench_command(
         str,
         typer.Option(
             help="Comma-separated: day, month, year, random_year (a seeded random site), "
-            "rolling_year, rolling_year_30min (17,520 solves, several minutes)."
+            "rolling_year, rolling_year_30min (17,520 solves, several minutes), "
+            "rolling_year_learned (daily plans from the learned forecast, training included)."
         ),
     ] = "day,month,year,random_year,rolling_year",
     bundle: Annotated[

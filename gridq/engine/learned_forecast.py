@@ -95,67 +95,97 @@ def day_types(calendar: pd.DataFrame) -> np.ndarray:
     return np.where(calendar["working_day"].to_numpy() > 0, 0, 1)
 
 
-def same_type_means(
-    values: np.ndarray, day_type: np.ndarray, steps_per_day: int, days: int, lead_days: int
+MAX_SAME_TYPE_DAYS = 21
+"""How far back (days beyond the lead) same-slot means look for days of the step's type."""
+
+
+def local_lag_positions(
+    index: pd.DatetimeIndex, zone: str, days: int, lead_days: int
 ) -> np.ndarray:
-    """Mean of the same slot on the last ``days`` days of the step's day type, ``lead_days`` old.
+    """Per step, the position of the same local wall-clock time ``days`` days earlier (or -1).
 
-    Days are whole days from the run's first step; only days that end ``lead_days`` before the
-    day of the step starts count, so the mean is known ``lead_days`` ahead of every step. A run
-    is padded to whole days; slots with no such day are NaN.
+    Lags follow the local clock, so a site's 09:00 stays 09:00 across a clock change. A source
+    step later than ``lead_days`` before the step (possible for an hour after the clocks go
+    forward) is dropped, so every lag is known ``lead_days`` ahead; so is a wall time the
+    source day lacks. In the repeated hour of autumn the first of the two is taken.
     """
-    n = len(values)
-    whole = -(-n // steps_per_day) * steps_per_day
-    padded = np.full(whole, np.nan)
-    padded[:n] = values
-    by_day = padded.reshape(-1, steps_per_day)
-    padded_type = np.full(whole, -1)
-    padded_type[:n] = day_type
-    type_of_day = padded_type.reshape(-1, steps_per_day)[:, 0]
-    means = np.full_like(by_day, np.nan)
-    for day in range(len(by_day)):
-        earlier = np.flatnonzero(type_of_day[: max(day - lead_days, 0)] == type_of_day[day])[-days:]
-        if len(earlier):
-            means[day] = by_day[earlier].mean(axis=0)
-    return means.reshape(-1)[:n]
+    local = index.tz_convert(zone).tz_localize(None)
+    first_position = pd.Series(np.arange(len(index)), index=local)
+    first_position = first_position[~first_position.index.duplicated()]
+    source = first_position.reindex(local - pd.Timedelta(days=days)).to_numpy()
+    positions = np.where(np.isnan(source), -1, source).astype(np.int64)
+    too_new = (positions >= 0) & (
+        index[np.maximum(positions, 0)] > index - pd.Timedelta(days=lead_days)
+    )
+    positions[too_new] = -1
+    return positions
 
 
-def _lagged(values: np.ndarray, shift: int) -> np.ndarray:
-    lagged = np.full(len(values), np.nan)
-    if shift < len(values):
-        lagged[shift:] = values[: len(values) - shift]
-    return lagged
+def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    return np.where(positions >= 0, values[np.maximum(positions, 0)], np.nan)
+
+
+def _nanmean_rows(rows: np.ndarray) -> np.ndarray:
+    counts = (~np.isnan(rows)).sum(axis=0)
+    return np.where(counts > 0, np.nansum(rows, axis=0) / np.maximum(counts, 1), np.nan)
 
 
 def lag_features(
-    values: np.ndarray, calendar: pd.DataFrame, steps_per_day: int, lead_days: int
+    values: np.ndarray,
+    calendar: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    zone: str,
+    lead_days: int,
 ) -> dict[str, np.ndarray]:
     """Features of one series known ``lead_days`` ahead of each step.
 
-    Same-slot values ``lead_days`` and one more day back and 1-4 weeks back, their 4-week mean,
-    same-slot means over recent days (of the step's day type, and of every type), and the mean
-    of the day that ends ``lead_days`` back.
+    Same-slot values (same local time) ``lead_days`` and one more day back and 1-4 weeks back,
+    their 4-week mean, same-slot means over the last 3, 5 and 10 days of the step's day type and
+    over the last 7 days, and the mean of the 24 hours that end ``lead_days`` back.
     """
-    lags = {
-        "lag_lead": _lagged(values, lead_days * steps_per_day),
-        "lag_lead_plus_1d": _lagged(values, (lead_days + 1) * steps_per_day),
-    }
+    back = range(lead_days, lead_days + MAX_SAME_TYPE_DAYS)
+    positions = {days: local_lag_positions(index, zone, days, lead_days) for days in back}
     for days in WEEKLY_LAG_DAYS:
-        lags[f"lag_{days}d"] = _lagged(values, days * steps_per_day)
-    weekly = np.vstack([lags[f"lag_{d}d"] for d in WEEKLY_LAG_DAYS])
-    counts = (~np.isnan(weekly)).sum(axis=0)
-    sums = np.nansum(weekly, axis=0)
-    lags["same_slot_mean_4w"] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    for days in (3, 5, 10):
-        lags[f"same_type_mean_{days}d"] = same_type_means(
-            values, day_types(calendar), steps_per_day, days, lead_days
-        )
-    lags["same_slot_mean_7d"] = same_type_means(
-        values, np.zeros(len(values), dtype=int), steps_per_day, 7, lead_days
+        positions.setdefault(days, local_lag_positions(index, zone, days, lead_days))
+    lagged = {days: _take(values, where) for days, where in positions.items()}
+    lags = {"lag_lead": lagged[lead_days], "lag_lead_plus_1d": lagged[lead_days + 1]}
+    for days in WEEKLY_LAG_DAYS:
+        lags[f"lag_{days}d"] = lagged[days]
+    lags["same_slot_mean_4w"] = _nanmean_rows(np.vstack([lagged[d] for d in WEEKLY_LAG_DAYS]))
+    # Same-slot values of earlier days whose type matches the step's, nearest first.
+    step_type = day_types(calendar)
+    recent = np.vstack([lagged[days] for days in back])
+    matching = np.vstack(
+        [(positions[days] >= 0) & (_take(step_type, positions[days]) == step_type) for days in back]
     )
+    rank = np.cumsum(matching, axis=0)
+    for count in (3, 5, 10):
+        chosen = np.where(matching & (rank <= count), recent, np.nan)
+        lags[f"same_type_mean_{count}d"] = _nanmean_rows(chosen)
+    lags["same_slot_mean_7d"] = _nanmean_rows(recent[:7])
+    steps_per_day = int(pd.Timedelta(days=1) / (index[1] - index[0]))
     day_mean = pd.Series(values).rolling(steps_per_day, min_periods=steps_per_day).mean()
     lags["day_mean_lead"] = day_mean.shift(lead_days * steps_per_day).to_numpy()
     return lags
+
+
+BASELINES = ("same_type_mean_10d", "same_slot_mean_7d")
+"""Levels whose error the load trees learn; each retrain takes the one nearer its window."""
+
+
+def baselines(lags: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each candidate level per step, falling back to the other, then the lag, then 0.
+
+    Trees cannot extrapolate a level they have not seen (a season's trend, measured on random
+    commercial sites in spring); learning the error of a baseline that follows the level can.
+    """
+    levels = {}
+    for name in BASELINES:
+        level = lags[name].to_numpy()
+        for fallback in (*BASELINES, "lag_lead"):
+            level = np.where(np.isnan(level), lags[fallback].to_numpy(), level)
+        levels[name] = np.nan_to_num(level, nan=0.0)
+    return levels
 
 
 @dataclass
@@ -170,6 +200,10 @@ class LearnedForecast:
     options: LearnedOptions = LearnedOptions()
     training_s: float = 0.0
     _features: dict[tuple[str, int], pd.DataFrame] = field(default_factory=dict, repr=False)
+    _baselines: dict[tuple[str, int], dict[str, np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )
+    _chosen: dict[tuple[int, str, int], np.ndarray] = field(default_factory=dict, repr=False)
     _reserves: dict[tuple[int, float], float] = field(default_factory=dict, repr=False)
     _models: dict[tuple[int, str, int], list[lightgbm.Booster] | None] = field(
         default_factory=dict, repr=False
@@ -185,17 +219,21 @@ class LearnedForecast:
                 f"rolling.retrain_every_h ({self.options.retrain_every.total_seconds() / 3600:g} h)"
                 f" is shorter than the timestep ({self._step}); retrain at most once a step"
             )
-        steps_per_day = int(pd.Timedelta(days=1) / self._step)
         calendar = calendar_features(index, self.local_timezone, self.bank_holidays)
         sky = clear_sky_features(index, self.latitude_deg, self.longitude_deg)
         for series in (col.LOAD_KW, col.PV_KW):
             values = self.actuals[series].to_numpy(dtype=float)
             for lead_days in LEAD_DAYS:
                 lags = pd.DataFrame(
-                    lag_features(values, calendar, steps_per_day, lead_days), index=index
+                    lag_features(values, calendar, index, self.local_timezone, lead_days),
+                    index=index,
                 )
                 parts = [calendar, lags] + ([sky] if series == col.PV_KW else [])
                 self._features[series, lead_days] = pd.concat(parts, axis=1)
+                # PV's level is the sun's: trees alone did better than on a baseline (measured).
+                self._baselines[series, lead_days] = (
+                    baselines(lags) if series == col.LOAD_KW else {"none": np.zeros(len(index))}
+                )
 
     @property
     def warmup(self) -> pd.Timedelta:
@@ -221,8 +259,14 @@ class LearnedForecast:
             started = time.perf_counter()
             low = int(self._index.searchsorted(self._index[cut] - self.options.training_window))
             features = self._features[series, lead_days].iloc[low:cut]
-            target = self.actuals[series].to_numpy(dtype=float)[low:cut]
-            if np.ptp(target) == 0:
+            actual = self.actuals[series].to_numpy(dtype=float)[low:cut]
+            candidates = self._baselines[series, lead_days]
+            chosen = min(
+                candidates, key=lambda name: np.abs(actual - candidates[name][low:cut]).mean()
+            )
+            self._chosen[key] = candidates[chosen]
+            target = actual - candidates[chosen][low:cut]
+            if np.ptp(actual) == 0:
                 self._models[key] = None  # constant (e.g. no PV): nothing to learn
             else:
                 # Binned once, shared by the quantiles' models.
@@ -265,7 +309,9 @@ class LearnedForecast:
                     )
                     continue
                 features = self._features[series, lead_days].iloc[span]
-                predicted = np.sort(np.vstack([m.predict(features) for m in models]), axis=0)
+                predicted = self._chosen[cut, series, lead_days][span] + np.sort(
+                    np.vstack([m.predict(features) for m in models]), axis=0
+                )
                 if series == col.PV_KW:
                     predicted[:, features["sun_elevation_deg"].to_numpy() <= 0] = 0.0
                 parts.append(np.maximum(predicted, 0.0))
@@ -305,9 +351,10 @@ class LearnedForecast:
             else:
                 model = models[self.options.quantiles.index(quantile)]
                 actual = self.actuals[col.LOAD_KW].to_numpy(dtype=float)[low:cut]
-                excess = np.maximum(
-                    actual - model.predict(self._features[col.LOAD_KW, 1].iloc[low:cut]), 0.0
+                forecast = self._chosen[cut, col.LOAD_KW, 1][low:cut] + model.predict(
+                    self._features[col.LOAD_KW, 1].iloc[low:cut]
                 )
+                excess = np.maximum(actual - forecast, 0.0)
                 days = (self._index[low:cut] - self._index[low]) // pd.Timedelta(days=1)
                 dt_h = self._step / pd.Timedelta(hours=1)
                 self._reserves[key] = float(

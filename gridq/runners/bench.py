@@ -42,13 +42,17 @@ CASE_DAYS = {
     "random_year": 365,
     "rolling_year": 365,
     "rolling_year_30min": 365,
+    "rolling_year_learned": 365,
 }
 DEFAULT_CASES = ("day", "month", "year", "random_year", "rolling_year")
 RANDOM_YEAR_SEED = 101
 REOPTIMISE_EVERY = {
     "rolling_year": pd.Timedelta(days=1),
     "rolling_year_30min": pd.Timedelta("30min"),
+    "rolling_year_learned": pd.Timedelta(days=1),
 }
+LEARNED_CASES = ("rolling_year_learned",)
+"""Rolling cases planned from the learned forecast (its training timed) instead of the actuals."""
 
 
 STEPS_PER_DAY = 96
@@ -178,22 +182,35 @@ def _single(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> dict
 
 
 def _rolling(
-    site: Site, run_config: RunConfig, timeseries: pd.DataFrame, every: pd.Timedelta
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    every: pd.Timedelta,
+    learned: bool = False,
 ) -> dict[str, Any]:
     highs = _WithRawTwin(highs_options(run_config.solver))
     started = time.perf_counter()
+    provider = (
+        make_provider("learned", timeseries, site, run_config)
+        if learned
+        else PerfectForecast(timeseries)
+    )
     result = rolling_backtest(
         site,
         run_config,
         timeseries,
-        PerfectForecast(timeseries),
+        provider,
         every,
         pd.Timedelta(hours=48),
         highs=highs,
     )
     total = time.perf_counter() - started - highs.raw_s
+    method = "rolling 48 h"
+    if learned:
+        training_s = getattr(provider, "training_s", 0.0)
+        method += f", learned: training {training_s:.1f} s ({training_s / total:.0%})"
     return {
-        "method": "rolling 48 h",
+        "method": method,
         "build_s": None,
         "solve_s": result.timings_s["solve_s"] - highs.raw_s,
         "total_s": total,
@@ -218,7 +235,9 @@ def run_case(
     if case == "random_year":
         site, run_config, timeseries = random_site_year(RANDOM_YEAR_SEED)
     if case in REOPTIMISE_EVERY:
-        measured = _rolling(site, run_config, timeseries, REOPTIMISE_EVERY[case])
+        measured = _rolling(
+            site, run_config, timeseries, REOPTIMISE_EVERY[case], case in LEARNED_CASES
+        )
     else:
         measured = _single(site, run_config, timeseries)
     return {"case": case, "steps": len(timeseries), **measured}

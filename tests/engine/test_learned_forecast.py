@@ -38,17 +38,23 @@ def _daily_mae_kw(provider, actuals: pd.DataFrame, first_day: int) -> float:
     return float(np.concatenate(errors).mean())
 
 
-@pytest.mark.parametrize(("seed", "profile"), [(3, "commercial"), (11, "home")])
-def test_learned_beats_persistence_week_on_unseen_sites(seed, profile):
-    actuals = _site_year(seed, profile, 49)
+# Measured on seeds 1-8 (49 days each, scored after two weeks): learned / persistence_week load
+# MAE 0.34-0.90 commercial (mean 0.61), 0.67-0.90 home (0.78), 0.79-0.95 small_business (0.86).
+@pytest.mark.parametrize(
+    ("profile", "mean_below"), [("commercial", 0.8), ("home", 0.85), ("small_business", 0.92)]
+)
+def test_learned_beats_persistence_week_on_unseen_sites(profile, mean_below):
     site, run_config = make_site(), make_run_config()
-    learned = _daily_mae_kw(make_provider("learned", actuals, site, run_config), actuals, 14)
-    persistence = _daily_mae_kw(
-        make_provider("persistence_week", actuals, site, run_config), actuals, 14
-    )
-    # 0.63-0.81 of persistence_week on the examples; sites whose load trends with the season
-    # keep less of the gain (0.86 on seed 3, in spring), so the claim tested is 10%.
-    assert learned <= 0.9 * persistence
+    ratios = []
+    for seed in (1, 2, 3, 4):
+        actuals = _site_year(seed, profile, 49)
+        learned = _daily_mae_kw(make_provider("learned", actuals, site, run_config), actuals, 14)
+        persistence = _daily_mae_kw(
+            make_provider("persistence_week", actuals, site, run_config), actuals, 14
+        )
+        ratios.append(learned / persistence)
+    assert max(ratios) < 0.97
+    assert np.mean(ratios) < mean_below
 
 
 def test_quantiles_are_ordered_and_roughly_calibrated():

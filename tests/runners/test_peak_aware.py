@@ -71,7 +71,7 @@ def test_learned_peak_aware_keeps_more_than_persistence_at_a_demand_charge_site(
             .between(battery.soc_min_kwh - 1e-6, battery.soc_max_kwh + 1e-6)
             .all()
         )
-    assert captured["learned"] > captured["persistence_week"] + 0.1
+    assert captured["learned"] > captured["persistence_week"] + 0.05
 
 
 def test_live_plan_holds_the_reserve_and_names_its_import_ceiling():

@@ -116,28 +116,25 @@ def _settle(
 
 
 def plan_forecast(
+    point: pd.DataFrame,
     provider: ForecastProvider,
-    now: pd.Timestamp,
-    steps: int,
     tariff: CompiledTariff,
     peak_quantile: float | None,
 ) -> pd.DataFrame:
     """The forecast a plan optimises: demand-charge steps on the load's ``peak_quantile``.
 
-    Planning those steps on a high quantile makes the plan hold the energy and set the demand
-    target that a load above its median would need; other steps keep the median. Providers
-    without quantiles give their point forecast.
+    ``point`` is ``provider``'s point forecast from its first step. Planning those steps on a
+    high quantile makes the plan hold the energy and set the demand target that a load above
+    its median would need; other steps keep the median. Providers without quantiles give
+    ``point`` itself.
     """
-    forecast = provider.forecast(now, steps)
     load_quantile = getattr(provider, "load_quantile_kw", None)
-    if peak_quantile is None or load_quantile is None:
-        return forecast
     inside = tariff.demand_steps()
-    if inside.any():
-        load_kw = forecast[col.LOAD_KW].to_numpy().copy()
-        load_kw[inside] = load_quantile(now, steps, peak_quantile)[inside]
-        forecast[col.LOAD_KW] = load_kw
-    return forecast
+    if peak_quantile is None or load_quantile is None or not inside.any():
+        return point
+    load_kw = point[col.LOAD_KW].to_numpy().copy()
+    load_kw[inside] = load_quantile(point.index[0], len(point), peak_quantile)[inside]
+    return point.assign(**{col.LOAD_KW: load_kw})
 
 
 def import_ceiling_kw(
@@ -182,7 +179,7 @@ def plan_now(
     step_td = pd.Timedelta(minutes=run_config.timestep_min)
     point = provider.forecast(now, int(pd.Timedelta(hours=options.horizon_h) / step_td))
     tariff = compile_tariff(run_config.tariff, point)
-    forecast = plan_forecast(provider, now, len(point), tariff, options.peak_quantile)
+    forecast = plan_forecast(point, provider, tariff, options.peak_quantile)
     reserve = getattr(provider, "peak_reserve_kwh", None)
     state = LiveState(
         now=now,
@@ -289,9 +286,8 @@ def rolling_backtest(
         window_tariff = evaluated_tariff.window(
             issue - start, issue - start + steps, settled_import_kw
         )
-        forecast = plan_forecast(
-            provider, now, steps, window_tariff, run_config.rolling.peak_quantile
-        )
+        point = provider.forecast(now, steps)
+        forecast = plan_forecast(point, provider, window_tariff, run_config.rolling.peak_quantile)
         reserve = getattr(provider, "peak_reserve_kwh", None)
         state = LiveState(
             now=now,
@@ -338,7 +334,7 @@ def rolling_backtest(
         values = part.to_numpy()[:, [part.columns.get_loc(name) for name in col.DISPATCH_COLUMNS]]
         settled.append(values)
         for series in FORECAST_SERIES:
-            errors[series].append(forecast[series].to_numpy()[:length] - actuals[series][applied])
+            errors[series].append(point[series].to_numpy()[:length] - actuals[series][applied])
         soc_kwh = float(values[-1, SOC_POSITION])
         settled_import_kw[applied.start - start : applied.stop - start] = values[:, IMPORT_POSITION]
         _raise_peaks(

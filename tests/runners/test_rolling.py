@@ -1,10 +1,12 @@
 """Rolling horizon and the live step against hand-computed and single-shot answers."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from gridq import conventions as col
 from gridq.engine.bill import bill
@@ -127,8 +129,13 @@ def test_month_to_date_peak_floor_does_not_pay_a_peak_twice():
     assert unfloored[col.GRID_IMPORT_KW].max() < 30.0 - 1.0
 
 
-def test_live_step_cli_prints_the_setpoint_as_json(week_bundles):
-    bundle = week_bundles / "commercial_demand_charge"
+def test_live_step_cli_prints_the_setpoint_as_json(week_bundles, tmp_path):
+    # Two days in, so a forecast needing a day of history: the bundle's copy says which.
+    bundle = tmp_path / "site"
+    shutil.copytree(week_bundles / "commercial_demand_charge", bundle)
+    config = yaml.safe_load((bundle / "run_config.yaml").read_text())
+    config["rolling"]["forecast"] = "persistence_day"
+    (bundle / "run_config.yaml").write_text(yaml.safe_dump(config))
     result = invoke(
         "live",
         "step",

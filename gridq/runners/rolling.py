@@ -137,18 +137,29 @@ def plan_forecast(
     return point.assign(**{col.LOAD_KW: load_kw})
 
 
+def peak_reserve_kwh(
+    provider: ForecastProvider, now: pd.Timestamp, peak_quantile: float | None
+) -> float:
+    """The SOC reserve a plan from ``now`` holds: sized by a provider with quantiles, else 0."""
+    reserve = getattr(provider, "peak_reserve_kwh", None)
+    return 0.0 if reserve is None or peak_quantile is None else reserve(now, peak_quantile)
+
+
 def import_ceiling_kw(
     tariff: CompiledTariff,
     planned_import_kw: np.ndarray,
-    floors_kw: dict[str, float],
+    state: LiveState,
+    local_timezone: str,
     steps: int,
 ) -> np.ndarray:
-    """The demand target of each of the first ``steps`` steps of a plan [kW].
+    """The demand target of each of the first ``steps`` steps of a plan made in ``state`` [kW].
 
     Per demand charge, the plan's billed demand of the step's period, raised to the peak
-    already set in it (``floors_kw`` by period name); the lowest over the charges the step is
-    in. Steps outside every demand charge have none (infinite).
+    already set in it this month; the lowest over the charges the step is in. Steps outside
+    every demand charge have none (infinite).
     """
+    month = state.now.tz_convert(local_timezone).strftime("%Y-%m")
+    floors_kw = {f"{name}:{month}": kw for name, kw in state.peak_so_far_kw}
     ceiling = np.full(steps, np.inf)
     for charge in tariff.demand_charges:
         billed_kw = charge.billed_kw(charge.peaks_kw(planned_import_kw))
@@ -180,23 +191,18 @@ def plan_now(
     point = provider.forecast(now, int(pd.Timedelta(hours=options.horizon_h) / step_td))
     tariff = compile_tariff(run_config.tariff, point)
     forecast = plan_forecast(point, provider, tariff, options.peak_quantile)
-    reserve = getattr(provider, "peak_reserve_kwh", None)
     state = LiveState(
         now=now,
         soc_kwh=soc_kwh,
         peak_so_far_kw=tuple((c.name, peak_so_far_kw) for c in run_config.tariff.demand_charges),
-        soc_reserve_kwh=(
-            0.0
-            if reserve is None or options.peak_quantile is None
-            else reserve(now, options.peak_quantile)
-        ),
+        soc_reserve_kwh=peak_reserve_kwh(provider, now, options.peak_quantile),
     )
     plan = step(site, run_config, state, forecast, tariff=tariff)
-    month = now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
     ceiling_kw = import_ceiling_kw(
         tariff,
         plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
-        {f"{name}:{month}": kw for name, kw in state.peak_so_far_kw},
+        state,
+        run_config.tariff.local_timezone,
         1,
     )[0]
     return plan, (None if np.isinf(ceiling_kw) else float(ceiling_kw))
@@ -288,15 +294,10 @@ def rolling_backtest(
         )
         point = provider.forecast(now, steps)
         forecast = plan_forecast(point, provider, window_tariff, run_config.rolling.peak_quantile)
-        reserve = getattr(provider, "peak_reserve_kwh", None)
         state = LiveState(
             now=now,
             soc_kwh=soc_kwh,
-            soc_reserve_kwh=(
-                0.0
-                if reserve is None or run_config.rolling.peak_quantile is None
-                else reserve(now, run_config.rolling.peak_quantile)
-            ),
+            soc_reserve_kwh=peak_reserve_kwh(provider, now, run_config.rolling.peak_quantile),
             ends_run=issue + steps == len(index),
             peak_so_far_kw=_month_peaks(
                 evaluated_tariff,
@@ -315,11 +316,11 @@ def rolling_backtest(
         if isinstance(provider, PerfectForecast):
             part = planned
         else:
-            month = now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
             ceiling_kw = import_ceiling_kw(
                 window_tariff,
                 plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
-                {f"{name}:{month}": kw for name, kw in state.peak_so_far_kw},
+                state,
+                run_config.tariff.local_timezone,
                 length,
             )
             part = _settle(

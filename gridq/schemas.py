@@ -286,6 +286,37 @@ class Degradation(_Model):
         return points
 
 
+class UnderwritingUncertainty(_Model):
+    """How ``gridq underwrite`` draws the lives whose P10/P50/P90 it reports.
+
+    Each drawn life takes a weather year in turn and, seeded, its own tariff escalation and
+    load growth (normal about the central values), ageing rate (log-normal about 1), and that
+    weather year's PV yield and load level (normal about 1, drawn once per weather year).
+    """
+
+    scenarios: int = Field(
+        12, ge=1, le=1000, description="Lives drawn for P10/P50/P90 (the reference aside)."
+    )
+    tariff_escalation_sd_frac_per_year: float = Field(
+        0.01, ge=0, le=0.5, description="Standard deviation of the yearly tariff escalation."
+    )
+    load_growth_sd_frac_per_year: float = Field(
+        0.01, ge=0, le=0.5, description="Standard deviation of the yearly load growth."
+    )
+    ageing_sd_frac: float = Field(
+        0.2,
+        ge=0,
+        le=2,
+        description="Log-normal spread of the ageing rate (cycle and calendar fade together).",
+    )
+    pv_yield_sd_frac: float = Field(
+        0.05, ge=0, le=0.5, description="Standard deviation of a weather year's PV yield."
+    )
+    load_level_sd_frac: float = Field(
+        0.03, ge=0, le=0.5, description="Standard deviation of a weather year's load level."
+    )
+
+
 class Underwriting(_Model):
     """Project finance and lifetime assumptions for ``gridq underwrite``."""
 
@@ -308,11 +339,15 @@ class Underwriting(_Model):
         1,
         ge=1,
         le=100,
-        description="Load/PV years to run: the bundle's, plus seeded variants that reshuffle "
-        "its days within each month.",
+        description="Load/PV years: the bundle's, plus seeded variants that reshuffle its days "
+        "within four-week blocks and scale its PV yield and load level.",
     )
-    seed: int = Field(0, description="Seed of the weather-year variants.")
+    load_growth_frac_per_year: float = Field(
+        0.0, gt=-1, le=1, description="Yearly growth of the site's load (PV stays)."
+    )
+    seed: int = Field(0, description="Seed of the weather-year variants and drawn lives.")
     degradation: Degradation = Degradation()
+    uncertainty: UnderwritingUncertainty = UnderwritingUncertainty()
 
 
 class RunConfig(_Model):

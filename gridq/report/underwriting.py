@@ -27,7 +27,7 @@ def _shown(value: Any, form: str) -> str:
 
 
 def _figures_table(summary: dict[str, Any]) -> str:
-    """Achievable beside the perfect-foresight bound, then P50 / P90 of each."""
+    """Achievable beside the perfect-foresight bound, then P10 / P50 / P90 of each."""
     reference, bound = summary["reference"], summary["perfect_foresight_bound"]
     rows = [
         "<tr><th>figure</th><th>achievable</th><th>perfect foresight (bound)</th></tr>",
@@ -40,11 +40,14 @@ def _figures_table(summary: dict[str, Any]) -> str:
     for name, spread in summary["uncertainty"].items():
         perfect = summary["perfect_foresight_uncertainty"][name]
         rows.append(
-            f"<tr><td>{escape(name)} P50 / P90 over {summary['weather_years']} weather years"
-            f"</td><td>{spread['p50']:,.0f} / {spread['p90']:,.0f}</td>"
-            f"<td>{perfect['p50']:,.0f} / {perfect['p90']:,.0f}</td></tr>"
+            f"<tr><td>{escape(name)} P10 / P50 / P90 over {summary['drawn_lives']} drawn lives"
+            f"</td><td>{_spread(spread)}</td><td>{_spread(perfect)}</td></tr>"
         )
     return "<table>" + "\n".join(rows) + "</table>"
+
+
+def _spread(quantiles: dict[str, float]) -> str:
+    return " / ".join(f"{quantiles[name]:,.0f}" for name in ("p10", "p50", "p90"))
 
 
 def _operation(summary: dict[str, Any]) -> str:
@@ -76,12 +79,14 @@ def build_underwriting_report(
     site: Site, years: pd.DataFrame, summary: dict[str, Any], sweep: pd.DataFrame | None = None
 ) -> str:
     """The page for one underwriting run (and its sweep, if any)."""
-    reference = years[years["variant"] == 0]
+    reference = years[years["life"] == 0]
     life = reference[reference["year"] > 0]
     labels = [str(year) for year in reference["year"]]
+    drawn_soh = years[(years["life"] > 0) & (years["year"] > 0)].groupby("year")["soh_end_frac"]
     soh_series = {
-        f"weather year {variant}": list(100 * group[group["year"] > 0]["soh_end_frac"])
-        for variant, group in years.groupby("variant")
+        "reference": list(100 * life["soh_end_frac"]),
+        "lowest drawn": list(100 * drawn_soh.min()),
+        "highest drawn": list(100 * drawn_soh.max()),
     }
     charts = [
         bar_chart(

@@ -11,8 +11,10 @@ weather year is also operated the way the site would be (the rolling runner with
 config's forecast, re-planning and peak-aware options, at year-one conditions), and every
 project year's savings are its perfect-foresight savings times the share that operation kept.
 
-Weather years: variant 0 is the bundle's own year; each further variant reshuffles whole days
-of load and PV within four-week blocks (seeded), keeping prices on their dates.
+The reference life takes the bundle's own year at the central assumptions; P10/P50/P90 come
+from lives drawn over weather years, escalation, load growth and ageing rate
+(:mod:`gridq.runners.underwriting_draws`). All lives share one HiGHS model: they differ only in
+prices, load and usable capacity, so each year's solve starts from the last optimal basis.
 """
 
 import itertools
@@ -33,18 +35,17 @@ from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import highs_options
 from gridq.engine.sums import exact_sum
-from gridq.engine.tariff import compile_tariff, working_days
+from gridq.engine.tariff import compile_tariff
 from gridq.errors import ConfigError
 from gridq.runners.backtest import optimise
 from gridq.runners.rolling import backtest_rolling
+from gridq.runners.underwriting_draws import Assumptions, central, drawn, sources, weather_year
 from gridq.schemas import RunConfig, Site, Underwriting
 from gridq.tariff_schema import Tariff
 
 DAYS_PER_YEAR = 365.0
-P90_QUANTILE = 0.10
-"""P90 is the value exceeded in 90% of weather years: the 10th percentile."""
-BLOCK_DAYS = 28
-"""Weather-year variants move days within blocks of this many days."""
+EXCEEDED_IN = {"p10": 0.9, "p50": 0.5, "p90": 0.1}
+"""P90 is the value exceeded in 90% of drawn lives: the 10th percentile; P10 the 90th."""
 SWEEPABLE = ("capacity_kwh", "power_kw", "charge_power_max_kw", "discharge_power_max_kw")
 
 Progress = Callable[[int, int], None]
@@ -78,44 +79,6 @@ def escalated_timeseries(timeseries: pd.DataFrame, factor: float) -> pd.DataFram
     )
 
 
-def weather_variant(
-    timeseries: pd.DataFrame,
-    variant: int,
-    seed: int,
-    zone: str,
-    bank_holidays: str = "england_and_wales",
-) -> pd.DataFrame:
-    """Variant 0 is ``timeseries``; others move whole local days of load and PV.
-
-    A day moves only to another day of the same kind (a working day, or a weekend day or bank
-    holiday of ``bank_holidays``) within the same
-    block of four weeks from the first day, so the season and the working week stay while
-    days cross month ends (moving monthly peaks). Days of unusual length (a clock change, an
-    incomplete first or last day) stay where they are.
-    """
-    if variant == 0:
-        return timeseries
-    rng = np.random.default_rng([seed, variant])
-    local = pd.DatetimeIndex(timeseries.index).tz_convert(zone)
-    days = np.asarray(local.strftime("%Y-%m-%d"))
-    steps_per_day = pd.Series(days).value_counts()
-    usual = steps_per_day[steps_per_day == steps_per_day.mode().iloc[0]].index
-    first = pd.Timestamp(days[0])
-    working = dict(zip(days, working_days(local, bank_holidays), strict=True))
-    groups: dict[tuple[int, bool], list[str]] = {}
-    for day in sorted(usual):
-        block = (pd.Timestamp(day) - first).days // BLOCK_DAYS
-        groups.setdefault((block, bool(working[day])), []).append(day)
-    load = timeseries[col.LOAD_KW].to_numpy().copy()
-    pv = timeseries[col.PV_KW].to_numpy().copy()
-    source_load, source_pv = load.copy(), pv.copy()
-    for group_days in groups.values():
-        for target, source in zip(group_days, rng.permutation(group_days), strict=True):
-            into, out_of = days == target, days == source
-            load[into], pv[into] = source_load[out_of], source_pv[out_of]
-    return timeseries.assign(**{col.LOAD_KW: load, col.PV_KW: pv})
-
-
 def capex_gbp(site: Site, options: Underwriting) -> float:
     """Capex of the site's battery: per kWh, per kW of its larger power, plus fixed."""
     battery = site.battery
@@ -143,22 +106,31 @@ def _operate_year(
     weather: pd.DataFrame,
     year: int,
     soh_frac: float,
+    assumed: Assumptions,
     highs: InPlaceHighs,
 ) -> dict[str, Any]:
-    """Year ``year`` of the project at SOH ``soh_frac``: escalated tariff, optimum, bills, ageing.
+    """Year ``year`` of a life at SOH ``soh_frac``: escalated tariff, grown load, optimum, ageing.
 
     Money and energy are per year (the timeseries scaled up to one year).
     """
     options = run_config.underwriting
     year_share = _share_of_year(weather, run_config)
-    factor = (1.0 + options.tariff_escalation_frac_per_year) ** (year - 1)
+    factor = (1.0 + assumed.tariff_escalation_frac_per_year) ** (year - 1)
+    load_factor = (1.0 + assumed.load_growth_frac_per_year) ** (year - 1)
     year_config = run_config.model_copy(
         update={"tariff": escalated_tariff(run_config.tariff, factor)}
     )
-    year_series = escalated_timeseries(weather, factor)
+    year_series = escalated_timeseries(weather, factor).assign(
+        **{col.LOAD_KW: weather[col.LOAD_KW] * load_factor}
+    )
     year_site = _with_capacity(site, site.battery.capacity_kwh * soh_frac)
     tariff = compile_tariff(year_config.tariff, year_series)
-    optimised = optimise(year_site, year_config, year_series, tariff, highs).dispatch
+    try:
+        optimised = optimise(year_site, year_config, year_series, tariff, highs).dispatch
+    except ConfigError as error:
+        raise ConfigError(
+            f"underwriting year {year}, load x{load_factor:.3f} by growth: {error}"
+        ) from None
     without = no_battery(make_problem(year_site, year_config, year_series, tariff))
     wear = site.battery.degradation_cost_gbp_per_kwh
     with_gbp = bill(optimised, tariff, wear).supplier_bill_gbp / year_share
@@ -167,14 +139,17 @@ def _operate_year(
     ageing = age_one_year(
         optimised[col.SOC_KWH].to_numpy(), usable_kwh, year_share, options.degradation
     )
+    cycle_fade = ageing.cycle_fade_frac * assumed.ageing_factor
+    calendar_fade = ageing.calendar_fade_frac * assumed.ageing_factor
     dt_h = run_config.timestep_min / 60
     return {
         "tariff_escalation_factor": factor,
+        "load_growth_factor": load_factor,
         "soh_start_frac": soh_frac,
         "usable_capacity_kwh": usable_kwh,
-        "cycle_fade_frac": ageing.cycle_fade_frac,
-        "calendar_fade_frac": ageing.calendar_fade_frac,
-        "soh_end_frac": max(soh_frac - ageing.fade_frac, 0.0),
+        "cycle_fade_frac": cycle_fade,
+        "calendar_fade_frac": calendar_fade,
+        "soh_end_frac": max(soh_frac - cycle_fade - calendar_fade, 0.0),
         "equivalent_full_cycles": ageing.equivalent_full_cycles,
         "discharge_kwh": exact_sum(optimised[col.BATTERY_DISCHARGE_KW].to_numpy())
         * dt_h
@@ -183,6 +158,11 @@ def _operate_year(
         "perfect_bill_gbp": with_gbp,
         "perfect_savings_gbp": without_gbp - with_gbp,
     }
+
+
+def shared_highs(run_config: RunConfig) -> InPlaceHighs:
+    """One HiGHS model for whole-year solves that differ only in numbers, updated in place."""
+    return InPlaceHighs(highs_options(run_config.solver, whole_run=True))
 
 
 def captured_share(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> float:
@@ -200,23 +180,21 @@ def project_years(
     site: Site,
     run_config: RunConfig,
     timeseries: pd.DataFrame,
-    variant: int = 0,
+    assumed: Assumptions | None = None,
     progress: Callable[[], None] | None = None,
     captured_frac: float = 1.0,
+    highs: InPlaceHighs | None = None,
 ) -> pd.DataFrame:
-    """One weather year's life, a row per project year (year 0 is the investment).
+    """One life, a row per project year (year 0 is the investment); central if not ``assumed``.
 
     ``savings_gbp`` and ``cash_flow_gbp`` are achievable: perfect-foresight savings times
-    ``captured_frac``; ``perfect_*`` columns keep the bound.
+    ``captured_frac``; ``perfect_*`` columns keep the bound. Pass one ``highs`` to lives of one
+    site so every solve starts from the last optimal basis.
     """
     options = run_config.underwriting
-    weather = weather_variant(
-        timeseries,
-        variant,
-        options.seed,
-        run_config.tariff.local_timezone,
-        run_config.tariff.bank_holidays,
-    )
+    assumed = assumed or central(options)
+    variant = assumed.weather_year
+    weather = weather_year(timeseries, variant, run_config)
     capex = capex_gbp(site, options)
     nameplate_kwh = site.battery.capacity_kwh
     rows: list[dict[str, Any]] = [
@@ -224,6 +202,8 @@ def project_years(
             "variant": variant,
             "year": 0,
             "tariff_escalation_factor": 1.0,
+            "load_growth_factor": 1.0,
+            "ageing_factor": assumed.ageing_factor,
             "soh_start_frac": 1.0,
             "usable_capacity_kwh": nameplate_kwh,
             "soh_end_frac": 1.0,
@@ -233,10 +213,9 @@ def project_years(
         }
     ]
     soh_frac = 1.0
-    # The years differ only in prices and usable capacity: each solve starts from the last basis.
-    highs = InPlaceHighs(highs_options(run_config.solver, whole_run=True))
+    highs = highs or shared_highs(run_config)
     for year in range(1, options.life_years + 1):
-        operated = _operate_year(site, run_config, weather, year, soh_frac, highs)
+        operated = _operate_year(site, run_config, weather, year, soh_frac, assumed, highs)
         replaced = (
             operated["soh_end_frac"] < options.replacement_soh_frac and year < options.life_years
         )
@@ -244,7 +223,7 @@ def project_years(
         opex_gbp = options.fixed_opex_gbp_per_year
         savings_gbp = operated["perfect_savings_gbp"] * captured_frac
         rows.append(
-            {"variant": variant, "year": year}
+            {"variant": variant, "year": year, "ageing_factor": assumed.ageing_factor}
             | operated
             | {
                 "captured_frac": captured_frac,
@@ -301,16 +280,20 @@ def finance_summary(years: pd.DataFrame, options: Underwriting) -> dict[str, Any
 
 @dataclass(frozen=True)
 class Underwritten:
-    """The yearly table of every weather year and the summary of ``underwriting.json``."""
+    """The yearly table of every life (``life`` 0 is the reference) and ``underwriting.json``."""
 
     years: pd.DataFrame
     summary: dict[str, Any]
 
 
-def _p50_p90(values: list[float]) -> dict[str, float]:
+def _spreads(summaries: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """P10/P50/P90 of first-year savings and NPV over the drawn lives."""
     return {
-        "p50": float(np.quantile(values, 0.5)),
-        "p90": float(np.quantile(values, P90_QUANTILE)),
+        figure: {
+            name: float(np.quantile([s[figure] for s in summaries], quantile))
+            for name, quantile in EXCEEDED_IN.items()
+        }
+        for figure in ("first_year_savings_gbp", "npv_gbp")
     }
 
 
@@ -331,29 +314,25 @@ def underwrite(
     timeseries: pd.DataFrame,
     progress: Progress | None = None,
 ) -> Underwritten:
-    """Every weather year's life; the summary of the bundle's own year and P50/P90 over all."""
+    """The reference life, the drawn lives, and the summary: reference figures, P10/P50/P90."""
     if site.battery.capacity_kwh <= 0:
         raise ConfigError(
             "site_config.yaml: battery.capacity_kwh is 0 (no battery); underwriting values a "
             "battery, so give the site one"
         )
     options = run_config.underwriting
-    total = options.weather_years * options.life_years
-    tick = _ticker(progress, total)
-    tariff = run_config.tariff
+    draws = [drawn(options, life) for life in range(options.uncertainty.scenarios)]
+    tick = _ticker(progress, (1 + len(draws)) * options.life_years)
     captured = [
-        captured_share(
-            site,
-            run_config,
-            weather_variant(
-                timeseries, v, options.seed, tariff.local_timezone, tariff.bank_holidays
-            ),
-        )
-        for v in range(options.weather_years)
-    ]
-    lives = [
-        project_years(site, run_config, timeseries, variant, tick, captured[variant])
+        captured_share(site, run_config, weather_year(timeseries, variant, run_config))
         for variant in range(options.weather_years)
+    ]
+    highs = shared_highs(run_config)
+    lives = [
+        project_years(
+            site, run_config, timeseries, assumed, tick, captured[assumed.weather_year], highs
+        ).assign(life=number)
+        for number, assumed in enumerate([central(options), *draws])
     ]
     summaries = [finance_summary(life, options) for life in lives]
     bounds = [finance_summary(perfect_view(life), options) for life in lives]
@@ -362,6 +341,7 @@ def underwrite(
         "life_years": options.life_years,
         "discount_rate_frac": options.discount_rate_frac,
         "tariff_escalation_frac_per_year": options.tariff_escalation_frac_per_year,
+        "load_growth_frac_per_year": options.load_growth_frac_per_year,
         "capex_gbp": capex_gbp(site, options),
         "capacity_kwh": site.battery.capacity_kwh,
         "charge_power_max_kw": site.battery.charge_power_max_kw,
@@ -377,18 +357,10 @@ def underwrite(
             "captured_frac_by_weather_year": captured,
         },
         "weather_years": options.weather_years,
-        "uncertainty_sources": [
-            f"{options.weather_years} weather years (the bundle's own, then days reshuffled "
-            "within four-week blocks), each operated by the rolling forecast",
-        ],
-        "uncertainty": {
-            "first_year_savings_gbp": _p50_p90([s["first_year_savings_gbp"] for s in summaries]),
-            "npv_gbp": _p50_p90([s["npv_gbp"] for s in summaries]),
-        },
-        "perfect_foresight_uncertainty": {
-            "first_year_savings_gbp": _p50_p90([s["first_year_savings_gbp"] for s in bounds]),
-            "npv_gbp": _p50_p90([s["npv_gbp"] for s in bounds]),
-        },
+        "drawn_lives": len(draws),
+        "uncertainty_sources": sources(options),
+        "uncertainty": _spreads(summaries[1:]),
+        "perfect_foresight_uncertainty": _spreads(bounds[1:]),
     }
     return Underwritten(years=pd.concat(lives, ignore_index=True), summary=summary)
 
@@ -444,10 +416,11 @@ def sweep_sizes(
     life = run_config.underwriting.life_years
     total = len(sizes) * life
     tick = _ticker(progress, total)
+    highs = shared_highs(run_config)
     rows = []
     for size in sizes:
         candidate = sized(site, size)
-        years = project_years(candidate, run_config, timeseries, 0, tick)
+        years = project_years(candidate, run_config, timeseries, None, tick, highs=highs)
         figures = finance_summary(years, run_config.underwriting)
         rows.append(
             size

@@ -19,8 +19,16 @@ from gridq.runners.underwrite import (
     project_years,
     sized,
     underwrite,
-    weather_variant,
 )
+from gridq.runners.underwriting_draws import (
+    Assumptions,
+    central,
+    drawn,
+    level_factors,
+    reshuffled_days,
+    weather_year,
+)
+from gridq.schemas import Underwriting
 from tests.conftest import PARAMS, invoke
 
 
@@ -29,7 +37,9 @@ def _example(name="commercial_demand_charge", days=7, **underwriting):
     # persistence_day needs a day of history, so a week is enough to measure achievable value.
     run_config = example.run_config.model_copy(
         update={
-            "underwriting": example.run_config.underwriting.model_copy(update=underwriting),
+            "underwriting": Underwriting.model_validate(
+                example.run_config.underwriting.model_dump() | underwriting
+            ),
             "rolling": example.run_config.rolling.model_copy(
                 update={"forecast": "persistence_day"}
             ),
@@ -61,7 +71,7 @@ def test_soh_never_rises_except_at_a_replacement():
 def test_cash_flows_and_figures_follow_their_formulas():
     site, run_config, timeseries = _example(life_years=3, fixed_opex_gbp_per_year=1000.0)
     result = underwrite(site, run_config, timeseries)
-    years = result.years
+    years = result.years[result.years["life"] == 0].reset_index(drop=True)
     capex = 250.0 * 500.0 + 80.0 * 250.0
     assert years.loc[0, "cash_flow_gbp"] == -capex
     life = years[years["year"] > 0]
@@ -89,13 +99,83 @@ def test_cash_flows_and_figures_follow_their_formulas():
     assert bills[1] == pytest.approx(1.02 * bills[0])
 
 
-def test_p90_is_no_more_than_p50():
-    site, run_config, timeseries = _example(life_years=2, weather_years=4, days=14)
-    uncertainty = underwrite(site, run_config, timeseries).summary["uncertainty"]
+def _spread(**sources):
+    return {"uncertainty": {"scenarios": 6} | sources}
+
+
+def test_p10_p50_p90_are_ordered_and_spread_by_every_source():
+    site, run_config, timeseries = _example(life_years=2, weather_years=2, days=14, **_spread())
+    result = underwrite(site, run_config, timeseries)
+    uncertainty = result.summary["uncertainty"]
     for spread in uncertainty.values():
-        assert spread["p90"] <= spread["p50"]
-    # The weather years differ, so the spread is real.
-    assert uncertainty["npv_gbp"]["p90"] < uncertainty["npv_gbp"]["p50"]
+        assert spread["p90"] < spread["p50"] < spread["p10"]
+    assert set(result.years["life"]) == set(range(7))
+    assert result.summary["drawn_lives"] == 6
+    assert len(result.summary["uncertainty_sources"]) == 5
+    # Without any spread, every drawn life of the bundle's own year is the reference.
+    still = {
+        "pv_yield_sd_frac": 0.0,
+        "load_level_sd_frac": 0.0,
+        "tariff_escalation_sd_frac_per_year": 0.0,
+        "load_growth_sd_frac_per_year": 0.0,
+        "ageing_sd_frac": 0.0,
+    }
+    site, run_config, timeseries = _example(life_years=2, days=14, **_spread(**still))
+    result = underwrite(site, run_config, timeseries)
+    for figure, spread in result.summary["uncertainty"].items():
+        for value in spread.values():
+            assert value == pytest.approx(result.summary["reference"][figure], rel=1e-6)
+
+
+def test_drawn_lives_are_seeded_and_take_the_weather_years_in_turn():
+    _, run_config, _ = _example(weather_years=3, seed=5)
+    options = run_config.underwriting
+    draws = [drawn(options, life) for life in range(6)]
+    assert [d.weather_year for d in draws] == [0, 1, 2, 0, 1, 2]
+    assert draws == [drawn(options, life) for life in range(6)]
+    assert len({d.tariff_escalation_frac_per_year for d in draws}) == 6
+    assert all(d.ageing_factor > 0 for d in draws)
+    assert central(options) == Assumptions(0, 0.02, 0.0, 1.0)
+
+
+def test_load_growth_grows_the_load_each_year():
+    # No PV, no escalation: year 2 at 10% growth is year 1 of a site with 10% more load.
+    site, run_config, timeseries = _example(
+        life_years=2, tariff_escalation_frac_per_year=0.0, load_growth_frac_per_year=0.1
+    )
+    grown = project_years(site, run_config, timeseries)
+    bigger = timeseries.assign(**{col.LOAD_KW: timeseries[col.LOAD_KW] * 1.1})
+    first = project_years(site, run_config, bigger)
+    assert grown.loc[2, "load_growth_factor"] == pytest.approx(1.1)
+    assert grown.loc[2, "no_battery_bill_gbp"] == pytest.approx(first.loc[1, "no_battery_bill_gbp"])
+    assert grown.loc[2, "no_battery_bill_gbp"] > 1.05 * grown.loc[1, "no_battery_bill_gbp"]
+
+
+def test_the_ageing_factor_scales_the_fade():
+    site, run_config, timeseries = _example(life_years=1)
+    options = run_config.underwriting
+    reference = project_years(site, run_config, timeseries)
+    faster = project_years(
+        site, run_config, timeseries, Assumptions(0, options.tariff_escalation_frac_per_year, 0, 2)
+    )
+    for fade in ("cycle_fade_frac", "calendar_fade_frac"):
+        assert faster.loc[1, fade] == pytest.approx(2 * reference.loc[1, fade])
+    assert faster.loc[1, "soh_end_frac"] < reference.loc[1, "soh_end_frac"]
+
+
+def test_weather_years_scale_pv_yield_and_load_level():
+    site, run_config, timeseries = _example(
+        "pv_battery_tou", days=28, weather_years=3, **_spread(pv_yield_sd_frac=0.1)
+    )
+    assert weather_year(timeseries, 0, run_config) is timeseries
+    for variant in (1, 2):
+        pv_factor, load_factor = level_factors(run_config.underwriting, variant)
+        assert pv_factor != 1.0
+        assert load_factor != 1.0
+        year = weather_year(timeseries, variant, run_config)
+        moved = reshuffled_days(timeseries, variant, 0, "Europe/London")
+        np.testing.assert_allclose(year[col.PV_KW], pv_factor * moved[col.PV_KW])
+        np.testing.assert_allclose(year[col.LOAD_KW], load_factor * moved[col.LOAD_KW])
 
 
 def test_a_bigger_battery_never_saves_less_in_its_first_year():
@@ -141,7 +221,7 @@ def test_weather_variants_move_whole_days_within_four_week_blocks():
     # Across the autumn clock change: its 25-hour day stays, the others move.
     _, run_config, timeseries = _example(days=62)
     timeseries.index = timeseries.index + (pd.Timestamp("2025-10-01") - pd.Timestamp("2025-01-01"))
-    variant = weather_variant(timeseries, 1, 0, "Europe/London")
+    variant = reshuffled_days(timeseries, 1, 0, "Europe/London")
     assert not np.allclose(variant[col.LOAD_KW], timeseries[col.LOAD_KW])
     local = pd.DatetimeIndex(timeseries.index).tz_convert("Europe/London")
     day = (local.normalize().tz_localize(None) - pd.Timestamp("2025-10-01")).days
@@ -156,7 +236,7 @@ def test_weather_variants_move_whole_days_within_four_week_blocks():
         variant[col.LOAD_KW].groupby(months).sum(), timeseries[col.LOAD_KW].groupby(months).sum()
     )
     np.testing.assert_array_equal(variant[col.IMPORT_PRICE], timeseries[col.IMPORT_PRICE])
-    assert weather_variant(timeseries, 0, 0, "Europe/London") is timeseries
+    assert reshuffled_days(timeseries, 0, 0, "Europe/London") is timeseries
 
 
 def test_cli_underwrites_and_sweeps_a_bundle(tmp_path):
@@ -177,7 +257,7 @@ def test_cli_underwrites_and_sweeps_a_bundle(tmp_path):
     assert summary["capacity_kwh"] == best["capacity_kwh"]
     assert f"capacity_kwh {best['capacity_kwh']:g}" in result.stdout
     years = pd.read_parquet(folder / "underwriting.parquet")
-    assert list(years["year"]) == list(range(11))
+    assert list(years[years["life"] == 0]["year"]) == list(range(11))
     assert (folder / "underwriting.html").read_text().count("<svg") == 2
 
 
@@ -208,6 +288,6 @@ def test_bank_holidays_trade_places_only_with_other_days_off():
     holidays = local.strftime("%m-%d").isin(["12-25", "12-26"])
     working = working_days(local, "england_and_wales")
     for variant in (1, 2, 3):
-        load = weather_variant(timeseries, variant, 0, "Europe/London")[col.LOAD_KW]
+        load = reshuffled_days(timeseries, variant, 0, "Europe/London")[col.LOAD_KW]
         assert load[office_hours & holidays].max() < 100.0
         assert load[office_hours & working].mean() > 150.0

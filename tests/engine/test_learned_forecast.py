@@ -105,3 +105,39 @@ def test_retraining_more_often_than_a_step_is_refused():
 def test_bad_quantiles_name_the_option(options, message):
     with pytest.raises(ConfigError, match=message):
         parse_model(RollingOptions, options)
+
+
+def _pv_site(days: int) -> pd.DataFrame:
+    series = SyntheticSeries(
+        seed=3,
+        start_utc=pd.Timestamp("2025-05-05", tz="UTC"),
+        days=days,
+        pv_peak_kw=10.0,
+        load_profile="home",
+        price_profile="flat",
+    )
+    return make_timeseries(series, make_site(), 15)
+
+
+def test_pv_nowcast_scales_the_rest_of_today_by_how_bright_it_has_been():
+    actuals = _pv_site(21)
+    site, run_config = make_site(), make_run_config()
+    # 13:00 UTC (14:00 BST) on day 16: half of today's sun has been measured.
+    issued_at = actuals.index[16 * STEPS_PER_DAY + 52]
+    dimmed = actuals.copy()
+    today_so_far = (dimmed.index >= actuals.index[16 * STEPS_PER_DAY - 4]) & (
+        dimmed.index < issued_at
+    )
+    dimmed.loc[today_so_far, col.PV_KW] *= 0.5
+    bright = make_provider("learned", actuals, site, run_config)
+    dim = make_provider("learned", dimmed, site, run_config)
+    steps_left_today, factor = bright._pv_nowcast(52 + 16 * STEPS_PER_DAY, bright._cut(issued_at))
+    assert steps_left_today == STEPS_PER_DAY - 52 - 4  # to local midnight, 23:00 UTC
+    assert 0.4 < factor < 3.0, "the test needs a factor that halving leaves unclipped"
+    before = bright.quantiles(issued_at, 2 * STEPS_PER_DAY)[col.PV_KW]
+    after = dim.quantiles(issued_at, 2 * STEPS_PER_DAY)[col.PV_KW]
+    np.testing.assert_allclose(after[:, :steps_left_today], 0.5 * before[:, :steps_left_today])
+    assert before[:, :steps_left_today].sum() > 0
+    # At local midnight nothing of today is known: no nowcast.
+    midnight = int(actuals.index.searchsorted(pd.Timestamp("2025-05-21T23:00Z")))
+    assert bright._pv_nowcast(midnight, bright._cut(actuals.index[midnight])) == (0, 1.0)

@@ -1,4 +1,4 @@
-"""Peak-aware operation: the import ceiling by hand, and learned quantiles defending peaks."""
+"""Peak-aware operation: the import ceiling by hand, learned quantiles, the PV nowcast."""
 
 import json
 
@@ -96,3 +96,31 @@ def test_live_plan_holds_the_reserve_and_names_its_import_ceiling():
     assert ceiling_kw >= 150.0
     # Starting above it, the plan never dips into the reserve (every step is in a demand charge).
     assert (plan.dispatch[col.SOC_KWH] >= battery.soc_min_kwh + reserve_kwh - 1e-6).all()
+
+
+# Measured on seeds 1001-1004 of each PV example, 28 days in random months: hourly with the PV
+# nowcast kept a mean 87% at the export-limited site (78% daily) and 83% at the home (81%).
+@pytest.mark.parametrize(("seed", "month"), [(1001, 6), (1003, 4)])
+def test_hourly_plans_with_the_pv_nowcast_keep_more_on_unseen_pv_sites(seed, month):
+    example = example_bundle(PARAMS, "export_limited_pv")
+    series = example.series.model_copy(
+        update={
+            "seed": seed,
+            "days": 28,
+            "start_utc": pd.Timestamp(f"2025-{month:02d}-03", tz="UTC"),
+        }
+    )
+    timeseries = make_timeseries(series, example.site, 15)
+    captured = {}
+    for every_min in (1440, 60):
+        run_config = example.run_config.model_copy(
+            update={
+                "rolling": example.run_config.rolling.model_copy(
+                    update={"reoptimise_every_min": every_min, "forecast": "learned"}
+                )
+            }
+        )
+        provider = make_provider("learned", timeseries, example.site, run_config)
+        run = backtest_rolling(example.site, run_config, timeseries, provider)
+        captured[every_min] = run.metrics["captured_frac"]
+    assert captured[60] > captured[1440] + 0.05

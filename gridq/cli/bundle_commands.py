@@ -48,7 +48,11 @@ def validate(
     suite: SuiteOption = None,
 ) -> None:
     """Check a bundle's tables with Great Expectations, then against GridQ's conventions."""
-    io.require_bundle(bundle)
+    with io.locked(bundle):
+        _validate(bundle, table, suite)
+
+
+def _validate(bundle: Path, table: str, suite: Path | None) -> None:
     suite_definition = io.read_suite(suite or Path("stages/validate") / f"{table}.json")
     if table == "timeseries":
         run_config = io.read_config(bundle / io.RUN_CONFIG, schemas.RunConfig)
@@ -63,6 +67,7 @@ def validate(
     else:
         inputs = io.read_bundle(bundle)
         step_min = inputs.run_config.timestep_min
+        io.check_lineage(bundle, io.DISPATCH, io.BASELINE)
         reports = {
             name: checks.validate_dispatch(
                 io.read_dispatch(bundle / name, step_min), inputs.site.battery, suite_definition
@@ -82,36 +87,53 @@ def validate(
 @reports_errors
 def solve(bundle: BundleArg) -> None:
     """Optimise the dispatch: writes dispatch.parquet and solve_stats.json."""
-    inputs = io.read_bundle(bundle)
-    optimised = _optimise(bundle, inputs)
-    io.write_outputs(
-        bundle,
-        tables={io.DISPATCH: optimised.dispatch},
-        documents={io.SOLVE_STATS: optimised.solve_stats},
-        timings_s=optimised.timings_s,
-    )
+    with io.locked(bundle):
+        inputs = io.read_bundle(bundle)
+        optimised = _optimise(bundle, inputs)
+        io.write_outputs(
+            bundle,
+            command="solve",
+            made_from=io.INPUT_FILES,
+            tables={io.DISPATCH: optimised.dispatch},
+            documents={io.SOLVE_STATS: optimised.solve_stats},
+            timings_s=optimised.timings_s,
+        )
     typer.echo(f"{bundle}: solved, objective {optimised.solve_stats['objective_gbp']:.2f} GBP")
 
 
 @reports_errors
 def baseline(bundle: BundleArg) -> None:
     """Run the configured baseline: writes baseline.parquet."""
-    inputs = io.read_bundle(bundle)
-    frame = runner.run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
-    io.write_outputs(bundle, tables={io.BASELINE: frame}, documents={})
+    with io.locked(bundle):
+        inputs = io.read_bundle(bundle)
+        frame = runner.run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
+        io.write_outputs(
+            bundle,
+            command="baseline",
+            made_from=io.INPUT_FILES,
+            tables={io.BASELINE: frame},
+            documents={},
+        )
     typer.echo(f"{bundle}: baseline '{inputs.run_config.baseline}' written")
 
 
 @reports_errors
 def metrics(bundle: BundleArg) -> None:
     """Price dispatch and baseline with one bill: writes metrics.json, bundle_metadata.json."""
-    inputs = io.read_bundle(bundle)
-    dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
-    result = runner.run_metrics(
-        inputs.site, inputs.run_config, inputs.timeseries, dispatch, reference
-    )
-    io.write_outputs(bundle, tables={}, documents={io.METRICS: result})
-    io.write_metadata(bundle, inputs)
+    with io.locked(bundle):
+        inputs = io.read_bundle(bundle)
+        dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
+        result = runner.run_metrics(
+            inputs.site, inputs.run_config, inputs.timeseries, dispatch, reference
+        )
+        io.write_outputs(
+            bundle,
+            command="metrics",
+            made_from=(*io.INPUT_FILES, io.DISPATCH, io.BASELINE),
+            tables={},
+            documents={io.METRICS: result},
+        )
+        io.write_metadata(bundle, inputs)
     typer.echo(f"{bundle}: saves {result['savings_gbp']:.2f} GBP against {result['baseline']}")
 
 
@@ -135,13 +157,27 @@ def backtest(
     horizon: Annotated[str | None, typer.Option(help="e.g. 36h, 48h.")] = None,
 ) -> None:
     """Solve, run the baseline and compute metrics in one go."""
+    with io.locked(bundle):
+        _backtest(bundle, mode, forecast, reoptimise_every, horizon)
+
+
+def _backtest(
+    bundle: Path,
+    mode: str,
+    forecast: str | None,
+    reoptimise_every: str | None,
+    horizon: str | None,
+) -> None:
     inputs = io.read_bundle(bundle)
     if mode == "rolling":
         run_config = with_rolling_options(inputs.run_config, forecast, reoptimise_every, horizon)
         inputs = io.BundleInputs(inputs.site, run_config, inputs.timeseries)
         rolled = run_rolling(bundle, inputs)
+        replayed = (io.FORECASTS,) if run_config.rolling.forecast == "replay" else ()
         io.write_outputs(
             bundle,
+            command="backtest --mode rolling",
+            made_from=(*io.INPUT_FILES, *replayed),
             tables={io.DISPATCH: rolled.dispatch, io.BASELINE: rolled.baseline},
             documents={io.SOLVE_STATS: rolled.solve_stats, io.METRICS: rolled.metrics},
             timings_s=rolled.timings_s,
@@ -156,6 +192,8 @@ def backtest(
     )
     io.write_outputs(
         bundle,
+        command="backtest",
+        made_from=io.INPUT_FILES,
         tables={io.DISPATCH: optimised.dispatch, io.BASELINE: reference},
         documents={io.SOLVE_STATS: optimised.solve_stats, io.METRICS: result},
         timings_s=optimised.timings_s,
@@ -167,17 +205,33 @@ def backtest(
 @reports_errors
 def report(bundle: BundleArg) -> None:
     """Write report.html (and the plot tables behind it) and print the summary."""
-    inputs = io.read_bundle(bundle)
-    dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
-    metrics = io.read_json(bundle / io.METRICS)
-    page = report_page.build_report(
-        inputs.site, inputs.run_config, inputs.timeseries, dispatch, reference, metrics
-    )
-    io.write_report(
-        bundle, page.html, {io.PLOT_WEEK: page.week, io.PLOT_MONTHLY_BILLS: page.monthly_bills}
-    )
+    with io.locked(bundle):
+        inputs = io.read_bundle(bundle)
+        dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
+        io.check_lineage(bundle, io.METRICS)
+        metrics = io.read_json(bundle / io.METRICS)
+        page = report_page.build_report(
+            inputs.site, inputs.run_config, inputs.timeseries, dispatch, reference, metrics
+        )
+        io.write_report(
+            bundle,
+            page.html,
+            {io.PLOT_WEEK: page.week, io.PLOT_MONTHLY_BILLS: page.monthly_bills},
+        )
     print_summary(bundle, metrics)
     typer.echo(f"{bundle / io.REPORT} written")
+
+
+@reports_errors
+def verify(bundle: BundleArg) -> None:
+    """Check that every output still matches the files it was made from (exit 0, or 2)."""
+    found = io.verify(bundle)
+    if found:
+        for problem in found[:-1]:
+            typer.echo(f"error: {problem}", err=True)
+        raise GridqError(found[-1])
+    present = [name for name in io.LINEAGE_OUTPUTS if (bundle / name).is_file()]
+    typer.echo(f"{bundle}: {len(present)} output(s) current ({', '.join(present) or 'none yet'})")
 
 
 def version() -> None:
@@ -187,5 +241,5 @@ def version() -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    for command in (validate, solve, baseline, metrics, backtest, report, version):
+    for command in (validate, solve, baseline, metrics, backtest, report, verify, version):
         app.command()(command)

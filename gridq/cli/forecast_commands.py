@@ -20,6 +20,11 @@ def evaluate(
     bundle: Annotated[Path, typer.Argument(help="Run bundle.", file_okay=False)],
 ) -> None:
     """Score every provider on the same windows; print a table, write forecast_evaluation.json."""
+    with io.locked(bundle):
+        _evaluate(bundle)
+
+
+def _evaluate(bundle: Path) -> None:
     inputs = io.read_bundle(bundle)
     vintages = None
     if (bundle / io.FORECASTS).exists():

@@ -116,6 +116,8 @@ def bill(
 ) -> None:
     """Price a dispatch with the bundle's tariff and print the itemised bill."""
     inputs = io.read_bundle(bundle)
+    if dispatch is None:
+        io.check_lineage(bundle, io.DISPATCH)
     path = dispatch or bundle / io.DISPATCH
     table_in = io.read_meter(path, inputs.run_config.timestep_min)
     priced = runner.price_dispatch(inputs.site, inputs.run_config, inputs.timeseries, table_in)

@@ -28,6 +28,11 @@ def underwrite(
     ] = None,
 ) -> None:
     """Project the battery's life: writes underwriting.parquet, .json and .html."""
+    with io.locked(bundle):
+        _underwrite(bundle, sweep)
+
+
+def _underwrite(bundle: Path, sweep: list[str] | None) -> None:
     inputs = io.read_bundle(bundle)
     site, run_config, timeseries = inputs.site, inputs.run_config, inputs.timeseries
     sizes = underwriting.parse_sweep(sweep) if sweep else None

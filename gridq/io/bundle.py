@@ -7,10 +7,11 @@ and so stay out of every other file). Every write goes to a temporary file in th
 and is renamed into place, so a failed run never leaves a half-written file.
 """
 
-import hashlib
+import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import gridq
 from gridq import conventions as col
 from gridq.engine.timeseries import check_time_index, check_timeseries
 from gridq.errors import BundleError, ConfigError, GridqError, InputError
+from gridq.io import lineage
 from gridq.schemas import UNION_TAGS, RunConfig, Site
 from gridq.tariff_schema import Tariff
 
@@ -55,6 +57,11 @@ UNDERWRITING_REPORT = "underwriting.html"
 FORECAST_EVALUATION = "forecast_evaluation.json"
 INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
 OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
+LINEAGE_OUTPUTS = OUTPUT_FILES
+"""The outputs that carry a lineage record, checked by every reader and ``gridq verify``."""
+LOCK_WAIT_ENV = "GRIDQ_LOCK_WAIT_S"
+DEFAULT_LOCK_WAIT_S = 600.0
+LOCK_POLL_S = 0.1
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -243,10 +250,6 @@ def write_inputs(bundle: Path, site: Site, run_config: RunConfig, timeseries: pd
     write_table(bundle / TIMESERIES, timeseries[list(col.TIMESERIES_COLUMNS)])
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_metadata(bundle: Path, inputs: BundleInputs) -> None:
     """Record input and output hashes, versions and the validated config."""
     write_json(
@@ -256,9 +259,11 @@ def write_metadata(bundle: Path, inputs: BundleInputs) -> None:
             "versions": {
                 name: version(name) for name in ("linopy", "highspy", "pandas", "pyarrow")
             },
-            "inputs_sha256": {name: _sha256(bundle / name) for name in INPUT_FILES},
+            "inputs_sha256": {name: lineage.sha256_file(bundle / name) for name in INPUT_FILES},
             "outputs_sha256": {
-                name: _sha256(bundle / name) for name in OUTPUT_FILES if (bundle / name).is_file()
+                name: lineage.sha256_file(bundle / name)
+                for name in OUTPUT_FILES
+                if (bundle / name).is_file()
             },
             "site": inputs.site.model_dump(mode="json"),
             "run_config": inputs.run_config.model_dump(mode="json"),
@@ -266,25 +271,99 @@ def write_metadata(bundle: Path, inputs: BundleInputs) -> None:
     )
 
 
+def _parquet_bytes(frame: pd.DataFrame, lineage_record: dict[str, Any]) -> bytes:
+    """A table on a UTC index as parquet bytes, its lineage in the schema metadata."""
+    table = pa.Table.from_pandas(
+        frame.rename_axis(col.TIMESTAMP).reset_index(), preserve_index=False
+    )
+    table = table.replace_schema_metadata(
+        (table.schema.metadata or {}) | {lineage.PARQUET_KEY: json_text(lineage_record).encode()}
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
 def write_outputs(
     bundle: Path,
     *,
+    command: str,
+    made_from: tuple[str, ...],
     tables: dict[str, pd.DataFrame],
     documents: dict[str, Any],
     timings_s: dict[str, float] | None = None,
 ) -> None:
-    """Write output tables and JSON documents (and the timings, if given).
+    """Write output tables and JSON documents (and the timings, if given), with lineage.
 
-    Everything is serialised before the first file is replaced, so a failure while preparing
-    leaves the bundle as it was.
+    Each output records ``command`` and the hashes of ``made_from`` (files of the bundle);
+    documents also record the tables written with them. Everything is serialised before the
+    first file is replaced, so a failure while preparing leaves the bundle as it was, and
+    tables go first, so a run killed between two renames leaves documents that readers refuse.
     """
-    texts = {name: json_text(data) for name, data in documents.items()}
-    for name, frame in tables.items():
-        write_table(bundle / name, frame)
+    sources = {name: lineage.sha256_file(bundle / name) for name in made_from}
+    table_bytes = {
+        name: _parquet_bytes(frame, lineage.record(command, sources))
+        for name, frame in tables.items()
+    }
+    with_tables = sources | {name: lineage.sha256_bytes(data) for name, data in table_bytes.items()}
+    texts = {
+        name: json_text(data | {lineage.LINEAGE_KEY: lineage.record(command, with_tables)})
+        for name, data in documents.items()
+    }
+    for name, data in table_bytes.items():
+        _atomic_write(bundle / name, lambda temporary, data=data: temporary.write_bytes(data))
     for name, text in texts.items():
         _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
     if timings_s is not None:
         write_json(bundle / TIMINGS, timings_s)
+
+
+@contextmanager
+def locked(bundle: Path) -> Iterator[None]:
+    """Hold ``bundle``'s lock while a command reads and writes it; clear stale temp files.
+
+    One command at a time writes a bundle: a second waits up to ``GRIDQ_LOCK_WAIT_S`` seconds
+    (default 600; 0 fails at once) and then fails in one line. The lock is an ``flock`` on the
+    folder itself, so it adds no file and dies with its process. Holding it, any ``.*.tmp``
+    left by a killed run is removed.
+    """
+    require_bundle(bundle)
+    raw_wait = os.environ.get(LOCK_WAIT_ENV, str(DEFAULT_LOCK_WAIT_S))
+    try:
+        wait_s = float(raw_wait)
+    except ValueError:
+        raise ConfigError(f"{LOCK_WAIT_ENV}={raw_wait!r}: give seconds to wait, e.g. 60") from None
+    folder = os.open(bundle, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BundleError(
+                        f"{bundle}: another gridq command is writing this bundle; wait for it "
+                        f"or raise {LOCK_WAIT_ENV} (waited {wait_s:g} s)"
+                    ) from None
+                time.sleep(LOCK_POLL_S)
+        for stale in bundle.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(folder)
+
+
+def check_lineage(bundle: Path, *names: str) -> None:
+    """Refuse any of ``names`` that is stale or mixed (see :mod:`gridq.io.lineage`)."""
+    for name in names:
+        lineage.check(bundle, name)
+
+
+def verify(bundle: Path) -> list[str]:
+    """One line per output of ``bundle`` whose lineage no longer holds."""
+    require_bundle(bundle)
+    return lineage.problems(bundle, LINEAGE_OUTPUTS)
 
 
 def read_json(path: Path) -> Any:
@@ -387,7 +466,8 @@ def read_forecast_vintages(path: Path) -> pd.DataFrame:
 
 
 def read_solved(bundle: Path, timestep_min: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bundle's optimised dispatch and its baseline."""
+    """The bundle's optimised dispatch and its baseline, once their lineage is checked."""
+    check_lineage(bundle, DISPATCH, BASELINE)
     return (
         read_dispatch(bundle / DISPATCH, timestep_min),
         read_dispatch(bundle / BASELINE, timestep_min),

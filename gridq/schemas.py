@@ -370,3 +370,25 @@ class RunConfig(_Model):
         if 60 % value:
             raise ValueError(f"timestep_min {value} does not divide 60; use 5, 10, 15, 30 or 60")
         return value
+
+    @model_validator(mode="after")
+    def _rolling_fits_the_step(self) -> "RunConfig":
+        """Rolling intervals are whole steps and a plan covers what it applies: never rounded."""
+        step = self.timestep_min
+        rolling = self.rolling
+        horizon_min = rolling.horizon_h * 60
+        for name, minutes in (
+            ("reoptimise_every_min", rolling.reoptimise_every_min),
+            ("horizon_h", horizon_min),
+        ):
+            if minutes % step:
+                raise ValueError(
+                    f"rolling.{name} ({minutes:g} min) is not a whole number of {step}-min steps;"
+                    f" use a multiple of {step} min"
+                )
+        if horizon_min < rolling.reoptimise_every_min:
+            raise ValueError(
+                f"rolling.horizon_h ({rolling.horizon_h:g} h) is shorter than the re-plan interval"
+                f" ({rolling.reoptimise_every_min} min); a plan must cover the steps it applies"
+            )
+        return self

@@ -17,6 +17,7 @@ runner = LazyModule("gridq.runners.backtest")
 checks = LazyModule("gridq.runners.validate")
 report_page = LazyModule("gridq.report.html")
 schemas = LazyModule("gridq.schemas")
+timeseries_checks = LazyModule("gridq.engine.timeseries")
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
@@ -124,7 +125,11 @@ def metrics(bundle: BundleArg) -> None:
         inputs = io.read_bundle(bundle)
         dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
         result = runner.run_metrics(
-            inputs.site, inputs.run_config, inputs.timeseries, dispatch, reference
+            inputs.site,
+            inputs.run_config,
+            timeseries_checks.covered_steps(inputs.timeseries, dispatch),
+            dispatch,
+            reference,
         )
         io.write_outputs(
             bundle,
@@ -211,7 +216,12 @@ def report(bundle: BundleArg) -> None:
         io.check_lineage(bundle, io.METRICS)
         metrics = io.read_json(bundle / io.METRICS)
         page = report_page.build_report(
-            inputs.site, inputs.run_config, inputs.timeseries, dispatch, reference, metrics
+            inputs.site,
+            inputs.run_config,
+            timeseries_checks.covered_steps(inputs.timeseries, dispatch),
+            dispatch,
+            reference,
+            metrics,
         )
         io.write_report(
             bundle,

@@ -52,8 +52,10 @@ def with_rolling_options(
         )
     if horizon is not None:
         updates["horizon_h"] = parse_duration_min(horizon, "--horizon") / 60
-    rolling = io.parse_model(type(run_config.rolling), run_config.rolling.model_dump() | updates)
-    return run_config.model_copy(update={"rolling": rolling})
+    rolling = run_config.rolling.model_dump(mode="json") | updates
+    return io.parse_model(
+        type(run_config), run_config.model_dump(mode="json") | {"rolling": rolling}
+    )
 
 
 @contextmanager

@@ -14,6 +14,7 @@ bills = LazyModule("gridq.engine.bill")
 io = LazyModule("gridq.io.bundle")
 runner = LazyModule("gridq.runners.backtest")
 tariffs = LazyModule("gridq.tariff_schema")
+timeseries_checks = LazyModule("gridq.engine.timeseries")
 
 tariff_app = typer.Typer(help="Inspect tariffs.", no_args_is_help=True)
 
@@ -120,7 +121,13 @@ def bill(
         io.check_lineage(bundle, io.DISPATCH)
     path = dispatch or bundle / io.DISPATCH
     table_in = io.read_meter(path, inputs.run_config.timestep_min)
-    priced = runner.price_dispatch(inputs.site, inputs.run_config, inputs.timeseries, table_in)
+    # The bundle's own dispatch may cover only the steps after a rolling run's warm-up.
+    timeseries = (
+        inputs.timeseries
+        if dispatch
+        else timeseries_checks.covered_steps(inputs.timeseries, table_in)
+    )
+    priced = runner.price_dispatch(inputs.site, inputs.run_config, timeseries, table_in)
     table = Table(title=f"{path} priced with {bundle / io.RUN_CONFIG}")
     table.add_column("item")
     table.add_column("GBP", justify="right")

@@ -52,7 +52,8 @@ def check_time_index(index: pd.Index, timestep_min: int) -> pd.DatetimeIndex:
             f"column '{TIMESTAMP}' steps {actual_min:g} min into {_stamp(index, position)}, "
             f"expected {timestep_min} min (run_config timestep_min); fill the gap or resample"
         )
-    return pd.DatetimeIndex(index, name=TIMESTAMP)
+    # The frequency lets a one-step window (a rolling run's last) still know its step.
+    return pd.DatetimeIndex(index, name=TIMESTAMP, freq=f"{timestep_min}min")
 
 
 def check_timeseries(frame: pd.DataFrame, timestep_min: int) -> pd.DataFrame:
@@ -91,5 +92,27 @@ def check_timeseries(frame: pd.DataFrame, timestep_min: int) -> pd.DataFrame:
 
 
 def timestep_h(index: pd.DatetimeIndex) -> float:
-    """Length of one step of a checked index [h]."""
+    """Length of one step of a checked index [h]; a single step takes it from the frequency."""
+    if len(index) < 2:
+        if index.freq is None:
+            raise InputError("a single step without a frequency has no timestep; give two steps")
+        return float((index[0] + index.freq - index[0]) / pd.Timedelta(hours=1))
     return float((index[1] - index[0]) / pd.Timedelta(hours=1))
+
+
+def covered_steps(timeseries: pd.DataFrame, dispatch: pd.DataFrame) -> pd.DataFrame:
+    """The stretch of ``timeseries`` that ``dispatch`` covers.
+
+    A perfect-foresight run covers every step; a rolling run starts after its forecast's
+    warm-up, so its dispatch and baseline cover the tail.
+    """
+    full = pd.DatetimeIndex(timeseries.index)
+    index = pd.DatetimeIndex(dispatch.index)
+    first = int(full.searchsorted(index[0]))
+    stretch = full[first : first + len(index)]
+    if len(stretch) != len(index) or not stretch.equals(index):
+        raise InputError(
+            "the dispatch's steps are not a stretch of the timeseries' steps; rerun the step "
+            "that writes it"
+        )
+    return timeseries.iloc[first : first + len(index)]

@@ -93,7 +93,7 @@ def _existing(path: Path) -> Path:
 def pydantic_message(error: PydanticValidationError) -> str:
     """One line naming the first bad field, its value and the fix."""
     first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"] if part not in UNION_TAGS) or "(top level)"
+    field = ".".join(str(part) for part in first["loc"] if part not in UNION_TAGS)
     if first["type"] == "extra_forbidden":
         text = "unknown key; check its spelling against the documented fields"
     elif first["type"] == "missing":
@@ -104,7 +104,8 @@ def pydantic_message(error: PydanticValidationError) -> str:
         if isinstance(value, str | int | float | bool) or value is None:
             text += f" (got {value!r})"
     more = len(error.errors()) - 1
-    return f"{field}: {text}" + (f" (+{more} more problems)" if more else "")
+    # A rule across fields (a model validator) names its fields in its own text.
+    return (f"{field}: {text}" if field else text) + (f" (+{more} more problems)" if more else "")
 
 
 def parse_model(model: type[ModelT], data: Any) -> ModelT:

@@ -20,7 +20,7 @@ from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, PerfectFore
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.solve import highs_options
 from gridq.engine.tariff import CompiledTariff, compile_tariff
-from gridq.errors import InputError
+from gridq.errors import ConfigError, InputError
 from gridq.runners.backtest import optimise, run_baseline, run_metrics
 from gridq.runners.live import LiveState, Plan, step
 from gridq.schemas import RunConfig, Site
@@ -268,12 +268,22 @@ def rolling_backtest(
     index = pd.DatetimeIndex(timeseries.index)
     step_td = index[1] - index[0]
     start = int(np.searchsorted(index, index[0] + provider.warmup))
-    every = max(int(reoptimise_every / step_td), 1)
-    horizon_steps = max(int(horizon / step_td), every)
+    every, horizon_steps = int(reoptimise_every / step_td), int(horizon / step_td)
+    if every < 1 or every * step_td != reoptimise_every or horizon_steps < every:
+        raise ConfigError(
+            f"re-planning every {reoptimise_every} over {horizon} does not fit {step_td} steps; "
+            "use whole steps and a horizon at least the re-plan interval"
+        )
     if start >= len(index) - 1:
         raise InputError(
             f"the run ({len(index)} steps) is no longer than the forecast's warm-up "
             f"({provider.warmup}); use a longer timeseries or a forecast that needs less history"
+        )
+    if every > len(index) - start:
+        raise InputError(
+            f"re-planning every {reoptimise_every} (rolling.reoptimise_every_min) is longer than "
+            f"the run after the forecast's warm-up ({(len(index) - start) * step_td}); re-plan "
+            "more often or give a longer timeseries"
         )
     issues = list(range(start, len(index), every))
     # Compiled once over the evaluation window, the steps that the run's bill prices.

@@ -165,6 +165,13 @@ def test_live_step_cli_prints_the_setpoint_as_json(week_bundles, tmp_path):
         (("--forecast", "bogus"), "forecast: Input should be 'perfect'"),
         (("--horizon", "5x"), "--horizon '5x' is not a duration"),
         (("--forecast", "seasonal_naive"), "is no longer than the forecast's warm-up"),
+        (("--reoptimise-every", "7min"), "is not a whole number of 15-min steps"),
+        (("--horizon", "1445min"), "is not a whole number of 15-min steps"),
+        (("--reoptimise-every", "2h", "--horizon", "1h"), "is shorter than the re-plan interval"),
+        (
+            ("--forecast", "persistence_day", "--reoptimise-every", "30d", "--horizon", "30d"),
+            "is longer than the run",
+        ),
     ],
 )
 def test_bad_rolling_options_are_one_line_errors(week_bundles, options, expected):
@@ -172,3 +179,41 @@ def test_bad_rolling_options_are_one_line_errors(week_bundles, options, expected
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize("every", ["15min", "75min", "1d"])
+def test_every_runner_output_can_be_priced_and_reported(week_bundles, tmp_path, every):
+    # A rolling run starts after its forecast's warm-up, so its tables cover fewer steps.
+    bundle = tmp_path / "site"
+    shutil.copytree(week_bundles / "pv_battery_tou", bundle)
+    result = invoke(
+        "backtest",
+        bundle,
+        "--mode",
+        "rolling",
+        "--forecast",
+        "persistence_day",
+        "--reoptimise-every",
+        every,
+    )
+    assert result.exit_code == 0, result.output
+    rolled = json.loads((bundle / io.METRICS).read_text())
+    for command in ("report", "bill", "metrics", "verify"):
+        result = invoke(command, bundle)
+        assert result.exit_code == 0, (command, result.output)
+    repriced = json.loads((bundle / io.METRICS).read_text())
+    assert repriced["savings_gbp"] == pytest.approx(rolled["savings_gbp"])
+
+
+def test_live_step_at_the_last_step_plans_one_step(tmp_path):
+    bundle = tmp_path / "site"
+    result = invoke(
+        "generate", "pv_battery_tou", "--params", PARAMS, "--out", bundle, "--days", "8"
+    )
+    assert result.exit_code == 0, result.output
+    last = pd.read_parquet(bundle / io.TIMESERIES)["timestamp"].iloc[-1]
+    result = invoke(
+        "live", "step", bundle, "--at", last.strftime("%Y-%m-%dT%H:%MZ"), "--soc-kwh", "5"
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["plan"]) == 1

@@ -35,10 +35,6 @@ NOWCAST_FACTOR_RANGE = (0.2, 3.0)
 """Bounds of the nowcast's brightness factor: one odd hour does not make a day."""
 MAX_PERSISTENCE = 0.99
 """The load nowcast's error persistence per step stays below 1, so every shift fades."""
-LOAD_NOWCAST_REACH = pd.Timedelta(hours=3)
-"""The load nowcast shifts only this far ahead. Reaching the whole horizon carried night-time
-errors into the working day: load MAE against persistence_week rose from 0.69 to 0.79 on the
-commercial examples planned daily; cut at 3 h it was 0.69 (at 1 h the same)."""
 _TREES = 120
 # 63 bins trained a year of commercial_underwriting in 24 s against 34 s at LightGBM's 255, with
 # the same load MAE (5.458 against 5.457 kW).
@@ -371,16 +367,13 @@ class LearnedForecast:
 
         Load errors persist for hours (a busier morning stays busy): the error of the step
         just before ``start`` against the one-day model, times the persistence to the power
-        of each step's lead, is added to every quantile up to ``LOAD_NOWCAST_REACH`` ahead.
-        Only steps before ``start`` are read.
+        of each step's lead, is added to every quantile. Only steps before ``start`` are read.
         """
         if self._train(cut, col.LOAD_KW, 1) is None:
             return np.zeros(steps)
         last = slice(start - 1, start)
         error = float(self.actuals[col.LOAD_KW].iloc[start - 1] - self._load_model_kw(last, cut)[0])
-        shift = error * self._load_persistence(cut) ** np.arange(1, steps + 1)
-        shift[int(LOAD_NOWCAST_REACH / self._step) :] = 0.0
-        return shift
+        return error * self._load_persistence(cut) ** np.arange(1, steps + 1)
 
     def _pv_model_kw(self, span: slice, cut: int) -> np.ndarray:
         """The one-day model's P50 PV over ``span`` [kW]; 0 without a model or sun."""

@@ -143,7 +143,7 @@ def test_pv_nowcast_scales_the_rest_of_today_by_how_bright_it_has_been():
     assert bright._pv_nowcast(midnight, bright._cut(actuals.index[midnight])) == (0, 1.0)
 
 
-def test_load_nowcast_shifts_by_the_last_error_fading_for_three_hours():
+def test_load_nowcast_shifts_by_the_last_error_fading_at_the_errors_persistence():
     actuals = _site_year(4, "home", 21)
     site, run_config = make_site(), make_run_config()
     start = 16 * STEPS_PER_DAY + 40
@@ -157,6 +157,5 @@ def test_load_nowcast_shifts_by_the_last_error_fading_for_three_hours():
     before = calm.quantiles(issued_at, 40)[col.LOAD_KW]
     after = busy.quantiles(issued_at, 40)[col.LOAD_KW]
     assert (before > 0).all(), "the test needs no step clipped at 0"
-    # Three hours (12 steps) ahead, then nothing: errors persist for hours, not all day.
-    expected = np.concatenate([2.0 * persistence ** np.arange(1, 13), np.zeros(28)])
+    expected = 2.0 * persistence ** np.arange(1, 41)
     np.testing.assert_allclose(after - before, np.tile(expected, (3, 1)))

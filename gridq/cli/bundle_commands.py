@@ -17,7 +17,6 @@ runner = LazyModule("gridq.runners.backtest")
 checks = LazyModule("gridq.runners.validate")
 report_page = LazyModule("gridq.report.html")
 schemas = LazyModule("gridq.schemas")
-timeseries_checks = LazyModule("gridq.engine.timeseries")
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
@@ -123,14 +122,8 @@ def metrics(bundle: BundleArg) -> None:
     """Price dispatch and baseline with one bill: writes metrics.json, bundle_metadata.json."""
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
-        dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
-        result = runner.run_metrics(
-            inputs.site,
-            inputs.run_config,
-            timeseries_checks.covered_steps(inputs.timeseries, dispatch),
-            dispatch,
-            reference,
-        )
+        covered, dispatch, reference = io.read_solved(bundle, inputs)
+        result = runner.run_metrics(inputs.site, inputs.run_config, covered, dispatch, reference)
         io.write_outputs(
             bundle,
             command="metrics",
@@ -212,16 +205,11 @@ def report(bundle: BundleArg) -> None:
     """Write report.html (and the plot tables behind it) and print the summary."""
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
-        dispatch, reference = io.read_solved(bundle, inputs.run_config.timestep_min)
+        covered, dispatch, reference = io.read_solved(bundle, inputs)
         io.check_lineage(bundle, io.METRICS)
         metrics = io.read_json(bundle / io.METRICS)
         page = report_page.build_report(
-            inputs.site,
-            inputs.run_config,
-            timeseries_checks.covered_steps(inputs.timeseries, dispatch),
-            dispatch,
-            reference,
-            metrics,
+            inputs.site, inputs.run_config, covered, dispatch, reference, metrics
         )
         io.write_report(
             bundle,

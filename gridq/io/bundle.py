@@ -29,7 +29,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 import gridq
 from gridq import conventions as col
-from gridq.engine.timeseries import check_time_index, check_timeseries
+from gridq.engine.timeseries import check_time_index, check_timeseries, covered_steps
 from gridq.errors import BundleError, ConfigError, GridqError, InputError
 from gridq.io import lineage
 from gridq.schemas import UNION_TAGS, RunConfig, Site
@@ -466,10 +466,15 @@ def read_forecast_vintages(path: Path) -> pd.DataFrame:
         return frame[needed]
 
 
-def read_solved(bundle: Path, timestep_min: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bundle's optimised dispatch and its baseline, once their lineage is checked."""
+def read_solved(
+    bundle: Path, inputs: BundleInputs
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The timeseries steps the run covered, its dispatch and its baseline, lineage checked.
+
+    A rolling run covers the steps after its forecast's warm-up, a perfect one all of them.
+    """
     check_lineage(bundle, DISPATCH, BASELINE)
-    return (
-        read_dispatch(bundle / DISPATCH, timestep_min),
-        read_dispatch(bundle / BASELINE, timestep_min),
-    )
+    step_min = inputs.run_config.timestep_min
+    dispatch = read_dispatch(bundle / DISPATCH, step_min)
+    baseline = read_dispatch(bundle / BASELINE, step_min)
+    return covered_steps(inputs.timeseries, dispatch), dispatch, baseline

@@ -56,21 +56,16 @@ def test_perfect_forecast_with_a_whole_run_horizon_equals_the_single_shot(week_b
     assert result.solves == 6
 
 
+def _rolling_backtest(bundle, *options):
+    """A rolling backtest on the day-old forecast (a day of warm-up suits week-long bundles)."""
+    rolling = ("--mode", "rolling", "--forecast", "persistence_day")
+    return invoke("backtest", bundle, *rolling, *options)
+
+
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_realised_savings_never_exceed_perfect_foresight(week_bundles, name):
     bundle = week_bundles / name
-    result = invoke(
-        "backtest",
-        bundle,
-        "--mode",
-        "rolling",
-        "--forecast",
-        "persistence_day",
-        "--reoptimise-every",
-        "1d",
-        "--horizon",
-        "36h",
-    )
+    result = _rolling_backtest(bundle, "--reoptimise-every", "1d", "--horizon", "36h")
     assert result.exit_code == 0, result.output
     metrics = json.loads((bundle / io.METRICS).read_text())
     assert metrics["mode"] == "rolling"
@@ -186,16 +181,7 @@ def test_every_runner_output_can_be_priced_and_reported(week_bundles, tmp_path, 
     # A rolling run starts after its forecast's warm-up, so its tables cover fewer steps.
     bundle = tmp_path / "site"
     shutil.copytree(week_bundles / "pv_battery_tou", bundle)
-    result = invoke(
-        "backtest",
-        bundle,
-        "--mode",
-        "rolling",
-        "--forecast",
-        "persistence_day",
-        "--reoptimise-every",
-        every,
-    )
+    result = _rolling_backtest(bundle, "--reoptimise-every", every)
     assert result.exit_code == 0, result.output
     rolled = json.loads((bundle / io.METRICS).read_text())
     for command in ("report", "bill", "metrics", "verify"):

@@ -54,7 +54,8 @@ def _settle(
     battery discharges less; the battery's power is trimmed wherever the SOC, which then departs
     from the plan, would leave its limits. Where import would pass ``import_ceiling_kw`` (the
     plan's demand target), the battery charges less and then discharges more, within its power
-    and stored energy, as a site controller holding an import limit does.
+    and stored energy, as a site controller holding an import limit does. A step the plan shares
+    between importing and exporting (where export pays more) keeps both: see ``_time_shared``.
     """
     battery = site.battery
     eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
@@ -63,12 +64,14 @@ def _settle(
         np.full(len(actual), np.inf) if import_ceiling_kw is None else import_ceiling_kw
     ).tolist()
     rows = []
-    for load, pv, planned_charge, discharge, ceiling in zip(
+    for load, pv, planned_charge, discharge, ceiling, planned_import, planned_export in zip(
         actual[col.LOAD_KW].to_numpy().tolist(),
         actual[col.PV_KW].to_numpy().tolist(),
         planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
         planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
         ceilings,
+        planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
+        planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
         strict=True,
     ):
         # A sequential rule: each step starts from the SOC the last one left.
@@ -98,7 +101,11 @@ def _settle(
             stored = soc_kwh + dt_h * (eta_c * charge - discharge / eta_d)
         soc_kwh = stored
         net = load + charge + curtail - pv - discharge
-        rows.append((load, pv, max(net, 0.0), max(-net, 0.0), charge, discharge, curtail, soc_kwh))
+        import_kw, export_kw = _time_shared(net, planned_import, planned_export)
+        if export_kw > limit:
+            extra = min(export_kw - limit, pv - curtail)
+            curtail, export_kw = curtail + extra, export_kw - extra
+        rows.append((load, pv, import_kw, export_kw, charge, discharge, curtail, soc_kwh))
     return pd.DataFrame(
         rows,
         index=actual.index,
@@ -113,6 +120,30 @@ def _settle(
             col.SOC_KWH,
         ],
     )
+
+
+def _time_shared(
+    net_kw: float, planned_import_kw: float, planned_export_kw: float
+) -> tuple[float, float]:
+    """A step's import and export when the site's net demand is ``net_kw`` [kW].
+
+    A plan may share a step between an importing and an exporting mode (the LP's exact hull,
+    where export pays more than import); the meter then records both. The step's deviation from
+    the plan's net (``net_kw`` minus planned import less export) is shared between the modes in
+    proportion to planned import and export; a mode pushed past zero flips to the other side.
+    A step with only one direction planned settles the net alone.
+    """
+    if planned_import_kw <= 0 or planned_export_kw <= 0:
+        return max(net_kw, 0.0), max(-net_kw, 0.0)
+    importing_share = planned_import_kw / (planned_import_kw + planned_export_kw)
+    deviation_kw = net_kw - (planned_import_kw - planned_export_kw)
+    import_kw = planned_import_kw + importing_share * deviation_kw
+    export_kw = planned_export_kw - (1 - importing_share) * deviation_kw
+    if import_kw < 0:
+        return 0.0, export_kw - import_kw
+    if export_kw < 0:
+        return import_kw - export_kw, 0.0
+    return import_kw, export_kw
 
 
 def plan_forecast(

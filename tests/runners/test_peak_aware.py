@@ -17,8 +17,40 @@ from tests.conftest import PARAMS, REPO, invoke, make_site
 def _flows(load_kw: list[float], soc_kwh: float, ceiling_kw: list[float]) -> pd.DataFrame:
     index = pd.date_range("2025-01-06", periods=len(load_kw), freq="15min", tz="UTC")
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
-    planned = pd.DataFrame({col.BATTERY_CHARGE_KW: 0.0, col.BATTERY_DISCHARGE_KW: 0.0}, index=index)
+    planned = pd.DataFrame(0.0, index=index, columns=PLANNED_COLUMNS)
     return _settle(make_site(), actual, planned, soc_kwh, 0.25, np.array(ceiling_kw))
+
+
+PLANNED_COLUMNS = [
+    col.BATTERY_CHARGE_KW,
+    col.BATTERY_DISCHARGE_KW,
+    col.GRID_IMPORT_KW,
+    col.GRID_EXPORT_KW,
+]
+
+
+@pytest.mark.parametrize(
+    ("load_kw", "import_kw", "export_kw"),
+    [
+        # Planned 3 kW in and 0.5 kW out (net 2.5): the importing share is 3 / 3.5 = 6/7.
+        (0.5, 3.0, 0.5),
+        (1.0, 3.0 + 6 / 7 * 0.5, 0.5 - 1 / 7 * 0.5),
+        (0.0, 3.0 - 6 / 7 * 0.5, 0.5 + 1 / 7 * 0.5),
+        # 5 kW more than planned pushes the exporting mode past zero: all of it is import.
+        (5.5, 7.5, 0.0),
+    ],
+)
+def test_a_step_shared_between_import_and_export_settles_both_by_hand(
+    load_kw, import_kw, export_kw
+):
+    index = pd.date_range("2025-01-06", periods=1, freq="15min", tz="UTC")
+    actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
+    # Charging 4 kW and discharging 2 kW in one step: the plan's two modes.
+    planned = pd.DataFrame([[4.0, 2.0, 3.0, 0.5]], index=index, columns=PLANNED_COLUMNS)
+    flows = _settle(make_site(), actual, planned, 5.0, 0.25)
+    assert flows[col.GRID_IMPORT_KW].iloc[0] == pytest.approx(import_kw)
+    assert flows[col.GRID_EXPORT_KW].iloc[0] == pytest.approx(export_kw)
+    assert flows[col.SOC_KWH].iloc[0] == pytest.approx(5.0 + 0.25 * (4.0 - 2.0))
 
 
 def test_the_battery_holds_import_at_the_ceiling_while_it_has_energy():

@@ -10,7 +10,7 @@ import yaml
 
 from gridq import conventions as col
 from gridq.engine.bill import bill
-from gridq.engine.forecast import make_provider
+from gridq.engine.forecast import ReplayForecast, make_provider
 from gridq.engine.tariff import compile_tariff
 from gridq.io import bundle as io
 from gridq.runners.backtest import optimise
@@ -54,6 +54,30 @@ def test_perfect_forecast_with_a_whole_run_horizon_equals_the_single_shot(week_b
     single = bill(optimise(site, run_config, timeseries).dispatch, tariff, cost).total_cost_gbp
     assert rolled == pytest.approx(single, rel=1e-6)
     assert result.solves == 6
+
+
+def test_an_exact_forecast_settles_to_the_plan_where_steps_import_and_export(week_bundles):
+    # At night this home exports at 0.15 and imports at 0.09 GBP/kWh: the plan shares steps
+    # between importing and exporting, and settling those on the net alone lost ~6% of value.
+    inputs = io.read_bundle(week_bundles / "pv_battery_tou")
+    site, run_config, timeseries = inputs.site, inputs.run_config, inputs.timeseries
+    vintage = timeseries[[col.LOAD_KW, col.PV_KW]].rename_axis(col.TIMESTAMP).reset_index()
+    exact = ReplayForecast(timeseries, vintage.assign(issued_at=timeseries.index[0]))
+    cost = site.battery.degradation_cost_gbp_per_kwh
+    tariff = compile_tariff(run_config.tariff, timeseries)
+    costs = {}
+    for name, provider in (
+        ("exact", exact),
+        ("perfect", make_provider("perfect", timeseries, site, run_config)),
+    ):
+        dispatch = rolling_backtest(
+            site, run_config, timeseries, provider, pd.Timedelta(hours=1), pd.Timedelta(hours=48)
+        ).dispatch
+        both = (dispatch[col.GRID_IMPORT_KW] > 1e-6) & (dispatch[col.GRID_EXPORT_KW] > 1e-6)
+        costs[name] = (bill(dispatch, tariff, cost).total_cost_gbp, int(both.sum()))
+    assert costs["perfect"][1] > 0
+    assert costs["exact"][0] == pytest.approx(costs["perfect"][0], abs=1e-6)
+    assert costs["exact"][1] == costs["perfect"][1]
 
 
 def _rolling_backtest(bundle, *options):

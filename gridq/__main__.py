@@ -1,5 +1,5 @@
 """``python -m gridq`` runs the CLI."""
 
-from gridq.cli import app
+from gridq.cli import main
 
-app(prog_name="gridq")
+main()

@@ -350,6 +350,26 @@ class Underwriting(_Model):
     uncertainty: UnderwritingUncertainty = UnderwritingUncertainty()
 
 
+class Plausibility(_Model):
+    """Bounds every command holds a bundle's timeseries to; raise one a real site exceeds."""
+
+    price_min_gbp_per_kwh: float = Field(-1.0, description="Lowest plausible price [GBP/kWh].")
+    price_max_gbp_per_kwh: float = Field(
+        5.0, description="Highest plausible price [GBP/kWh] (pence are 100 times larger)."
+    )
+    power_max_kw: float = Field(
+        100_000.0, gt=0, description="Largest plausible load or PV [kW] (100 MW)."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Plausibility":
+        if self.price_min_gbp_per_kwh >= self.price_max_gbp_per_kwh:
+            raise ValueError(
+                "plausibility.price_min_gbp_per_kwh must be below price_max_gbp_per_kwh"
+            )
+        return self
+
+
 class RunConfig(_Model):
     """How to run: step, tariff, solver, baseline."""
 
@@ -363,6 +383,7 @@ class RunConfig(_Model):
     baseline: Literal["no_battery", "self_consumption"] = Field(
         "self_consumption", description="The dispatch that savings are measured against."
     )
+    plausibility: Plausibility = Plausibility()
 
     @field_validator("timestep_min")
     @classmethod

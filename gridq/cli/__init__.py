@@ -7,6 +7,7 @@ import typer
 from gridq.cli import (
     bench_commands,
     bundle_commands,
+    errors,
     forecast_commands,
     generate_commands,
     live_commands,
@@ -30,3 +31,8 @@ live_commands.register(app)
 forecast_commands.register(app)
 bench_commands.register(app)
 underwrite_commands.register(app)
+
+
+def main() -> None:
+    """The ``gridq`` program."""
+    errors.main(app)

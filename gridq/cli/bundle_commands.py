@@ -58,11 +58,7 @@ def _validate(bundle: Path, table: str, suite: Path | None) -> None:
         run_config = io.read_config(bundle / io.RUN_CONFIG, schemas.RunConfig)
         io.read_config(bundle / io.SITE_CONFIG, schemas.Site)
         raw = io.read_table(bundle / io.TIMESERIES)
-        reports = {
-            io.TIMESERIES: checks.validate_timeseries(
-                raw, run_config.timestep_min, suite_definition
-            )
-        }
+        reports = {io.TIMESERIES: checks.validate_timeseries(raw, run_config, suite_definition)}
         target = io.VALIDATION
     else:
         inputs = io.read_bundle(bundle)

@@ -1,37 +1,127 @@
-"""Turn a GridqError into one line on stderr and exit code 2; let bugs keep their traceback."""
+"""Every failure is one line on stderr: exit 2 for what the user can fix, 1 for a GridQ bug."""
 
+import errno
 import functools
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 import typer
 
+# Typer carries its own copy of click; its exceptions are not re-exported (typer is pinned).
+from typer._click import exceptions as click
+
 from gridq.errors import EXIT_CODE, GridqError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+INTERNAL_EXIT_CODE = 1
+TRACEBACK_ENV = "GRIDQ_TRACEBACK"
+"""Set to 1 to see the traceback of an internal error (for a bug report)."""
+
+OS_FIXES = {
+    errno.EACCES: "check the file's and folder's permissions",
+    errno.EPERM: "check the file's and folder's permissions",
+    errno.EROFS: "the file system is read-only; copy the bundle somewhere writable",
+    errno.ENOSPC: "the disk is full; free space and rerun (nothing was half-written)",
+    errno.EDQUOT: "the disk quota is full; free space and rerun (nothing was half-written)",
+    errno.EISDIR: "a folder stands where a file is expected; remove or rename it",
+    errno.ENOTDIR: "a file stands where a folder is expected; check the path",
+    errno.ENOENT: "check the path",
+}
+
+
+def os_message(error: OSError) -> str:
+    """One line for an operating-system failure: the file, what happened and the fix."""
+    where = f"{error.filename}: " if error.filename else ""
+    what = (error.strerror or str(error)).lower()
+    fix = OS_FIXES.get(error.errno or 0, "check the file and the disk, then rerun")
+    return f"{where}{what}; {fix}"
+
+
+def swallow_highs_banner() -> None:
+    """Make the process's first ``highspy.Highs`` with stdout pointed at the null device.
+
+    HiGHS prints its banner from C on the first model of a process, before any option can
+    silence it; it would land above an error line or inside a printed table. Later models print
+    nothing, so one made here, muted, leaves the command's output its own.
+    """
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a command so a GridqError prints ``error: <message>`` and exits with code 2."""
+    """Wrap a command so a problem the user can fix prints ``error: <message>``, exit code 2.
+
+    That is a GridqError, a failure of the operating system (permissions, a full disk) or
+    running out of memory. Anything else is a bug and propagates (see :func:`main`).
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        swallow_highs_banner()
         try:
             return command(*args, **kwargs)
         except GridqError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(EXIT_CODE) from None
+            message = str(error)
+        except OSError as error:
+            message = os_message(error)
+        except MemoryError:
+            message = "out of memory; run a shorter period or fewer sizes, or add memory"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(EXIT_CODE) from None
 
     return wrapper
 
 
+def main(app: typer.Typer) -> None:
+    """Run ``app`` as the ``gridq`` program: usage errors and bugs are one line too."""
+    try:
+        code = app(prog_name="gridq", standalone_mode=False)
+    except click.NoArgsIsHelpError as error:
+        typer.echo(error.ctx.get_help() if error.ctx is not None else "gridq --help")
+        sys.exit(0)
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx is not None else "gridq"
+        message = error.format_message().replace("\n", " ").rstrip(".")
+        typer.echo(f"error: {message}; see '{command} --help'", err=True)
+        sys.exit(EXIT_CODE)
+    except click.ClickException as error:
+        typer.echo(f"error: {error.format_message()}", err=True)
+        sys.exit(EXIT_CODE)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("error: interrupted; outputs already published are whole", err=True)
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a trace
+        if os.environ.get(TRACEBACK_ENV) == "1":
+            traceback.print_exc()
+        first = str(error).splitlines()[0] if str(error) else ""
+        typer.echo(
+            f"internal error: {type(error).__name__}: {first}; this is a GridQ bug, please "
+            f"report it with the command and the output of {TRACEBACK_ENV}=1",
+            err=True,
+        )
+        sys.exit(INTERNAL_EXIT_CODE)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 @contextmanager
 def native_stdout_to_stderr() -> Iterator[None]:
-    """Send what compiled code prints (HiGHS's banner) to stderr, keeping stdout for results."""
+    """Send what compiled code prints to stderr, keeping stdout for results."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:

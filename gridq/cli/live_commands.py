@@ -96,9 +96,9 @@ def live_step(
         Path, typer.Argument(help="Run bundle: site, tariff, history.", file_okay=False)
     ],
     at: Annotated[str, typer.Option(help="Start of the next interval, UTC (ISO 8601).")],
-    soc_kwh: Annotated[float, typer.Option(help="Stored energy now [kWh].")],
+    soc_kwh: Annotated[float, typer.Option(help="Stored energy now [kWh].", min=0.0)],
     peak_so_far_kw: Annotated[
-        float, typer.Option(help="Highest demand already set this billing month [kW].")
+        float, typer.Option(help="Highest demand already set this billing month [kW].", min=0.0)
     ] = 0.0,
 ) -> None:
     """Plan the horizon from now and print the next setpoint and the plan as JSON."""

@@ -29,7 +29,12 @@ from pydantic import ValidationError as PydanticValidationError
 
 import gridq
 from gridq import conventions as col
-from gridq.engine.timeseries import check_time_index, check_timeseries, covered_steps
+from gridq.engine.timeseries import (
+    check_plausible,
+    check_time_index,
+    check_timeseries,
+    covered_steps,
+)
 from gridq.errors import BundleError, ConfigError, GridqError, InputError
 from gridq.io import lineage
 from gridq.schemas import UNION_TAGS, RunConfig, Site
@@ -116,21 +121,34 @@ def parse_model(model: type[ModelT], data: Any) -> ModelT:
         raise ConfigError(pydantic_message(error)) from None
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a syntax error names the line."""
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML file of keys; a syntax error names the line, an empty file is an error.
+
+    Every GridQ YAML file is a mapping: an empty one would otherwise read as all defaults.
+    """
     try:
-        return yaml.safe_load(_existing(path).read_text(encoding="utf-8"))
+        data = yaml.safe_load(_existing(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: malformed YAML{where}; fix the syntax") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8 YAML") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; write its keys (see the README)")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: holds a {type(data).__name__}, not keys and values; write 'key: value' "
+            "lines (see the README)"
+        )
+    return data
 
 
 def read_config(path: Path, model: type[ModelT]) -> ModelT:
     """Read a YAML config into ``model``."""
     data = read_yaml(path)
     with _context(path):
-        return parse_model(model, data if data is not None else {})
+        return parse_model(model, data)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -159,11 +177,11 @@ def read_bundle(bundle: Path) -> BundleInputs:
     """Read and validate the three inputs of a bundle."""
     require_bundle(bundle)
     run_config = read_config(bundle / RUN_CONFIG, RunConfig)
-    return BundleInputs(
-        site=read_config(bundle / SITE_CONFIG, Site),
-        run_config=run_config,
-        timeseries=read_timeseries(bundle / TIMESERIES, run_config.timestep_min),
-    )
+    site = read_config(bundle / SITE_CONFIG, Site)
+    timeseries = read_timeseries(bundle / TIMESERIES, run_config.timestep_min)
+    with _context(bundle / TIMESERIES):
+        check_plausible(timeseries, run_config.plausibility)
+    return BundleInputs(site=site, run_config=run_config, timeseries=timeseries)
 
 
 def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
@@ -421,7 +439,7 @@ def parse_tariff(path: Path, data: Any) -> "Tariff":
     if isinstance(data, dict) and "tariff" in data and "timestep_min" in data:
         data = data["tariff"]
     with _context(path):
-        return parse_model(Tariff, data if data is not None else {})
+        return parse_model(Tariff, data)
 
 
 def read_meter(path: Path, timestep_min: int) -> pd.DataFrame:

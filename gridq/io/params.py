@@ -8,16 +8,20 @@ sits between the defaults and the bundle's own ``tariff`` overrides. Nothing els
 params.yaml.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gridq.engine.synth import SyntheticSeries
 from gridq.errors import ConfigError
 from gridq.io.bundle import parse_model, read_yaml
 from gridq.schemas import RunConfig, Site
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""A bundle name: one path component that cannot climb out of ``bundles/``."""
 
 
 class _Section(BaseModel):
@@ -58,6 +62,18 @@ class PipelineParams(_Section):
     underwriting: dict[str, Any] = {}
     bundles: dict[str, BundleParams]
 
+    @field_validator("bundles")
+    @classmethod
+    def _plain_names(cls, bundles: dict[str, BundleParams]) -> dict[str, BundleParams]:
+        # Each name becomes bundles/<name>: a separator or '..' would write outside bundles/.
+        for name in bundles:
+            if not PLAIN_NAME.fullmatch(str(name)):
+                raise ValueError(
+                    f"bundle name {name!r} is not a plain name; use letters, digits, '_' and "
+                    "'-' only (no '/', '..' or spaces)"
+                )
+        return bundles
+
 
 @dataclass(frozen=True)
 class ExampleBundle:
@@ -83,7 +99,7 @@ def read_params(path: Path) -> PipelineParams:
     """Read and validate params.yaml."""
     data = read_yaml(path)
     try:
-        return parse_model(PipelineParams, data if data is not None else {})
+        return parse_model(PipelineParams, data)
     except ConfigError as error:
         raise error.with_context(str(path)) from None
 
@@ -104,7 +120,7 @@ def example_bundle(params_path: Path, name: str) -> ExampleBundle:
     }
     library_tariff: dict[str, Any] = {}
     if bundle.tariff_file is not None:
-        library_tariff = read_yaml(params_path.parent / bundle.tariff_file) or {}
+        library_tariff = read_yaml(params_path.parent / bundle.tariff_file)
     run_data = {
         "timestep_min": params.horizon.timestep_min,
         "baseline": bundle.baseline,

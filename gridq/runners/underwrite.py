@@ -18,6 +18,7 @@ prices, load and usable capacity, so each year's solve starts from the last opti
 """
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -365,6 +366,10 @@ def underwrite(
     return Underwritten(years=pd.concat(lives, ignore_index=True), summary=summary)
 
 
+MAX_SWEEP_SIZES = 400
+"""Most battery sizes one sweep solves (each is a full-year solve)."""
+
+
 def parse_sweep(specs: list[str]) -> dict[str, list[float]]:
     """``name=start:stop:step`` (stop included) or ``name=a,b,c`` per battery field."""
     sweep: dict[str, list[float]] = {}
@@ -378,8 +383,13 @@ def parse_sweep(specs: list[str]) -> dict[str, list[float]]:
         try:
             if ":" in values:
                 start, stop, step = (float(part) for part in values.split(":"))
-                if step <= 0 or stop < start:
+                if not step > 0 or not stop >= start:
                     raise ValueError
+                if (stop - start) / step + 1 > MAX_SWEEP_SIZES:
+                    raise ConfigError(
+                        f"--sweep {spec!r} asks for {(stop - start) / step + 1:.3g} sizes; give "
+                        f"at most {MAX_SWEEP_SIZES} (a larger STEP or a narrower range)"
+                    )
                 sweep[name] = [float(v) for v in np.arange(start, stop + step / 2, step)]
             else:
                 sweep[name] = [float(v) for v in values.split(",")]
@@ -387,8 +397,13 @@ def parse_sweep(specs: list[str]) -> dict[str, list[float]]:
             raise ConfigError(
                 f"--sweep {spec!r}: START:STOP:STEP needs numbers with STEP > 0 and STOP >= START"
             ) from None
-        if any(v <= 0 for v in sweep[name]):
-            raise ConfigError(f"--sweep {spec!r}: sizes must be positive")
+        if not all(0 < v < math.inf for v in sweep[name]):
+            raise ConfigError(f"--sweep {spec!r}: sizes must be positive numbers")
+    combinations = math.prod(len(values) for values in sweep.values())
+    if combinations > MAX_SWEEP_SIZES:
+        raise ConfigError(
+            f"--sweep gives {combinations} size combinations; give at most {MAX_SWEEP_SIZES}"
+        )
     return sweep
 
 

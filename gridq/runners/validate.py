@@ -4,7 +4,7 @@ from typing import Any
 
 import pandas as pd
 
-from gridq.schemas import Battery
+from gridq.schemas import Battery, RunConfig
 from gridq.validation.gx import (
     ValidationReport,
     dispatch_frame,
@@ -16,10 +16,10 @@ from gridq.validation.gx import (
 
 
 def validate_timeseries(
-    raw: pd.DataFrame, timestep_min: int, suite: dict[str, Any]
+    raw: pd.DataFrame, run_config: RunConfig, suite: dict[str, Any]
 ) -> ValidationReport:
     """Run the timeseries suite on the table as stored (before any convention check)."""
-    return run_suite(timeseries_frame(raw), suite, timeseries_parameters(timestep_min))
+    return run_suite(timeseries_frame(raw), suite, timeseries_parameters(run_config))
 
 
 def validate_dispatch(

@@ -14,7 +14,7 @@ import pandas as pd
 
 from gridq import conventions as col
 from gridq.engine.checks import balance_residual_kw
-from gridq.schemas import Battery
+from gridq.schemas import Battery, RunConfig
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,15 @@ def timeseries_frame(raw: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def timeseries_parameters(timestep_min: int) -> dict[str, Any]:
-    """Bounds of the timeseries suite for a bundle."""
-    return {"timestep_min": [float(timestep_min)], "plausible_power_max_kw": 1e6}
+def timeseries_parameters(run_config: RunConfig) -> dict[str, Any]:
+    """Bounds of the timeseries suite for a bundle: its step and its plausibility bounds."""
+    bounds = run_config.plausibility
+    return {
+        "timestep_min": [float(run_config.timestep_min)],
+        "plausible_power_max_kw": bounds.power_max_kw,
+        "price_min_gbp_per_kwh": bounds.price_min_gbp_per_kwh,
+        "price_max_gbp_per_kwh": bounds.price_max_gbp_per_kwh,
+    }
 
 
 def dispatch_frame(dispatch: pd.DataFrame) -> pd.DataFrame:

@@ -68,6 +68,33 @@ def check_time_index(index: pd.Index, timestep_min: int) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(index, name=TIMESTAMP, freq=f"{timestep_min}min")
 
 
+def checked_values(series: pd.Series, stamps: pd.DatetimeIndex) -> np.ndarray:
+    """A column's values as float64 if numeric, finite and (where named so) non-negative.
+
+    ``stamps`` are the rows' timestamps, to name the first bad row.
+    """
+    column = str(series.name)
+    if pd.api.types.is_bool_dtype(series):
+        raise InputError(f"column '{column}' is boolean; store its values as numbers")
+    if not pd.api.types.is_numeric_dtype(series):
+        raise InputError(f"column '{column}' is {series.dtype}, not numeric")
+    values = series.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise InputError(
+            f"column '{column}' has {int(bad.sum())} NaN or infinite values (first at "
+            f"{_stamp(stamps, int(np.argmax(bad)))}); fill or drop them"
+        )
+    if column in NON_NEGATIVE_COLUMNS and (values < 0).any():
+        negative = values < 0
+        raise InputError(
+            f"column '{column}' has {int(negative.sum())} negative values (first "
+            f"{values[negative][0]:g} at {_stamp(stamps, int(np.argmax(negative)))}); "
+            "it is positive in its named direction, so fix the sign or the data"
+        )
+    return values
+
+
 def check_timeseries(frame: pd.DataFrame, timestep_min: int) -> pd.DataFrame:
     """Return the canonical timeseries: the four input columns as float64 on a UTC index.
 
@@ -81,27 +108,7 @@ def check_timeseries(frame: pd.DataFrame, timestep_min: int) -> pd.DataFrame:
         raise InputError(
             f"missing column(s) {missing}; the timeseries needs {list(TIMESERIES_COLUMNS)}"
         )
-    columns = {}
-    for column in TIMESERIES_COLUMNS:
-        if pd.api.types.is_bool_dtype(frame[column]):
-            raise InputError(f"column '{column}' is boolean; store its values as numbers")
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            raise InputError(f"column '{column}' is {frame[column].dtype}, not numeric")
-        values = frame[column].to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise InputError(
-                f"column '{column}' has {int(bad.sum())} NaN or infinite values (first at "
-                f"{_stamp(index, int(np.argmax(bad)))}); fill or drop them"
-            )
-        if column in NON_NEGATIVE_COLUMNS and (values < 0).any():
-            negative = values < 0
-            raise InputError(
-                f"column '{column}' has {int(negative.sum())} negative values (first "
-                f"{values[negative][0]:g} at {_stamp(index, int(np.argmax(negative)))}); "
-                "it is positive in its named direction, so fix the sign or the data"
-            )
-        columns[column] = values
+    columns = {column: checked_values(frame[column], index) for column in TIMESERIES_COLUMNS}
     return pd.DataFrame(columns, index=index)
 
 

@@ -10,6 +10,7 @@ and is renamed into place, so a failed run never leaves a half-written file.
 import fcntl
 import json
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from gridq.engine.timeseries import (
     check_plausible,
     check_time_index,
     check_timeseries,
+    checked_values,
     covered_steps,
 )
 from gridq.errors import BundleError, ConfigError, GridqError, InputError
@@ -64,6 +66,9 @@ INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
 OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
 LINEAGE_OUTPUTS = OUTPUT_FILES
 """The outputs that carry a lineage record, checked by every reader and ``gridq verify``."""
+KILL_AFTER_ENV = "GRIDQ_TEST_KILL_AFTER"
+"""Test hook: the output (e.g. ``dispatch.parquet``) after whose publication the process kills
+itself with SIGKILL, so tests can stop a real run at each moment a reader could see."""
 LOCK_WAIT_ENV = "GRIDQ_LOCK_WAIT_S"
 DEFAULT_LOCK_WAIT_S = 600.0
 LOCK_POLL_S = 0.1
@@ -303,6 +308,11 @@ def _parquet_bytes(frame: pd.DataFrame, lineage_record: dict[str, Any]) -> bytes
     return bytes(sink.getvalue().to_pybytes())
 
 
+def _fault_point(published: str) -> None:
+    if os.environ.get(KILL_AFTER_ENV) == published:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def write_outputs(
     bundle: Path,
     *,
@@ -331,8 +341,10 @@ def write_outputs(
     }
     for name, data in table_bytes.items():
         _atomic_write(bundle / name, lambda temporary, data=data: temporary.write_bytes(data))
+        _fault_point(name)
     for name, text in texts.items():
         _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
+        _fault_point(name)
     if timings_s is not None:
         write_json(bundle / TIMINGS, timings_s)
 
@@ -479,9 +491,11 @@ def read_forecast_vintages(path: Path) -> pd.DataFrame:
         if missing:
             raise InputError(f"missing column(s) {missing}; forecast vintages need {needed}")
         for column in ("issued_at", col.TIMESTAMP):
-            if getattr(frame[column].dt, "tz", None) is None:
-                raise InputError(f"column '{column}' is naive; store UTC timestamps")
-        return frame[needed]
+            if getattr(getattr(frame[column], "dt", None), "tz", None) is None:
+                raise InputError(f"column '{column}' is not UTC timestamps; store UTC timestamps")
+        stamps = pd.DatetimeIndex(frame[col.TIMESTAMP])
+        values = {c: checked_values(frame[c], stamps) for c in (col.LOAD_KW, col.PV_KW)}
+        return frame[needed].assign(**values)
 
 
 def read_solved(

@@ -1,0 +1,694 @@
+"""The catalogue of bad inputs: each edits a copy of a finished example bundle, runs one command.
+
+A case's ``names`` must all appear in the one stderr line (the file, field or option at fault);
+every file that existed before must be byte-identical after. The working folder holds the
+bundle ``b`` (a three-day home, backtested), ``params.yaml``, ``data/tariffs/`` and a tariff
+``tariff.yaml``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from gridq import conventions as col
+
+Edit = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: what to break, the command to run, what its error line must name."""
+
+    id: str
+    argv: tuple[str, ...]
+    names: tuple[str, ...]
+    edit: Edit | None = None
+    code: int = 2
+    one_line: bool = True
+    """False where a command lists every problem, one line each (``gridq verify``)."""
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[last] = value
+
+
+def yaml_set(file: str, dotted: str, value: Any) -> Edit:
+    """Set ``dotted`` (e.g. ``battery.capacity_kwh``) in a YAML file of the working folder."""
+
+    def edit(root: Path) -> None:
+        data = yaml.safe_load((root / file).read_text())
+        _set(data, dotted, value)
+        (root / file).write_text(yaml.safe_dump(data, sort_keys=False))
+
+    return edit
+
+
+def yaml_delete(file: str, dotted: str) -> Edit:
+    """Delete key ``dotted`` from a YAML file of the working folder."""
+
+    def edit(root: Path) -> None:
+        data = yaml.safe_load((root / file).read_text())
+        *parents, last = dotted.split(".")
+        inner = data
+        for key in parents:
+            inner = inner[key]
+        del inner[last]
+        (root / file).write_text(yaml.safe_dump(data, sort_keys=False))
+
+    return edit
+
+
+def text(file: str, content: str | bytes) -> Edit:
+    """Replace a file of the working folder with ``content``."""
+
+    def edit(root: Path) -> None:
+        path = root / file
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+    return edit
+
+
+def frame(
+    change: Callable[[pd.DataFrame], pd.DataFrame], file: str = "b/timeseries.parquet"
+) -> Edit:
+    """Rewrite a parquet table of the working folder through ``change``."""
+
+    def edit(root: Path) -> None:
+        table = pd.read_parquet(root / file)
+        change(table).to_parquet(root / file)
+
+    return edit
+
+
+def folder_instead(file: str) -> Edit:
+    """Put an empty folder where ``file`` was."""
+
+    def edit(root: Path) -> None:
+        (root / file).unlink()
+        (root / file).mkdir()
+
+    return edit
+
+
+def remove(file: str) -> Edit:
+    """Delete ``file``."""
+    return lambda root: (root / file).unlink()
+
+
+def both(*edits: Edit) -> Edit:
+    """Apply ``edits`` in turn."""
+
+    def edit(root: Path) -> None:
+        for one in edits:
+            one(root)
+
+    return edit
+
+
+def _assign(column: str, value: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    return lambda table: table.assign(**{column: value})
+
+
+def _at_row(column: str, row: int, value: float) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def change(table: pd.DataFrame) -> pd.DataFrame:
+        table = table.copy()
+        table.loc[table.index[row], column] = value
+        return table
+
+    return change
+
+
+BACKTEST = ("backtest", "b")
+SOLVE = ("solve", "b")
+RC, SC, TS = "b/run_config.yaml", "b/site_config.yaml", "b/timeseries.parquet"
+INPUTS = (col.LOAD_KW, col.PV_KW, col.IMPORT_PRICE, col.EXPORT_PRICE)
+
+CASES: list[Case] = []
+
+
+def add(id_: str, argv: tuple[str, ...], names: tuple[str, ...], edit: Edit | None = None) -> None:
+    """Add one case to the catalogue."""
+    CASES.append(Case(id_, argv, names, edit, one_line=argv[0] != "verify" or len(argv) == 1))
+
+
+# --- YAML files: empty, not a mapping, malformed, not UTF-8 -------------------------------------
+for file, command in ((RC, BACKTEST), (SC, BACKTEST), ("params.yaml", ("generate", "home"))):
+    short = Path(file).name
+    add(f"{short}-empty", command, (short, "empty"), text(file, ""))
+    add(f"{short}-comment-only", command, (short, "empty"), text(file, "# nothing\n"))
+    add(f"{short}-list", command, (short, "list"), text(file, "- a\n- b\n"))
+    add(f"{short}-scalar", command, (short, "int"), text(file, "42\n"))
+    add(f"{short}-malformed", command, (short, "line"), text(file, "a: [1, 2\nb: c\n"))
+    add(f"{short}-tabs", command, (short, "YAML"), text(file, "a:\n\t- 1\n"))
+    add(f"{short}-latin1", command, (short, "UTF-8"), text(file, "name: caf\xe9".encode("latin-1")))
+    add(f"{short}-missing", command, (short, "not found"), remove(file))
+    add(f"{short}-folder", command, (short,), folder_instead(file))
+
+# --- run_config.yaml fields ---------------------------------------------------------------------
+RUN_CONFIG_BAD = [
+    ("timestep_min", 7),
+    ("timestep_min", 0),
+    ("timestep_min", -15),
+    ("timestep_min", "fifteen"),
+    ("timestep_min", 120),
+    ("baseline", "nothing"),
+    ("unknown_key", 1),
+    ("tariff.local_timezone", "Mars/Olympus"),
+    ("tariff.standing_charge_gbp_per_day", "free"),
+    ("tariff.unknown", 1),
+    ("tariff.energy.bands", "cheap"),
+    ("tariff.export.rate_gbp_per_kwh", "some"),
+    ("solver.method", "guess"),
+    ("solver.time_limit_s", -1),
+    ("solver.time_limit_s", 0),
+    ("solver.forbid_simultaneous_charge_discharge", "maybe"),
+    ("rolling.forecast", "crystal_ball"),
+    ("rolling.reoptimise_every_min", 0),
+    ("rolling.reoptimise_every_min", -60),
+    ("rolling.reoptimise_every_min", 7),
+    ("rolling.horizon_h", 0),
+    ("rolling.horizon_h", 0.1),
+    ("rolling.quantiles", [0.1, 0.9]),
+    ("rolling.peak_quantile", 0.95),
+    ("rolling.retrain_every_h", 0),
+    ("rolling.training_days", -1),
+    ("underwriting.life_years", 0),
+    ("underwriting.life_years", 1000),
+    ("underwriting.discount_rate_frac", -2),
+    ("underwriting.weather_years", 0),
+    ("underwriting.load_growth_frac_per_year", -1),
+    ("underwriting.uncertainty.scenarios", -1),
+    ("plausibility.power_max_kw", 0),
+    ("plausibility.price_min_gbp_per_kwh", 10),
+    ("plausibility.unknown", 1),
+]
+for dotted, value in RUN_CONFIG_BAD:
+    field = dotted.split(".")[-1] if dotted.split(".")[-1] != "unknown" else dotted.split(".")[0]
+    add(
+        f"run_config-{dotted}={value}",
+        BACKTEST,
+        ("run_config.yaml", field),
+        yaml_set(RC, dotted, value),
+    )
+add(
+    "run_config-timestep_min=30",
+    BACKTEST,
+    ("timeseries.parquet", "timestep_min"),
+    yaml_set(RC, "timestep_min", 30),
+)
+add(
+    "run_config-tariff-missing-bands",
+    BACKTEST,
+    ("run_config.yaml",),
+    yaml_set(RC, "tariff.energy", {"bands": []}),
+)
+
+# --- site_config.yaml fields --------------------------------------------------------------------
+SITE_BAD = [
+    ("battery.capacity_kwh", -1),
+    ("battery.capacity_kwh", "big"),
+    ("battery.capacity_kwh", None),
+    ("battery.charge_power_max_kw", -5),
+    ("battery.discharge_power_max_kw", "fast"),
+    ("battery.charge_efficiency_frac", 0),
+    ("battery.charge_efficiency_frac", 1.5),
+    ("battery.discharge_efficiency_frac", -0.5),
+    ("battery.soc_min_frac", 1.5),
+    ("battery.soc_max_frac", -0.1),
+    ("battery.soc_min_frac", 0.9),
+    ("battery.initial_soc_frac", 2),
+    ("battery.terminal_soc", "sometimes"),
+    ("battery.degradation_cost_gbp_per_kwh", -0.01),
+    ("battery.unknown", 1),
+    ("latitude_deg", 100),
+    ("longitude_deg", 200),
+    ("latitude_deg", "north"),
+    ("grid.import_limit_kw", -5),
+    ("grid.export_limit_kw", "none"),
+    ("grid.unknown", 1),
+    ("pv_curtailable", "perhaps"),
+    ("unknown_key", 1),
+]
+for dotted, value in SITE_BAD:
+    field = dotted.split(".")[-1] if dotted.split(".")[-1] != "unknown" else dotted.split(".")[0]
+    add(
+        f"site_config-{dotted}={value}",
+        BACKTEST,
+        ("site_config.yaml", field),
+        yaml_set(SC, dotted, value),
+    )
+add("site_config-no-name", BACKTEST, ("site_config.yaml", "name"), yaml_delete(SC, "name"))
+add(
+    "site_config-battery-text",
+    BACKTEST,
+    ("site_config.yaml", "battery"),
+    yaml_set(SC, "battery", "big"),
+)
+for quantiles in ([0.0, 0.5, 1.0], [0.5, 1.5]):
+    add(
+        f"run_config-rolling.quantiles={quantiles}",
+        BACKTEST,
+        ("run_config.yaml", "quantile"),
+        yaml_set(RC, "rolling.quantiles", quantiles),
+    )
+
+# --- timeseries.parquet -------------------------------------------------------------------------
+for column in INPUTS:
+    add(
+        f"timeseries-no-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column),
+        frame(lambda t, c=column: t.drop(columns=[c])),
+    )
+    add(
+        f"timeseries-nan-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column),
+        frame(_at_row(column, 5, np.nan)),
+    )
+    add(
+        f"timeseries-inf-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column),
+        frame(_at_row(column, 7, np.inf)),
+    )
+    add(
+        f"timeseries-text-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column),
+        frame(lambda t, c=column: t.assign(**{c: t[c].astype(str)})),
+    )
+    add(
+        f"timeseries-bool-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column, "boolean"),
+        frame(lambda t, c=column: t.assign(**{c: t[c] > 0.1})),
+    )
+for column in (col.LOAD_KW, col.PV_KW):
+    add(
+        f"timeseries-negative-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column, "sign"),
+        frame(_at_row(column, 3, -2.0)),
+    )
+    add(
+        f"timeseries-1e12-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column, "power_max_kw"),
+        frame(_assign(column, 1e12)),
+    )
+    add(
+        f"timeseries-watts-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column, "W"),
+        frame(lambda t, c=column: t.assign(**{c: t[c] * 1e6})),
+    )
+for column in (col.IMPORT_PRICE, col.EXPORT_PRICE):
+    add(
+        f"timeseries-pence-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column, "pence"),
+        frame(lambda t, c=column: t.assign(**{c: t[c] * 100 + 1})),
+    )
+    add(
+        f"timeseries-huge-price-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column, "plausibility"),
+        frame(_at_row(column, 2, 1e6)),
+    )
+    add(
+        f"timeseries-very-negative-{column}",
+        BACKTEST,
+        ("timeseries.parquet", column),
+        frame(_at_row(column, 2, -50.0)),
+    )
+add(
+    "timeseries-naive",
+    BACKTEST,
+    ("timeseries.parquet", "UTC"),
+    frame(lambda t: t.assign(timestamp=t["timestamp"].dt.tz_localize(None))),
+)
+add(
+    "timeseries-london",
+    BACKTEST,
+    ("timeseries.parquet", "UTC"),
+    frame(lambda t: t.assign(timestamp=t["timestamp"].dt.tz_convert("Europe/London"))),
+)
+add(
+    "timeseries-duplicate",
+    BACKTEST,
+    ("timeseries.parquet", "repeats"),
+    frame(lambda t: pd.concat([t.iloc[:10], t.iloc[9:]])),
+)
+add("timeseries-reversed", BACKTEST, ("timeseries.parquet", "sort"), frame(lambda t: t.iloc[::-1]))
+add(
+    "timeseries-gap",
+    BACKTEST,
+    ("timeseries.parquet", "gap"),
+    frame(lambda t: t.drop(index=t.index[20:24])),
+)
+add(
+    "timeseries-30min",
+    BACKTEST,
+    ("timeseries.parquet", "timestep_min"),
+    frame(lambda t: t.iloc[::2]),
+)
+add(
+    "timeseries-one-row",
+    BACKTEST,
+    ("timeseries.parquet", "at least 2"),
+    frame(lambda t: t.iloc[:1]),
+)
+add("timeseries-no-rows", BACKTEST, ("timeseries.parquet",), frame(lambda t: t.iloc[:0]))
+add(
+    "timeseries-no-timestamp",
+    BACKTEST,
+    ("timeseries.parquet", "timestamp"),
+    frame(lambda t: t.drop(columns=["timestamp"])),
+)
+add(
+    "timeseries-text-timestamps",
+    BACKTEST,
+    ("timeseries.parquet", "timestamp"),
+    frame(lambda t: t.assign(timestamp=t["timestamp"].astype(str))),
+)
+add(
+    "timeseries-not-parquet",
+    BACKTEST,
+    ("timeseries.parquet", "parquet"),
+    text(TS, "timestamp,load_kw\n"),
+)
+add("timeseries-empty-file", BACKTEST, ("timeseries.parquet", "parquet"), text(TS, b""))
+add(
+    "timeseries-truncated",
+    BACKTEST,
+    ("timeseries.parquet", "parquet"),
+    lambda root: (root / TS).write_bytes((root / TS).read_bytes()[:300]),
+)
+add("timeseries-missing", BACKTEST, ("timeseries.parquet", "not found"), remove(TS))
+add("timeseries-folder", BACKTEST, ("timeseries.parquet",), folder_instead(TS))
+for command in (
+    SOLVE,
+    ("baseline", "b"),
+    ("forecast", "evaluate", "b"),
+    ("live", "step", "b", "--at", "2025-03-18T10:00Z", "--soc-kwh", "3"),
+):
+    add(
+        f"timeseries-pence-{command[0]}",
+        command,
+        ("timeseries.parquet", "pence"),
+        frame(lambda t: t.assign(import_price_gbp_per_kwh=t["import_price_gbp_per_kwh"] * 100)),
+    )
+    add(f"run_config-empty-{command[0]}", command, ("run_config.yaml", "empty"), text(RC, ""))
+
+# --- command-line options -----------------------------------------------------------------------
+OPTION_BAD = [
+    (("backtest", "b", "--mode", "sideways"), ("--mode",)),
+    (("backtest", "b", "--mode", "rolling", "--forecast", "crystal"), ("crystal",)),
+    (("backtest", "b", "--mode", "rolling", "--reoptimise-every", "7min"), ("15",)),
+    (("backtest", "b", "--mode", "rolling", "--reoptimise-every", "0min"), ("reoptimise",)),
+    (("backtest", "b", "--mode", "rolling", "--reoptimise-every", "soon"), ("soon",)),
+    (("backtest", "b", "--mode", "rolling", "--reoptimise-every", "-1h"), ("reoptimise",)),
+    (
+        ("backtest", "b", "--mode", "rolling", "--horizon", "10min", "--reoptimise-every", "1h"),
+        ("horizon",),
+    ),
+    (
+        (
+            "backtest",
+            "b",
+            "--mode",
+            "rolling",
+            "--forecast",
+            "persistence_day",
+            "--reoptimise-every",
+            "30d",
+        ),
+        ("horizon_h",),
+    ),
+    (
+        (
+            "backtest",
+            "b",
+            "--mode",
+            "rolling",
+            "--forecast",
+            "persistence_day",
+            "--reoptimise-every",
+            "30d",
+            "--horizon",
+            "800h",
+        ),
+        ("reoptimise_every_min", "longer than the run"),
+    ),
+    (("backtest", "b", "--mode", "rolling", "--forecast", "learned"), ("history",)),
+    (("backtest", "b", "--mode", "rolling", "--forecast", "replay"), ("forecasts",)),
+    (("backtest", "b", "--bogus"), ("--bogus",)),
+    (("backtest",), ("bundle",)),
+    (("backtest", "nowhere"), ("nowhere",)),
+    (("backtest", "b/site_config.yaml"), ("site_config.yaml",)),
+    (("live", "step", "b", "--at", "teatime", "--soc-kwh", "3"), ("teatime",)),
+    (("live", "step", "b", "--at", "2025-03-18T10:00", "--soc-kwh", "3"), ("UTC",)),
+    (("live", "step", "b", "--at", "2025-03-18T10:07Z", "--soc-kwh", "3"), ("step",)),
+    (("live", "step", "b", "--at", "2030-01-01T00:00Z", "--soc-kwh", "3"), ("2030",)),
+    (("live", "step", "b", "--at", "2025-03-18T10:00Z", "--soc-kwh", "-1"), ("--soc-kwh",)),
+    (("live", "step", "b", "--at", "2025-03-18T10:00Z", "--soc-kwh", "1000"), ("soc_kwh",)),
+    (
+        (
+            "live",
+            "step",
+            "b",
+            "--at",
+            "2025-03-18T10:00Z",
+            "--soc-kwh",
+            "3",
+            "--peak-so-far-kw",
+            "-5",
+        ),
+        ("--peak-so-far-kw",),
+    ),
+    (("live", "step", "b", "--soc-kwh", "3"), ("--at",)),
+    (("underwrite", "b", "--sweep", "capacity_kwh=1:1e12:1"), ("--sweep", "at most")),
+    (("underwrite", "b", "--sweep", "capacity_kwh=10:1:1"), ("--sweep",)),
+    (("underwrite", "b", "--sweep", "capacity_kwh=1:10:0"), ("--sweep",)),
+    (("underwrite", "b", "--sweep", "capacity_kwh=-5"), ("--sweep", "positive")),
+    (("underwrite", "b", "--sweep", "colour=red"), ("--sweep", "capacity_kwh")),
+    (("underwrite", "b", "--sweep", "capacity_kwh=nan"), ("--sweep",)),
+    (
+        ("underwrite", "b", "--sweep", "capacity_kwh=1:400:1", "--sweep", "power_kw=1:10:1"),
+        ("--sweep", "combinations"),
+    ),
+    (("validate", "b", "--table", "weather"), ("--table",)),
+    (("validate", "b", "--suite", "no_such_suite.json"), ("no_such_suite.json",)),
+    (("bill", "b", "--dispatch", "no_such.parquet"), ("no_such.parquet",)),
+    (("bill", "b", "--dispatch", "b/site_config.yaml"), ("site_config.yaml",)),
+    (("bill", "b", "--dispatch", "b/timeseries.parquet"), ("timeseries.parquet", "grid_import_kw")),
+    (("generate", "nowhere_site"), ("nowhere_site",)),
+    (("generate", "home", "--days", "0"), ("--days",)),
+    (("generate", "home", "--params", "missing.yaml"), ("missing.yaml",)),
+    (("tariff", "show", "missing.yaml"), ("missing.yaml",)),
+    (("forecast", "evaluate", "nowhere"), ("nowhere",)),
+    (("verify",), ("bundle",)),
+    (("nonsense",), ("nonsense",)),
+]
+for argv, names in OPTION_BAD:
+    add("cli-" + " ".join(argv), argv, names)
+
+# --- tariff files -------------------------------------------------------------------------------
+TARIFF = "tariff.yaml"
+SHOW = ("tariff", "show", TARIFF)
+TARIFF_BAD = [
+    ("standing_charge_gbp_per_day", -1),
+    ("local_timezone", "Atlantis/Capital"),
+    (
+        "energy.bands",
+        [{"name": "x", "rate_gbp_per_kwh": 0.1, "start_local": "25:00", "end_local": "07:00"}],
+    ),
+    (
+        "energy.bands",
+        [
+            {
+                "name": "x",
+                "rate_gbp_per_kwh": 0.1,
+                "start_local": "00:00",
+                "end_local": "07:00",
+                "days": "someday",
+            }
+        ],
+    ),
+    (
+        "energy.bands",
+        [
+            {
+                "name": "x",
+                "rate_gbp_per_kwh": 0.1,
+                "start_local": "00:00",
+                "end_local": "07:00",
+                "months": [13],
+            }
+        ],
+    ),
+    (
+        "energy.bands",
+        [{"name": "x", "rate_gbp_per_kwh": "cheap", "start_local": "00:00", "end_local": "07:00"}],
+    ),
+    (
+        "energy.bands",
+        [
+            {
+                "name": "x",
+                "rate_gbp_per_kwh": 0.1,
+                "start_local": "00:00",
+                "end_local": "07:00",
+                "colour": "red",
+            }
+        ],
+    ),
+    ("demand_charges", [{"name": "peak", "rate_gbp_per_kw": -9.0}]),
+    ("demand_charges", [{"name": "peak", "rate_gbp_per_kw": 9.0, "averaging_min": -30}]),
+    (
+        "demand_charges",
+        [{"name": "peak", "rate_gbp_per_kw": 9.0, "ratchet": {"fraction": 1.5, "months": 11}}],
+    ),
+    ("demand_charges", "lots"),
+    ("export", {"rate_gbp_per_kwh": 0.0, "colour": "red"}),
+    ("mystery", 1),
+]
+for dotted, value in TARIFF_BAD:
+    add(f"tariff-{dotted}={value}", SHOW, (TARIFF,), yaml_set(TARIFF, dotted, value))
+add("tariff-empty", SHOW, (TARIFF, "empty"), text(TARIFF, ""))
+add("tariff-list", SHOW, (TARIFF, "list"), text(TARIFF, "- 1\n"))
+add("tariff-malformed", SHOW, (TARIFF, "line"), text(TARIFF, "energy: {bands: [\n"))
+for dotted, value in TARIFF_BAD[:6]:
+    add(
+        f"run_config-tariff.{dotted}={value}",
+        BACKTEST,
+        ("run_config.yaml",),
+        yaml_set(RC, f"tariff.{dotted}", value),
+    )
+
+# --- params.yaml --------------------------------------------------------------------------------
+GENERATE = ("generate", "home", "--params", "params.yaml", "--out", "new_bundle")
+PARAMS_BAD = [
+    ("bundles.home.series.days", 0),
+    ("bundles.home.series.load_profile", "spaceship"),
+    ("bundles.home.series.seed", "lucky"),
+    ("bundles.home.baseline", "nothing"),
+    ("bundles.home.tariff_file", "data/tariffs/missing.yaml"),
+    ("bundles.home.colour", "red"),
+    ("horizon.timestep_min", 7),
+    ("battery.capacity_kwh", -1),
+    ("rolling.horizon_h", -1),
+    ("mystery", 1),
+]
+for dotted, value in PARAMS_BAD:
+    named = "missing.yaml" if dotted.endswith("tariff_file") else "params.yaml"
+    add(f"params-{dotted}={value}", GENERATE, (named,), yaml_set("params.yaml", dotted, value))
+for name in ("../../escape", "a/b", "..", ".hidden", "with space", ""):
+    add(
+        f"params-bundle-name-{name!r}",
+        ("generate", "home", "--params", "params.yaml", "--out", "new_bundle"),
+        ("params.yaml", "plain name"),
+        lambda root, n=name: _rename_bundle(root, n),
+    )
+add(
+    "params-no-bundles", GENERATE, ("params.yaml", "bundles"), yaml_delete("params.yaml", "bundles")
+)
+
+
+def _rename_bundle(root: Path, name: str) -> None:
+    data = yaml.safe_load((root / "params.yaml").read_text())
+    data["bundles"][name] = data["bundles"].pop("home")
+    (root / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+# --- forecasts (replay) -------------------------------------------------------------------------
+REPLAY = ("backtest", "b", "--mode", "rolling", "--forecast", "replay", "--reoptimise-every", "1d")
+
+
+def _vintages(change: Callable[[pd.DataFrame], pd.DataFrame]) -> Edit:
+    def edit(root: Path) -> None:
+        table = pd.read_parquet(root / TS)[["timestamp", col.LOAD_KW, col.PV_KW]]
+        table = table.assign(issued_at=table["timestamp"].iloc[0])
+        change(table).to_parquet(root / "b/forecasts.parquet")
+
+    return edit
+
+
+add(
+    "forecasts-no-load",
+    REPLAY,
+    ("forecasts.parquet", col.LOAD_KW),
+    _vintages(lambda t: t.drop(columns=[col.LOAD_KW])),
+)
+add(
+    "forecasts-no-issued_at",
+    REPLAY,
+    ("forecasts.parquet", "issued_at"),
+    _vintages(lambda t: t.drop(columns=["issued_at"])),
+)
+add(
+    "forecasts-late-vintage",
+    REPLAY,
+    ("issued",),
+    _vintages(lambda t: t.assign(issued_at=t["timestamp"].iloc[-1])),
+)
+add("forecasts-short", REPLAY, ("vintage",), _vintages(lambda t: t.iloc[:50]))
+add(
+    "forecasts-nan",
+    REPLAY,
+    ("forecasts.parquet", col.PV_KW, "NaN"),
+    _vintages(_at_row(col.PV_KW, 3, np.nan)),
+)
+add(
+    "forecasts-naive",
+    REPLAY,
+    ("forecasts.parquet", "issued_at"),
+    _vintages(lambda t: t.assign(issued_at=t["issued_at"].dt.tz_localize(None))),
+)
+add(
+    "forecasts-negative",
+    REPLAY,
+    ("forecasts.parquet", col.LOAD_KW),
+    _vintages(_at_row(col.LOAD_KW, 3, -1.0)),
+)
+add("forecasts-text", REPLAY, ("forecasts.parquet", "parquet"), text("b/forecasts.parquet", "no"))
+
+# --- stale and mixed outputs: readers refuse ----------------------------------------------------
+DOUBLED = frame(lambda t: t.assign(load_kw=t[col.LOAD_KW] * 2))
+for reader in (
+    ("metrics", "b"),
+    ("report", "b"),
+    ("bill", "b"),
+    ("verify", "b"),
+    ("validate", "b", "--table", "dispatch"),
+):
+    add(f"stale-timeseries-{reader[0]}", reader, ("timeseries.parquet", "rerun"), DOUBLED)
+    add(
+        f"mixed-dispatch-{reader[0]}",
+        reader,
+        ("dispatch.parquet",),
+        lambda root: (root / "b/dispatch.parquet").write_bytes(
+            (root / "other_dispatch.parquet").read_bytes()
+        ),
+    )
+add(
+    "stale-capacity-metrics",
+    ("metrics", "b"),
+    ("site_config.yaml", "rerun"),
+    yaml_set(SC, "battery.capacity_kwh", 1.0),
+)
+add("no-dispatch-report", ("report", "b"), ("dispatch.parquet",), remove("b/dispatch.parquet"))
+add("no-metrics-report", ("report", "b"), ("metrics.json",), remove("b/metrics.json"))
+add("metrics-not-json", ("report", "b"), ("metrics.json",), text("b/metrics.json", "{"))

@@ -34,14 +34,16 @@ class GridqRunner:
         )
 
     def run(self, argv: tuple[str, ...], cwd: Path) -> dict:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         request = {"argv": list(argv), "cwd": str(cwd), "env": {io.LOCK_WAIT_ENV: "5"}}
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())
 
     def close(self) -> None:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.close()
         self.process.wait(timeout=30)
         self.process.stdout.close()

@@ -5,10 +5,7 @@ option at fault, and leave every file that existed before byte-identical, with n
 """
 
 import hashlib
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,43 +14,6 @@ import yaml
 from gridq.io import bundle as io
 from tests.bad_inputs.cases import CASES, Case
 from tests.conftest import PARAMS, REPO, invoke
-
-FORKSERVER = Path(__file__).with_name("forkserver.py")
-
-
-class GridqRunner:
-    """A warm interpreter that runs each command line in a forked child (see forkserver.py)."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(FORKSERVER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-
-    def run(self, argv: tuple[str, ...], cwd: Path) -> dict:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        request = {"argv": list(argv), "cwd": str(cwd), "env": {io.LOCK_WAIT_ENV: "5"}}
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
-        self.process.stdout.close()
-
-
-@pytest.fixture(scope="module")
-def gridq_runner():
-    runner = GridqRunner()
-    yield runner
-    runner.close()
 
 
 @pytest.fixture(scope="module")

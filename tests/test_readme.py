@@ -18,3 +18,4 @@ def test_readme_yaml_examples_validate():
     assert run_config.tariff.bank_holidays == "england_and_wales"
     assert run_config.tariff.demand_charges[1].partial_blocks == "mean_of_present"
     assert run_config.underwriting == type(run_config.underwriting)()
+    assert run_config.plausibility == type(run_config.plausibility)()

@@ -692,3 +692,30 @@ add(
 add("no-dispatch-report", ("report", "b"), ("dispatch.parquet",), remove("b/dispatch.parquet"))
 add("no-metrics-report", ("report", "b"), ("metrics.json",), remove("b/metrics.json"))
 add("metrics-not-json", ("report", "b"), ("metrics.json",), text("b/metrics.json", "{"))
+
+
+def _solved_again(root: Path) -> None:
+    """Re-solve after an input edit, without recomputing the metrics."""
+    from tests.conftest import invoke
+
+    assert invoke("solve", root / "b").exit_code == 0
+
+
+add(
+    "solve-without-metrics-report",
+    ("report", "b"),
+    ("stale", "rerun"),
+    both(DOUBLED, _solved_again),
+)
+add(
+    "infeasible-after-highs",
+    BACKTEST,
+    ("cannot be balanced", "import_limit_kw"),
+    yaml_set(SC, "grid.import_limit_kw", 0.01),
+)
+add(
+    "infeasible-live-step",
+    ("live", "step", "b", "--at", "2025-03-18T10:00Z", "--soc-kwh", "3"),
+    ("import_limit_kw",),
+    yaml_set(SC, "grid.import_limit_kw", 0.01),
+)

@@ -1,5 +1,9 @@
 """``gridq bench`` runs for real on the smallest case (the full table is `make bench`)."""
 
+import shutil
+
+import yaml
+
 from gridq.io.params import example_bundle
 from gridq.runners.bench import run_case
 from tests.conftest import PARAMS, invoke
@@ -36,8 +40,13 @@ def test_bench_rejects_unknown_cases():
     )
 
 
-def test_value_table_captures_all_under_perfect_forecasts():
-    result = invoke("value", "--bundles", "export_limited_pv", "--params", PARAMS)
+def test_value_table_captures_all_under_perfect_forecasts(tmp_path):
+    params = yaml.safe_load(PARAMS.read_text())
+    # Eight days: the learned forecast's week of warm-up, then a day of plans.
+    params["bundles"]["export_limited_pv"]["series"]["days"] = 8
+    shutil.copytree(PARAMS.parent / "data" / "tariffs", tmp_path / "data" / "tariffs")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = invoke("value", "--bundles", "export_limited_pv", "--params", tmp_path / "params.yaml")
     assert result.exit_code == 0, result.output
     rows = {line.split(" | ")[1]: line for line in result.stdout.splitlines()[2:]}
     assert rows["perfect"].split(" | ")[2] == "100%"

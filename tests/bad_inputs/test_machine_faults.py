@@ -1,0 +1,121 @@
+"""Failures of the machine, injected: one line, exit 2, the bundle as it was.
+
+Permissions cannot be tested with chmod where tests run as root, and a full disk cannot be made
+without privileges, so the operating system's errors are raised at the one place GridQ writes.
+"""
+
+import errno
+import hashlib
+import sys
+
+import pytest
+import typer
+
+from gridq.cli import errors as cli_errors
+from gridq.io import bundle as io
+from gridq.runners import underwrite
+from tests.conftest import PARAMS, invoke
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    bundle = tmp_path_factory.mktemp("machine") / "b"
+    assert (
+        invoke(
+            "generate", "pv_battery_tou", "--params", PARAMS, "--out", bundle, "--days", "2"
+        ).exit_code
+        == 0
+    )
+    assert invoke("backtest", bundle).exit_code == 0
+    return bundle
+
+
+def _hashes(bundle):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in bundle.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        (errno.ENOSPC, "disk is full"),
+        (errno.EACCES, "permissions"),
+        (errno.EROFS, "read-only"),
+        (errno.EDQUOT, "quota"),
+    ],
+)
+def test_a_write_that_the_system_refuses_is_one_line_and_changes_nothing(
+    finished, monkeypatch, code, fix
+):
+    before = _hashes(finished)
+    real_replace = io.os.replace
+
+    def refuse(source, target):
+        if str(target).endswith(io.BASELINE):
+            raise OSError(code, io.os.strerror(code), str(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(io.os, "replace", refuse)
+    edited = io.read_table(finished / io.TIMESERIES)
+    result = invoke("backtest", finished)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
+    assert io.BASELINE in lines[0]
+    assert fix in lines[0]
+    # The dispatch was already published when the baseline failed: it is new, and readers
+    # refuse the mix until a rerun.
+    after = _hashes(finished)
+    assert {name for name in before if before[name] != after.get(name)} <= {io.DISPATCH}
+    assert not list(finished.glob(".*.tmp"))
+    monkeypatch.setattr(io.os, "replace", real_replace)
+    assert edited.equals(io.read_table(finished / io.TIMESERIES))
+    assert invoke("backtest", finished).exit_code == 0
+
+
+def test_an_unreadable_input_is_one_line(finished, monkeypatch):
+    real_read = io.Path.read_text
+
+    def refuse(path, *args, **kwargs):
+        if path.name == io.SITE_CONFIG:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(io.Path, "read_text", refuse)
+    result = invoke("solve", finished)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {finished / io.SITE_CONFIG}: permission denied; check the file's and "
+        "folder's permissions"
+    )
+
+
+def test_running_out_of_memory_is_one_line(finished, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(underwrite, "parse_sweep", exhausted)
+    result = invoke("underwrite", finished, "--sweep", "capacity_kwh=5,10")
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: out of memory;")
+
+
+def test_a_bug_is_one_line_with_exit_1_and_a_traceback_on_request(monkeypatch, capsys):
+    app = typer.Typer()
+
+    @app.command()
+    def broken() -> None:
+        raise KeyError("inner")
+
+    monkeypatch.setattr(sys, "argv", ["gridq"])
+
+    with pytest.raises(SystemExit) as stop:
+        cli_errors.main(app)
+    assert stop.value.code == cli_errors.INTERNAL_EXIT_CODE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("internal error: KeyError: 'inner'; this is a GridQ bug")
+    monkeypatch.setenv(cli_errors.TRACEBACK_ENV, "1")
+    with pytest.raises(SystemExit):
+        cli_errors.main(app)
+    assert "Traceback" in capsys.readouterr().err

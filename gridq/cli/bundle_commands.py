@@ -219,7 +219,8 @@ def report(bundle: BundleArg) -> None:
 @reports_errors
 def verify(bundle: BundleArg) -> None:
     """Check that every output still matches the files it was made from (exit 0, or 2)."""
-    found = io.verify(bundle)
+    with io.locked(bundle):
+        found = io.verify(bundle)
     if found:
         for problem in found[:-1]:
             typer.echo(f"error: {problem}", err=True)

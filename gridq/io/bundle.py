@@ -68,7 +68,12 @@ LINEAGE_OUTPUTS = OUTPUT_FILES
 """The outputs that carry a lineage record, checked by every reader and ``gridq verify``."""
 KILL_AFTER_ENV = "GRIDQ_TEST_KILL_AFTER"
 """Test hook: the output (e.g. ``dispatch.parquet``) after whose publication the process kills
-itself with SIGKILL, so tests can stop a real run at each moment a reader could see."""
+itself with SIGKILL, or ``before-commit`` (every output staged, none published), so tests can
+stop a real run at each moment a reader could see."""
+BEFORE_COMMIT = "before-commit"
+PUBLISH_JOURNAL = ".publishing.json"
+"""Names the staged outputs of a committed publish until they are all in place."""
+STAGED_SUFFIX = ".staged"
 LOCK_WAIT_ENV = "GRIDQ_LOCK_WAIT_S"
 DEFAULT_LOCK_WAIT_S = 600.0
 LOCK_POLL_S = 0.1
@@ -308,6 +313,24 @@ def _parquet_bytes(frame: pd.DataFrame, lineage_record: dict[str, Any]) -> bytes
     return bytes(sink.getvalue().to_pybytes())
 
 
+def _staged(bundle: Path, name: str) -> Path:
+    return bundle / f".{name}{STAGED_SUFFIX}"
+
+
+def _roll_forward(bundle: Path) -> None:
+    """Finish a committed publish (rename what the journal names); drop uncommitted stages."""
+    journal = bundle / PUBLISH_JOURNAL
+    if journal.is_file():
+        for name in json.loads(journal.read_text(encoding="utf-8")):
+            staged = _staged(bundle, name)
+            if staged.is_file():
+                os.replace(staged, bundle / name)
+                _fault_point(name)
+        journal.unlink()
+    for leftover in bundle.glob(f".*{STAGED_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
+
+
 def _fault_point(published: str) -> None:
     if os.environ.get(KILL_AFTER_ENV) == published:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -325,9 +348,11 @@ def write_outputs(
     """Write output tables and JSON documents (and the timings, if given), with lineage.
 
     Each output records ``command`` and the hashes of ``made_from`` (files of the bundle);
-    documents also record the tables written with them. Everything is serialised before the
-    first file is replaced, so a failure while preparing leaves the bundle as it was, and
-    tables go first, so a run killed between two renames leaves documents that readers refuse.
+    documents also record the tables written with them. The outputs appear together or not at
+    all: each is staged whole beside the bundle's files (``.<name>.staged``), then a journal
+    naming them is written atomically (the commit point) and they are renamed into place. A
+    run killed before the journal leaves the old outputs and staged files that the next command
+    deletes; one killed after it is completed by the next command that takes the lock.
     """
     sources = {name: lineage.sha256_file(bundle / name) for name in made_from}
     table_bytes = {
@@ -340,11 +365,21 @@ def write_outputs(
         for name, data in documents.items()
     }
     for name, data in table_bytes.items():
-        _atomic_write(bundle / name, lambda temporary, data=data: temporary.write_bytes(data))
-        _fault_point(name)
+        _atomic_write(
+            _staged(bundle, name), lambda temporary, data=data: temporary.write_bytes(data)
+        )
     for name, text in texts.items():
-        _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
-        _fault_point(name)
+        _atomic_write(
+            _staged(bundle, name), lambda temporary, text=text: temporary.write_text(text)
+        )
+    _fault_point(BEFORE_COMMIT)
+    # The commit point: once the journal names the staged outputs, the publish completes, here
+    # or, after a kill, in the next command that takes the bundle's lock.
+    _atomic_write(
+        bundle / PUBLISH_JOURNAL,
+        lambda temporary: temporary.write_text(json.dumps([*table_bytes, *texts])),
+    )
+    _roll_forward(bundle)
     if timings_s is not None:
         write_json(bundle / TIMINGS, timings_s)
 
@@ -356,7 +391,7 @@ def locked(bundle: Path) -> Iterator[None]:
     One command at a time writes a bundle: a second waits up to ``GRIDQ_LOCK_WAIT_S`` seconds
     (default 600; 0 fails at once) and then fails in one line. The lock is an ``flock`` on the
     folder itself, so it adds no file and dies with its process. Holding it, any ``.*.tmp``
-    left by a killed run is removed.
+    left by a killed run is removed and a publish the run had committed is completed.
     """
     require_bundle(bundle)
     raw_wait = os.environ.get(LOCK_WAIT_ENV, str(DEFAULT_LOCK_WAIT_S))
@@ -380,6 +415,7 @@ def locked(bundle: Path) -> Iterator[None]:
                 time.sleep(LOCK_POLL_S)
         for stale in bundle.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
+        _roll_forward(bundle)
         yield
     finally:
         os.close(folder)
@@ -387,6 +423,11 @@ def locked(bundle: Path) -> Iterator[None]:
 
 def check_lineage(bundle: Path, *names: str) -> None:
     """Refuse any of ``names`` that is stale or mixed (see :mod:`gridq.io.lineage`)."""
+    if (bundle / PUBLISH_JOURNAL).is_file():
+        raise BundleError(
+            f"{bundle}: a command was stopped while publishing its outputs; run `gridq verify "
+            f"{bundle}` to complete it"
+        )
     for name in names:
         lineage.check(bundle, name)
 

@@ -1,11 +1,12 @@
-"""Kill a real ``gridq backtest`` right after each output is published; readers never mix runs.
+"""Kill a real ``gridq backtest`` at each moment of its publish; readers never see a mixed run.
 
-The hook ``GRIDQ_TEST_KILL_AFTER=<output>`` makes the process SIGKILL itself the moment that
-output is renamed into place. The bundle holds a finished run of older inputs, so after each kill
-some outputs are new and some old: every reader must then refuse (exit 2, one line naming a file
-and the command to rerun) or, once every output is new, read one whole run.
+The hook ``GRIDQ_TEST_KILL_AFTER`` makes the process SIGKILL itself right after an output is
+renamed into place, or just before the commit point. The bundle holds a finished run of older
+inputs: killed before the commit, the old run stays whole (and is refused as stale); killed
+after it, the next command completes the new run.
 """
 
+import json
 import shutil
 import signal
 
@@ -15,17 +16,13 @@ from gridq.io import bundle as io
 from tests.conftest import PARAMS, invoke
 
 PUBLISHED_IN_ORDER = (io.DISPATCH, io.BASELINE, io.SOLVE_STATS, io.METRICS)
-READERS = {
-    ("verify", "b"): set(PUBLISHED_IN_ORDER),
-    ("report", "b"): {io.DISPATCH, io.BASELINE, io.METRICS},
-    ("bill", "b"): {io.DISPATCH},
-    ("validate", "b", "--table", "dispatch", "--suite", "dispatch.json"): {
-        io.DISPATCH,
-        io.BASELINE,
-    },
-    ("metrics", "b"): {io.DISPATCH, io.BASELINE},
-}
-"""Each reader, and the outputs it reads (the lineage it checks)."""
+READERS = (
+    ("verify", "b"),
+    ("report", "b"),
+    ("bill", "b"),
+    ("validate", "b", "--table", "dispatch", "--suite", "dispatch.json"),
+    ("metrics", "b"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,31 +41,52 @@ def finished_then_edited(tmp_path_factory):
     return root
 
 
+def _leftovers(bundle):
+    return [p.name for p in bundle.iterdir() if p.name.startswith(".")]
+
+
 @pytest.mark.parametrize("published", PUBLISHED_IN_ORDER)
-def test_a_run_killed_after_each_output_leaves_readers_one_whole_run(
+def test_a_run_killed_while_publishing_is_completed_by_the_next_command(
     published, finished_then_edited, gridq_runner, tmp_path
 ):
     root = tmp_path / "work"
     shutil.copytree(finished_then_edited, root)
     killed = gridq_runner.run(("backtest", "b"), root, {io.KILL_AFTER_ENV: published})
     assert killed["code"] == -signal.SIGKILL, killed
-    new = set(PUBLISHED_IN_ORDER[: PUBLISHED_IN_ORDER.index(published) + 1])
-    for reader, reads in READERS.items():
+    # A reader that takes no lock refuses the half-published bundle, in one line.
+    unlocked = gridq_runner.run(("bill", "b"), root)
+    assert unlocked["code"] == 2, unlocked
+    assert unlocked["stderr"].strip().endswith("run `gridq verify b` to complete it")
+    # The next command that takes the lock completes the publish: one whole, new run.
+    verified = gridq_runner.run(("verify", "b"), root)
+    assert verified["code"] == 0, verified
+    for reader in READERS:
+        result = gridq_runner.run(reader, root)
+        assert result["code"] == 0, (reader, result)
+    assert not _leftovers(root / "b")
+    metrics = json.loads((root / "b" / io.METRICS).read_text())
+    assert metrics["lineage"]["made_from"][io.DISPATCH]
+
+
+def test_a_run_killed_before_its_commit_leaves_the_old_run_whole_and_refused_as_stale(
+    finished_then_edited, gridq_runner, tmp_path
+):
+    root = tmp_path / "work"
+    shutil.copytree(finished_then_edited, root)
+    before = {name: (root / "b" / name).read_bytes() for name in PUBLISHED_IN_ORDER}
+    killed = gridq_runner.run(("backtest", "b"), root, {io.KILL_AFTER_ENV: io.BEFORE_COMMIT})
+    assert killed["code"] == -signal.SIGKILL, killed
+    assert {name: (root / "b" / name).read_bytes() for name in PUBLISHED_IN_ORDER} == before
+    for reader in READERS:
         result = gridq_runner.run(reader, root)
         lines = result["stderr"].splitlines()
-        if reads <= new:
-            # Everything it reads is from the new run: one whole run, read.
-            assert result["code"] == 0, (reader, result)
-            continue
         assert result["code"] == 2, (reader, result)
-        assert lines, reader
         assert all(line.startswith("error: ") for line in lines), lines
-        assert "rerun `gridq" in lines[0], lines
+        assert "rerun `gridq backtest b`" in lines[0], lines
         assert len(lines) == 1 or reader[0] == "verify", lines
-    rerun = gridq_runner.run(("backtest", "b"), root)
-    assert rerun["code"] == 0, rerun
+    assert not _leftovers(root / "b")
+    assert gridq_runner.run(("backtest", "b"), root)["code"] == 0
     assert gridq_runner.run(("verify", "b"), root)["code"] == 0
-    assert not list((root / "b").glob(".*.tmp"))
 
 
 def test_a_run_killed_before_publishing_leaves_the_old_run_and_no_temp_file(

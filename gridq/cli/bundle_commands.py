@@ -71,7 +71,13 @@ def _validate(bundle: Path, table: str, suite: Path | None) -> None:
             for name in (io.DISPATCH, io.BASELINE)
         }
         target = io.DISPATCH_VALIDATION
-    io.write_json(bundle / target, {name: report.as_dict() for name, report in reports.items()})
+    io.write_outputs(
+        bundle,
+        command=f"validate --table {table}",
+        made_from=io.INPUT_FILES if table == "timeseries" else (*io.INPUT_FILES, *reports),
+        tables={},
+        documents={target: {name: report.as_dict() for name, report in reports.items()}},
+    )
     for name, report in reports.items():
         if not report.success:
             raise InputError(f"{bundle / name}: {report.summary()}; details in {bundle / target}")
@@ -211,6 +217,7 @@ def report(bundle: BundleArg) -> None:
             bundle,
             page.html,
             {io.PLOT_WEEK: page.week, io.PLOT_MONTHLY_BILLS: page.monthly_bills},
+            made_from=(*io.INPUT_FILES, io.DISPATCH, io.BASELINE, io.METRICS),
         )
     print_summary(bundle, metrics)
     typer.echo(f"{bundle / io.REPORT} written")

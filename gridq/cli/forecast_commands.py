@@ -32,7 +32,13 @@ def _evaluate(bundle: Path) -> None:
     result = evaluation.evaluate_forecasts(
         inputs.site, inputs.run_config, inputs.timeseries, vintages
     )
-    io.write_json(bundle / io.FORECAST_EVALUATION, result)
+    io.write_outputs(
+        bundle,
+        command="forecast evaluate",
+        made_from=(*io.INPUT_FILES, *((io.FORECASTS,) if vintages is not None else ())),
+        tables={},
+        documents={io.FORECAST_EVALUATION: result},
+    )
     windows = result["windows"]
     typer.echo(
         f"{bundle}: {windows['issues']} forecasts from {windows['first_issue']}, every "

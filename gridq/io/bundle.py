@@ -64,7 +64,13 @@ UNDERWRITING_REPORT = "underwriting.html"
 FORECAST_EVALUATION = "forecast_evaluation.json"
 INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
 OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
-LINEAGE_OUTPUTS = OUTPUT_FILES
+LINEAGE_OUTPUTS = (
+    *OUTPUT_FILES,
+    VALIDATION,
+    DISPATCH_VALIDATION,
+    FORECAST_EVALUATION,
+    UNDERWRITING,
+)
 """The outputs that carry a lineage record, checked by every reader and ``gridq verify``."""
 KILL_AFTER_ENV = "GRIDQ_TEST_KILL_AFTER"
 """Test hook: the output (e.g. ``dispatch.parquet``) after whose publication the process kills
@@ -344,12 +350,14 @@ def write_outputs(
     tables: dict[str, pd.DataFrame],
     documents: dict[str, Any],
     timings_s: dict[str, float] | None = None,
+    attachments: dict[str, bytes] | None = None,
 ) -> None:
     """Write output tables and JSON documents (and the timings, if given), with lineage.
 
     Each output records ``command`` and the hashes of ``made_from`` (files of the bundle);
-    documents also record the tables written with them. The outputs appear together or not at
-    all: each is staged whole beside the bundle's files (``.<name>.staged``), then a journal
+    documents also record the tables and ``attachments`` (files already serialised, with no
+    record of their own: plot tables, pages) written with them. The outputs appear together or
+    not at all: each is staged whole beside the bundle's files (``.<name>.staged``), then a journal
     naming them is written atomically (the commit point) and they are renamed into place. A
     run killed before the journal leaves the old outputs and staged files that the next command
     deletes; one killed after it is completed by the next command that takes the lock.
@@ -359,6 +367,7 @@ def write_outputs(
         name: _parquet_bytes(frame, lineage.record(command, sources))
         for name, frame in tables.items()
     }
+    table_bytes |= attachments or {}
     with_tables = sources | {name: lineage.sha256_bytes(data) for name, data in table_bytes.items()}
     texts = {
         name: json_text(data | {lineage.LINEAGE_KEY: lineage.record(command, with_tables)})
@@ -456,34 +465,45 @@ def read_suite(path: Path) -> dict[str, Any]:
     return suite
 
 
-def write_report(bundle: Path, html: str, plot_tables: dict[str, pd.DataFrame]) -> None:
-    """Write report.html and the CSV tables behind its plots, atomically."""
-    texts = {
-        name: frame.round(PUBLISHED_DECIMALS).to_csv(
-            lineterminator="\n", index=frame.index.name is not None
-        )
+def write_report(
+    bundle: Path, html: str, plot_tables: dict[str, pd.DataFrame], made_from: tuple[str, ...]
+) -> None:
+    """Publish report.html and the CSV tables behind its plots together."""
+    files = {
+        name: frame.round(PUBLISHED_DECIMALS)
+        .to_csv(lineterminator="\n", index=frame.index.name is not None)
+        .encode()
         for name, frame in plot_tables.items()
     }
-    for name, text in texts.items():
-        _atomic_write(bundle / name, lambda temporary, text=text: temporary.write_text(text))
-    _atomic_write(bundle / REPORT, lambda temporary: temporary.write_text(html, encoding="utf-8"))
+    write_outputs(
+        bundle,
+        command="report",
+        made_from=made_from,
+        tables={},
+        documents={},
+        attachments=files | {REPORT: html.encode("utf-8")},
+    )
 
 
 def write_underwriting(
     bundle: Path, tables: dict[str, pd.DataFrame], summary: dict[str, Any], html: str
 ) -> None:
-    """Write the underwriting tables (plain, no time index), underwriting.json and its page."""
-    arrow_tables = {
-        name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in tables.items()
-    }
-    text = json_text(summary)
-    for name, table in arrow_tables.items():
-        _atomic_write(
-            bundle / name, lambda temporary, table=table: pq.write_table(table, temporary)
-        )
-    _atomic_write(bundle / UNDERWRITING, lambda temporary: temporary.write_text(text))
-    _atomic_write(
-        bundle / UNDERWRITING_REPORT, lambda temporary: temporary.write_text(html, encoding="utf-8")
+    """Publish the underwriting tables (plain, no time index), underwriting.json and its page.
+
+    underwriting.json records the inputs and the hashes of the tables and page beside it.
+    """
+    files = {}
+    for name, frame in tables.items():
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+        files[name] = bytes(sink.getvalue().to_pybytes())
+    write_outputs(
+        bundle,
+        command="underwrite",
+        made_from=INPUT_FILES,
+        tables={},
+        documents={UNDERWRITING: summary},
+        attachments=files | {UNDERWRITING_REPORT: html.encode("utf-8")},
     )
 
 

@@ -193,14 +193,24 @@ RUN_CONFIG_BAD = [
     ("plausibility.price_min_gbp_per_kwh", 10),
     ("plausibility.unknown", 1),
 ]
-for dotted, value in RUN_CONFIG_BAD:
-    field = dotted.split(".")[-1] if dotted.split(".")[-1] != "unknown" else dotted.split(".")[0]
-    add(
-        f"run_config-{dotted}={value}",
-        BACKTEST,
-        ("run_config.yaml", field),
-        yaml_set(RC, dotted, value),
-    )
+
+
+def add_fields(file: str, bad_values: list[tuple[str, Any]]) -> None:
+    """One backtest case per bad ``(dotted key, value)`` of ``file``; the error names the key."""
+    short = Path(file).name
+    for dotted, value in bad_values:
+        parts = dotted.split(".")
+        # An unknown key is named by the section that refuses it.
+        field = parts[0] if parts[-1] == "unknown" else parts[-1]
+        add(
+            f"{short.removesuffix('.yaml')}-{dotted}={value}",
+            BACKTEST,
+            (short, field),
+            yaml_set(file, dotted, value),
+        )
+
+
+add_fields(RC, RUN_CONFIG_BAD)
 add(
     "run_config-timestep_min=30",
     BACKTEST,
@@ -240,14 +250,7 @@ SITE_BAD = [
     ("pv_curtailable", "perhaps"),
     ("unknown_key", 1),
 ]
-for dotted, value in SITE_BAD:
-    field = dotted.split(".")[-1] if dotted.split(".")[-1] != "unknown" else dotted.split(".")[0]
-    add(
-        f"site_config-{dotted}={value}",
-        BACKTEST,
-        ("site_config.yaml", field),
-        yaml_set(SC, dotted, value),
-    )
+add_fields(SC, SITE_BAD)
 add("site_config-no-name", BACKTEST, ("site_config.yaml", "name"), yaml_delete(SC, "name"))
 add(
     "site_config-battery-text",

@@ -44,6 +44,7 @@ def test_value_table_captures_all_under_perfect_forecasts(tmp_path):
     params = yaml.safe_load(PARAMS.read_text())
     # Eight days: the learned forecast's week of warm-up, then a day of plans.
     params["bundles"]["export_limited_pv"]["series"]["days"] = 8
+    params["bundles"]["export_limited_pv"]["rolling"] = {"reoptimise_every_min": 60}
     shutil.copytree(PARAMS.parent / "data" / "tariffs", tmp_path / "data" / "tariffs")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = invoke("value", "--bundles", "export_limited_pv", "--params", tmp_path / "params.yaml")

@@ -69,6 +69,7 @@ def reproduced(tmp_path_factory) -> Path:
     # Two days hold no week of history: underwriting's operation uses a day-old forecast.
     params["rolling"]["forecast"] = "persistence_day"
     params["underwriting"] |= {"life_years": 3, "uncertainty": {"scenarios": 2}}
+    params["bundles"]["commercial_underwriting"]["underwriting"]["weather_years"] = 1
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(folder, "git", "init", "-q")
     git_commit(folder, "pipeline")

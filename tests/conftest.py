@@ -64,6 +64,15 @@ def make_run_config(tariff: Tariff | None = None, **fields: object) -> RunConfig
     return RunConfig.model_validate({"tariff": tariff or Tariff()} | fields)
 
 
+def backtested_bundle(folder: Path, example: str = "pv_battery_tou", days: int = 3) -> Path:
+    """``folder``: the ``example`` bundle of params.yaml over ``days``, generated and backtested."""
+    result = invoke("generate", example, "--params", PARAMS, "--out", folder, "--days", days)
+    assert result.exit_code == 0, result.output
+    result = invoke("backtest", folder)
+    assert result.exit_code == 0, result.output
+    return folder
+
+
 def invoke(*args: object):
     """Run the gridq CLI in-process; returns click's Result."""
     return CliRunner().invoke(app, [str(arg) for arg in args])

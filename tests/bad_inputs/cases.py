@@ -416,6 +416,7 @@ for command in (
     add(f"run_config-empty-{command[0]}", command, ("run_config.yaml", "empty"), text(RC, ""))
 
 # --- command-line options -----------------------------------------------------------------------
+DAY_OLD = ("backtest", "b", "--mode", "rolling", "--forecast", "persistence_day")
 OPTION_BAD = [
     (("backtest", "b", "--mode", "sideways"), ("--mode",)),
     (("backtest", "b", "--mode", "rolling", "--forecast", "crystal"), ("crystal",)),
@@ -427,32 +428,9 @@ OPTION_BAD = [
         ("backtest", "b", "--mode", "rolling", "--horizon", "10min", "--reoptimise-every", "1h"),
         ("horizon",),
     ),
+    ((*DAY_OLD, "--reoptimise-every", "30d"), ("horizon_h",)),
     (
-        (
-            "backtest",
-            "b",
-            "--mode",
-            "rolling",
-            "--forecast",
-            "persistence_day",
-            "--reoptimise-every",
-            "30d",
-        ),
-        ("horizon_h",),
-    ),
-    (
-        (
-            "backtest",
-            "b",
-            "--mode",
-            "rolling",
-            "--forecast",
-            "persistence_day",
-            "--reoptimise-every",
-            "30d",
-            "--horizon",
-            "800h",
-        ),
+        (*DAY_OLD, "--reoptimise-every", "30d", "--horizon", "800h"),
         ("reoptimise_every_min", "longer than the run"),
     ),
     (("backtest", "b", "--mode", "rolling", "--forecast", "learned"), ("history",)),

@@ -13,7 +13,7 @@ import signal
 import pytest
 
 from gridq.io import bundle as io
-from tests.conftest import PARAMS, invoke
+from tests.conftest import PARAMS, backtested_bundle
 
 PUBLISHED_IN_ORDER = (io.DISPATCH, io.BASELINE, io.SOLVE_STATS, io.METRICS)
 READERS = (
@@ -29,11 +29,7 @@ READERS = (
 def finished_then_edited(tmp_path_factory):
     """A bundle with a finished backtest whose load has since grown by a tenth."""
     root = tmp_path_factory.mktemp("faults")
-    result = invoke(
-        "generate", "pv_battery_tou", "--params", PARAMS, "--out", root / "b", "--days", "3"
-    )
-    assert result.exit_code == 0, result.output
-    assert invoke("backtest", root / "b").exit_code == 0
+    backtested_bundle(root / "b")
     shutil.copy(PARAMS.parent / "stages" / "validate" / "dispatch.json", root / "dispatch.json")
     timeseries = io.read_table(root / "b" / io.TIMESERIES)
     timeseries["load_kw"] *= 1.1

@@ -14,20 +14,12 @@ import typer
 from gridq.cli import errors as cli_errors
 from gridq.io import bundle as io
 from gridq.runners import underwrite
-from tests.conftest import PARAMS, invoke
+from tests.conftest import backtested_bundle, invoke
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    bundle = tmp_path_factory.mktemp("machine") / "b"
-    assert (
-        invoke(
-            "generate", "pv_battery_tou", "--params", PARAMS, "--out", bundle, "--days", "2"
-        ).exit_code
-        == 0
-    )
-    assert invoke("backtest", bundle).exit_code == 0
-    return bundle
+    return backtested_bundle(tmp_path_factory.mktemp("machine") / "b", days=2)
 
 
 def _hashes(bundle):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gridq.io import bundle as io
-from tests.conftest import PARAMS, invoke
+from tests.conftest import PARAMS, backtested_bundle, invoke
 
 
 def _edit_yaml(path: Path, change) -> None:
@@ -178,15 +178,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def solved_bundle(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("good") / "bundle"
-    assert (
-        invoke(
-            "generate", "export_limited_pv", "--params", PARAMS, "--out", folder, "--days", "2"
-        ).exit_code
-        == 0
-    )
-    assert invoke("backtest", folder).exit_code == 0
-    return folder
+    return backtested_bundle(tmp_path_factory.mktemp("good") / "bundle", "export_limited_pv", 2)
 
 
 def _outputs(bundle: Path) -> dict[str, bytes]:

@@ -7,18 +7,13 @@ import pytest
 import yaml
 
 from gridq.io import bundle as io
-from tests.conftest import PARAMS, invoke
+from tests.conftest import backtested_bundle, invoke
 
 FILES_AFTER_BACKTEST = (io.DISPATCH, io.BASELINE, io.SOLVE_STATS, io.METRICS, io.METADATA)
 
 
-def _backtested(tmp_path, name="site", days="3", seed_bundle="pv_battery_tou"):
-    folder = tmp_path / name
-    result = invoke("generate", seed_bundle, "--params", PARAMS, "--out", folder, "--days", days)
-    assert result.exit_code == 0, result.output
-    result = invoke("backtest", folder)
-    assert result.exit_code == 0, result.output
-    return folder
+def _backtested(tmp_path, name="site", days=3, seed_bundle="pv_battery_tou"):
+    return backtested_bundle(tmp_path / name, seed_bundle, days)
 
 
 def _snapshot(folder):

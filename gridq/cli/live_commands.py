@@ -115,14 +115,14 @@ def live_step(
         options.forecast, inputs.timeseries, inputs.site, inputs.run_config
     )
     with native_stdout_to_stderr():
-        plan, ceiling_kw = rolling.plan_now(
+        plan, (low_kw, high_kw) = rolling.plan_now(
             inputs.site, inputs.run_config, provider, now, soc_kwh, peak_so_far_kw
         )
     plan_rows = plan.dispatch.reset_index()
     plan_rows[col.TIMESTAMP] = plan_rows[col.TIMESTAMP].map(pd.Timestamp.isoformat)
     answer = {
         "setpoint": plan.setpoint(),
-        "import_ceiling_kw": ceiling_kw,
+        "net_import_band_kw": {"min": low_kw, "max": high_kw},
         "forecast": options.forecast,
         "horizon_h": options.horizon_h,
         "objective_gbp": plan.objective_gbp,

@@ -27,6 +27,8 @@ from gridq.schemas import RunConfig, Site
 
 SOC_POSITION = col.DISPATCH_COLUMNS.index(col.SOC_KWH)
 IMPORT_POSITION = col.DISPATCH_COLUMNS.index(col.GRID_IMPORT_KW)
+FLOW_TOLERANCE_KW = 1e-6
+"""A planned flow below this is solver noise, not an instruction [kW]."""
 
 
 @dataclass(frozen=True)
@@ -40,38 +42,85 @@ class RollingResult:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
+def meter_band_kw(
+    planned: pd.DataFrame,
+    export_limit_kw: float | None,
+    import_ceiling_kw: np.ndarray,
+    demand_steps: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, the band the site controller holds the meter's net import in [kW].
+
+    Net import is import less export. Between plans the battery follows the plan's power while
+    the actual net stays in the band, and makes up the difference where it would leave it:
+    - the top is the plan's demand target (``import_ceiling_kw``, infinite outside demand
+      charges);
+    - a step the plan self-consumes (no import, export or curtailment) holds the meter at zero:
+      the battery stores a surplus rather than export it for less than import costs and, outside
+      demand-charge steps, covers a deficit (inside them its energy defends the peak);
+    - a step the plan exports at the limit stores what would otherwise be curtailed;
+    - a step the plan curtails on purpose (to import at a negative price) is left to the grid.
+    """
+    import_kw = planned[col.GRID_IMPORT_KW].to_numpy()
+    export_kw = planned[col.GRID_EXPORT_KW].to_numpy()
+    free = planned[col.PV_CURTAIL_KW].to_numpy() <= FLOW_TOLERANCE_KW
+    low = np.full(len(planned), -np.inf)
+    high = np.asarray(import_ceiling_kw, dtype=float).copy()
+    self_consuming = free & (import_kw <= FLOW_TOLERANCE_KW) & (export_kw <= FLOW_TOLERANCE_KW)
+    low[self_consuming] = 0.0
+    high[self_consuming & ~demand_steps] = 0.0
+    if export_limit_kw is not None:
+        at_limit = (
+            free
+            & (import_kw <= FLOW_TOLERANCE_KW)
+            & (export_kw >= export_limit_kw - FLOW_TOLERANCE_KW)
+        )
+        low[at_limit] = -export_limit_kw
+    return low, high
+
+
 def _settle(
     site: Site,
     actual: pd.DataFrame,
     planned: pd.DataFrame,
     soc_kwh: float,
     dt_h: float,
-    import_ceiling_kw: np.ndarray | None = None,
+    band_kw: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Actual flows when the battery follows ``planned`` and the grid takes the rest.
 
-    Where the actual surplus exceeds the export limit, PV is curtailed first and then the
-    battery discharges less; the battery's power is trimmed wherever the SOC, which then departs
-    from the plan, would leave its limits. Where import would pass ``import_ceiling_kw`` (the
-    plan's demand target), the battery charges less and then discharges more, within its power
-    and stored energy, as a site controller holding an import limit does. A step the plan shares
-    between importing and exporting (where export pays more) keeps both: see ``_time_shared``.
+    Where the actual net import would leave ``band_kw`` (see :func:`meter_band_kw`; None holds
+    nothing), the battery makes up the difference within its power and stored energy: above
+    the band it charges less and then discharges more, below it discharges less and then
+    charges more. PV the plan curtails on purpose sets an output cap on the inverter (the
+    planned PV less its curtailment), lifted where import would leave the band or pass the
+    connection's limit. Where the surplus still exceeds the export limit, PV is curtailed first
+    and then the battery discharges less; the battery's power is trimmed wherever the SOC would
+    leave its limits. A step the plan shares between importing and exporting (where export pays
+    more) keeps both: see ``_time_shared``.
     """
     battery = site.battery
     eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
     limit = np.inf if site.grid.export_limit_kw is None else site.grid.export_limit_kw
-    ceilings = (
-        np.full(len(actual), np.inf) if import_ceiling_kw is None else import_ceiling_kw
-    ).tolist()
+    import_limit_kw = np.inf if site.grid.import_limit_kw is None else site.grid.import_limit_kw
+    unbounded = np.full(len(actual), np.inf)
+    lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
+    planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
+    pv_cap_kw = np.where(
+        planned_curtail_kw > FLOW_TOLERANCE_KW,
+        planned[col.PV_KW].to_numpy() - planned_curtail_kw,
+        np.inf,
+    )
     rows = []
-    for load, pv, planned_charge, discharge, ceiling, planned_import, planned_export in zip(
+    for load, pv, planned_charge, discharge, low, high, planned_import, planned_export, cap in zip(
         actual[col.LOAD_KW].to_numpy().tolist(),
         actual[col.PV_KW].to_numpy().tolist(),
         planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
         planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
-        ceilings,
+        np.asarray(lows, dtype=float).tolist(),
+        np.asarray(highs, dtype=float).tolist(),
         planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
         planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
+        pv_cap_kw.tolist(),
         strict=True,
     ):
         # A sequential rule: each step starts from the SOC the last one left.
@@ -79,22 +128,34 @@ def _settle(
             planned_charge,
             max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (eta_c * eta_d),
         )
-        excess = load + charge - pv - discharge - ceiling
-        if excess > 0:
-            cut = min(excess, charge)
+        net = load + charge - pv - discharge
+        if net > high:
+            cut = min(net - high, charge)
             charge -= cut
             available_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h
             discharge = max(
                 discharge,
                 min(
-                    discharge + excess - cut,
+                    discharge + net - high - cut,
                     battery.discharge_power_max_kw,
                     available_kw + eta_c * eta_d * charge,
                 ),
             )
-        surplus = pv + discharge - load - charge
-        curtail = min(max(surplus - limit, 0.0), pv)
-        discharge -= min(max(surplus - limit - curtail, 0.0), discharge)
+        elif net < low:
+            cut = min(low - net, discharge)
+            discharge -= cut
+            room_kw = max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (
+                eta_c * eta_d
+            )
+            charge = max(
+                charge, min(charge + low - net - cut, battery.charge_power_max_kw, room_kw)
+            )
+        import_room_kw = min(high, import_limit_kw) - (load + charge - pv - discharge)
+        chosen = min(max(pv - cap, 0.0), max(import_room_kw, 0.0))
+        surplus = pv - chosen + discharge - load - charge
+        forced = min(max(surplus - limit, 0.0), pv - chosen)
+        curtail = chosen + forced
+        discharge -= min(max(surplus - limit - forced, 0.0), discharge)
         stored = soc_kwh + dt_h * (eta_c * charge - discharge / eta_d)
         if stored < battery.soc_min_kwh:
             discharge -= min((battery.soc_min_kwh - stored) * eta_d / dt_h, discharge)
@@ -211,11 +272,12 @@ def plan_now(
     now: pd.Timestamp,
     soc_kwh: float,
     peak_so_far_kw: float,
-) -> tuple[Plan, float | None]:
-    """``gridq live step``: the peak-aware plan from ``now`` and its first step's import ceiling.
+) -> tuple[Plan, tuple[float | None, float | None]]:
+    """``gridq live step``: the peak-aware plan from ``now`` and its first step's meter band.
 
-    ``peak_so_far_kw`` floors every demand charge this month; the ceiling is None where no
-    demand charge applies.
+    ``peak_so_far_kw`` floors every demand charge this month. The band (see
+    :func:`meter_band_kw`) is the least and most net import [kW] the site controller holds the
+    meter at until the next plan; None where it is unbounded.
     """
     options = run_config.rolling
     step_td = pd.Timedelta(minutes=run_config.timestep_min)
@@ -235,8 +297,15 @@ def plan_now(
         state,
         run_config.tariff.local_timezone,
         1,
-    )[0]
-    return plan, (None if np.isinf(ceiling_kw) else float(ceiling_kw))
+    )
+    low, high = meter_band_kw(
+        plan.dispatch.iloc[:1], site.grid.export_limit_kw, ceiling_kw, tariff.demand_steps()[:1]
+    )
+    return plan, (_finite_or_none(low[0]), _finite_or_none(high[0]))
+
+
+def _finite_or_none(kw: float) -> float | None:
+    return None if np.isinf(kw) else float(kw)
 
 
 def _raise_peaks(
@@ -364,13 +433,19 @@ def rolling_backtest(
                 run_config.tariff.local_timezone,
                 length,
             )
+            band_kw = meter_band_kw(
+                planned,
+                site.grid.export_limit_kw,
+                ceiling_kw,
+                window_tariff.demand_steps()[:length],
+            )
             part = _settle(
                 site,
                 timeseries.iloc[applied],
                 planned,
                 soc_kwh,
                 step_td / pd.Timedelta(hours=1),
-                ceiling_kw,
+                band_kw,
             )
         # Plain arrays: 17,520 small frames would hold several hundred MiB.
         values = part.to_numpy()[:, [part.columns.get_loc(name) for name in col.DISPATCH_COLUMNS]]

@@ -10,7 +10,8 @@ from gridq import conventions as col
 from gridq.engine.forecast import make_provider
 from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.io.params import example_bundle
-from gridq.runners.rolling import _settle, backtest_rolling, plan_now
+from gridq.runners.rolling import _settle, backtest_rolling, meter_band_kw, plan_now
+from gridq.schemas import GridConnection
 from tests.conftest import PARAMS, REPO, invoke, make_site
 
 
@@ -18,7 +19,8 @@ def _flows(load_kw: list[float], soc_kwh: float, ceiling_kw: list[float]) -> pd.
     index = pd.date_range("2025-01-06", periods=len(load_kw), freq="15min", tz="UTC")
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
     planned = pd.DataFrame(0.0, index=index, columns=PLANNED_COLUMNS)
-    return _settle(make_site(), actual, planned, soc_kwh, 0.25, np.array(ceiling_kw))
+    band_kw = (np.full(len(load_kw), -np.inf), np.array(ceiling_kw))
+    return _settle(make_site(), actual, planned, soc_kwh, 0.25, band_kw)
 
 
 PLANNED_COLUMNS = [
@@ -26,6 +28,8 @@ PLANNED_COLUMNS = [
     col.BATTERY_DISCHARGE_KW,
     col.GRID_IMPORT_KW,
     col.GRID_EXPORT_KW,
+    col.PV_KW,
+    col.PV_CURTAIL_KW,
 ]
 
 
@@ -46,7 +50,7 @@ def test_a_step_shared_between_import_and_export_settles_both_by_hand(
     index = pd.date_range("2025-01-06", periods=1, freq="15min", tz="UTC")
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
     # Charging 4 kW and discharging 2 kW in one step: the plan's two modes.
-    planned = pd.DataFrame([[4.0, 2.0, 3.0, 0.5]], index=index, columns=PLANNED_COLUMNS)
+    planned = pd.DataFrame([[4.0, 2.0, 3.0, 0.5, 0.0, 0.0]], index=index, columns=PLANNED_COLUMNS)
     flows = _settle(make_site(), actual, planned, 5.0, 0.25)
     assert flows[col.GRID_IMPORT_KW].iloc[0] == pytest.approx(import_kw)
     assert flows[col.GRID_EXPORT_KW].iloc[0] == pytest.approx(export_kw)
@@ -123,7 +127,7 @@ def test_live_plan_holds_the_reserve_and_names_its_import_ceiling():
     reserve_kwh = provider.peak_reserve_kwh(now, 0.9)
     assert reserve_kwh > 0
     battery = example.site.battery
-    plan, ceiling_kw = plan_now(example.site, run_config, provider, now, 400.0, 150.0)
+    plan, (_, ceiling_kw) = plan_now(example.site, run_config, provider, now, 400.0, 150.0)
     assert ceiling_kw is not None
     assert ceiling_kw >= 150.0
     # Starting above it, the plan never dips into the reserve (every step is in a demand charge).
@@ -156,3 +160,78 @@ def test_hourly_plans_with_the_pv_nowcast_keep_more_on_unseen_pv_sites(seed, mon
         run = backtest_rolling(example.site, run_config, timeseries, provider)
         captured[every_min] = run.metrics["captured_frac"]
     assert captured[60] > captured[1440] + 0.05
+
+
+def _one_step(
+    planned: list[float], load_kw: float, pv_kw: float, grid: GridConnection | None = None
+) -> pd.Series:
+    """Settle one quarter hour of ``planned`` (PLANNED_COLUMNS) in its meter band, 5 kWh stored."""
+    index = pd.date_range("2025-06-02T12:00Z", periods=1, freq="15min")
+    actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: pv_kw}, index=index)
+    plan = pd.DataFrame([planned], index=index, columns=PLANNED_COLUMNS)
+    site = make_site(grid)
+    band_kw = meter_band_kw(plan, site.grid.export_limit_kw, np.array([np.inf]), np.array([False]))
+    return _settle(site, actual, plan, 5.0, 0.25, band_kw).iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("planned", "demand_step", "band"),
+    [
+        # charge, discharge, import, export, PV, curtail -> (least, most net import)
+        ([2.0, 0.0, 0.0, 0.0, 6.0, 0.0], False, (0.0, 0.0)),
+        ([2.0, 0.0, 0.0, 0.0, 6.0, 0.0], True, (0.0, 7.0)),
+        ([0.0, 1.0, 0.0, 5.0, 9.0, 0.0], False, (-5.0, np.inf)),
+        ([0.0, 0.0, 4.0, 0.0, 9.0, 6.0], False, (-np.inf, np.inf)),
+        ([0.0, 0.0, 4.0, 0.0, 0.0, 0.0], True, (-np.inf, 7.0)),
+    ],
+)
+def test_the_meter_band_by_hand(planned, demand_step, band):
+    plan = pd.DataFrame([planned], columns=PLANNED_COLUMNS)
+    low, high = meter_band_kw(
+        plan, 5.0, np.array([7.0 if demand_step else np.inf]), np.array([demand_step])
+    )
+    assert (low[0], high[0]) == band
+
+
+@pytest.mark.parametrize(
+    ("load_kw", "pv_kw", "flows"),
+    [
+        # Planned: charge 2 kW of a 6 kW PV surplus over a 4 kW load; nothing through the meter.
+        (4.0, 6.0, {col.BATTERY_CHARGE_KW: 2.0, col.GRID_IMPORT_KW: 0.0}),
+        # 3 kW more load: the battery stops charging and discharges 1 kW instead of importing.
+        (7.0, 6.0, {col.BATTERY_DISCHARGE_KW: 1.0, col.GRID_IMPORT_KW: 0.0}),
+        # 3 kW more PV: stored, not exported.
+        (4.0, 9.0, {col.BATTERY_CHARGE_KW: 5.0, col.GRID_EXPORT_KW: 0.0}),
+        # 12 kW more PV: the battery's 10 kW take 8 more, the other 4 kW are exported.
+        (4.0, 18.0, {col.BATTERY_CHARGE_KW: 10.0, col.GRID_EXPORT_KW: 4.0}),
+    ],
+)
+def test_a_self_consuming_plan_holds_the_meter_at_zero(load_kw, pv_kw, flows):
+    settled = _one_step([2.0, 0.0, 0.0, 0.0, 6.0, 0.0], load_kw, pv_kw)
+    for column, kw in flows.items():
+        assert settled[column] == pytest.approx(kw)
+
+
+def test_pv_above_a_planned_export_limit_is_stored_not_curtailed():
+    # Planned: 5 kW out at the 5 kW limit; 3 kW more PV go into the battery.
+    settled = _one_step(
+        [0.0, 0.0, 0.0, 5.0, 9.0, 0.0], 4.0, 12.0, GridConnection(export_limit_kw=5.0)
+    )
+    assert settled[col.BATTERY_CHARGE_KW] == pytest.approx(3.0)
+    assert settled[col.GRID_EXPORT_KW] == pytest.approx(5.0)
+    assert settled[col.PV_CURTAIL_KW] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("import_limit_kw", "curtail_kw", "import_kw"),
+    # Planned: 9 kW PV capped at 3 kW to import 2 kW at a negative price; 10 kW come: 7 are cut.
+    [(None, 7.0, 2.0), (1.0, 6.0, 1.0)],
+)
+def test_planned_curtailment_caps_pv_within_the_import_limit(
+    import_limit_kw, curtail_kw, import_kw
+):
+    settled = _one_step(
+        [0.0, 0.0, 2.0, 0.0, 9.0, 6.0], 5.0, 10.0, GridConnection(import_limit_kw=import_limit_kw)
+    )
+    assert settled[col.PV_CURTAIL_KW] == pytest.approx(curtail_kw)
+    assert settled[col.GRID_IMPORT_KW] == pytest.approx(import_kw)

@@ -1,10 +1,10 @@
 """Rolling-horizon backtest: re-plan every interval from forecasts, settle on actuals.
 
-At each re-optimisation the live step plans the horizon from the forecast; the battery then
-follows the plan's charge and discharge until the next re-optimisation, and the grid absorbs the
-forecast error: import and export settle the actual balance, PV above the export limit is
-curtailed and, if that is not enough, the battery discharges less. The bill is computed on
-those actual flows.
+At each re-optimisation the live step plans the horizon from the forecast; until the next one
+the site controller follows the plan's battery power and curtailment while the meter stays in
+the band the plan sets (:func:`meter_band_kw`), the battery making up the difference where it
+would leave it, and the grid absorbs the rest of the forecast error (:func:`_settle`). The bill
+is computed on those actual flows.
 """
 
 import time

@@ -23,8 +23,8 @@ import pandas as pd
 from gridq import conventions as col
 from gridq.engine.forecast import PerfectForecast, make_provider
 from gridq.engine.model.build import build_model
+from gridq.engine.model.emit import MatrixLP
 from gridq.engine.model.inplace import InPlaceHighs
-from gridq.engine.model.matrix_form import MatrixLP
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import highs_options
 from gridq.engine.synth import SyntheticSeries, make_timeseries

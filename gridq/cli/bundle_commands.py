@@ -87,10 +87,25 @@ def _validate(bundle: Path, table: str, suite: Path | None) -> None:
 
 
 @reports_errors
-def solve(bundle: BundleArg) -> None:
+def solve(
+    bundle: BundleArg,
+    write_lp: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the run's LP to this file: .mps (named) or .lp (numbered).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
     """Optimise the dispatch: writes dispatch.parquet and solve_stats.json."""
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
+        if write_lp is not None:
+            from gridq.io.lp_file import write_lp_file
+
+            write_lp_file(
+                runner.lp_model(inputs.site, inputs.run_config, inputs.timeseries), write_lp
+            )
         optimised = _optimise(bundle, inputs)
         io.write_outputs(
             bundle,

@@ -12,15 +12,15 @@ from gridq.cli.summary import print_summary
 from gridq.errors import GridqError, InputError
 
 if TYPE_CHECKING:
+    from gridq.engine import run as runner
     from gridq.io import bundle as io
-    from gridq.runners import backtest as runner
 
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
 
 def _optimise(bundle: Path, inputs: "io.BundleInputs") -> "runner.Optimised":
-    from gridq.runners import backtest as runner
+    from gridq.engine import run as runner
 
     try:
         with native_stdout_to_stderr():
@@ -104,8 +104,8 @@ def solve(
     ] = None,
 ) -> None:
     """Optimise the dispatch: writes dispatch.parquet and solve_stats.json."""
+    from gridq.engine import run as runner
     from gridq.io import bundle as io
-    from gridq.runners import backtest as runner
 
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
@@ -130,8 +130,8 @@ def solve(
 @reports_errors
 def baseline(bundle: BundleArg) -> None:
     """Run the configured baseline: writes baseline.parquet."""
+    from gridq.engine import run as runner
     from gridq.io import bundle as io
-    from gridq.runners import backtest as runner
 
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
@@ -149,8 +149,8 @@ def baseline(bundle: BundleArg) -> None:
 @reports_errors
 def metrics(bundle: BundleArg) -> None:
     """Price dispatch and baseline with one bill: writes metrics.json, bundle_metadata.json."""
+    from gridq.engine import run as runner
     from gridq.io import bundle as io
-    from gridq.runners import backtest as runner
 
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
@@ -200,8 +200,8 @@ def _backtest(
     reoptimise_every: str | None,
     horizon: str | None,
 ) -> None:
+    from gridq.engine import run as runner
     from gridq.io import bundle as io
-    from gridq.runners import backtest as runner
 
     inputs = io.read_bundle(bundle)
     if mode == "rolling":

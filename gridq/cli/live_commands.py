@@ -16,8 +16,8 @@ from gridq.errors import ConfigError
 
 if TYPE_CHECKING:
     from gridq import schemas
+    from gridq.engine import windows
     from gridq.io import bundle as io
-    from gridq.runners import rolling
 
 
 live_app = typer.Typer(help="Live operations: one receding-horizon step.", no_args_is_help=True)
@@ -71,11 +71,11 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "rolling.RollingBacktest":
+def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "windows.RollingBacktest":
     """The rolling backtest of a bundle, its forecast provider chosen by the run config."""
     from gridq.engine import forecast as forecasts
+    from gridq.engine import windows
     from gridq.io import bundle as io
-    from gridq.runners import rolling
 
     vintages = None
     if inputs.run_config.rolling.forecast == "replay":
@@ -88,7 +88,7 @@ def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "rolling.RollingBack
         vintages,
     )
     with progress_bar("re-planning") as progress, native_stdout_to_stderr():
-        return rolling.backtest_rolling(
+        return windows.backtest_rolling(
             inputs.site, inputs.run_config, inputs.timeseries, provider, progress
         )
 
@@ -110,7 +110,7 @@ def live_step(
 
     from gridq.engine import forecast as forecasts
     from gridq.io import bundle as io
-    from gridq.runners import rolling
+    from gridq.runners import live
 
     inputs = io.read_bundle(bundle)
     try:
@@ -125,7 +125,7 @@ def live_step(
         options.forecast, inputs.timeseries, inputs.site, inputs.run_config
     )
     with native_stdout_to_stderr():
-        plan, (low_kw, high_kw) = rolling.plan_now(
+        plan, (low_kw, high_kw) = live.plan_now(
             inputs.site, inputs.run_config, provider, now, soc_kwh, peak_so_far_kw
         )
     plan_rows = plan.dispatch.reset_index()

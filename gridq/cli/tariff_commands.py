@@ -118,9 +118,9 @@ def bill(
 ) -> None:
     """Price a dispatch with the bundle's tariff and print the itemised bill."""
     from gridq.engine import bill as bills
+    from gridq.engine import run as runner
     from gridq.engine import timeseries as timeseries_checks
     from gridq.io import bundle as io
-    from gridq.runners import backtest as runner
 
     inputs = io.read_bundle(bundle)
     if dispatch is None:

@@ -80,7 +80,7 @@ def run_metrics(
     It is compared with the configured baseline and with the site without a battery.
     """
     problem = make_problem(site, run_config, timeseries)
-    baselines = {run_config.baseline: baseline}
+    baselines: dict[str, pd.DataFrame] = {run_config.baseline: baseline}
     if run_config.baseline != "no_battery":
         baselines["no_battery"] = no_battery(problem)
     return compute_metrics(

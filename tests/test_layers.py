@@ -50,3 +50,20 @@ def test_only_io_reads_and_writes_files(path):
 def test_layer_check_sees_imports():
     # Guard against a vacuous pass: the io layer is known to import pyarrow and yaml.
     assert {"pyarrow", "yaml"} <= {n.split(".")[0] for n in _imports(PACKAGE / "io" / "bundle.py")}
+
+
+# highspy is allowed: cli/errors.py silences its start-up banner, a terminal concern.
+SOLVER_LIBRARIES = {"linopy", "lightgbm"}
+
+
+@pytest.mark.parametrize("path", _modules("cli"), ids=lambda p: p.name)
+def test_the_cli_parses_and_delegates(path):
+    """Commands reach the LP and the forecast's models only through runners."""
+    for name in _imports(path):
+        assert name.split(".")[0] not in SOLVER_LIBRARIES, name
+        assert not name.startswith("gridq.engine.model"), name
+
+
+def test_layer_check_sees_the_clis_function_local_imports():
+    # Commands import inside their functions (fast start-up); the check must still see them.
+    assert {"gridq.io", "gridq.runners"} <= _imports(PACKAGE / "cli" / "bundle_commands.py")

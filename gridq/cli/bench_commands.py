@@ -6,11 +6,7 @@ from typing import Annotated
 import typer
 
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
-from gridq.cli.lazy import LazyModule
 from gridq.errors import ConfigError
-
-bench = LazyModule("gridq.runners.bench")
-params_io = LazyModule("gridq.io.params")
 
 
 def _seconds(value: float | None) -> str:
@@ -35,6 +31,9 @@ def bench_command(
     ),
 ) -> None:
     """Print GridQ's time, the same LPs' time in raw highspy, their ratio, the gap, memory."""
+    from gridq.io import params as params_io
+    from gridq.runners import bench
+
     chosen = [case.strip() for case in cases.split(",") if case.strip()]
     unknown = [case for case in chosen if case not in bench.CASE_DAYS]
     if unknown or not chosen:
@@ -76,6 +75,9 @@ def value_command(
     ),
 ) -> None:
     """Print the share of perfect-foresight savings each forecast's rolling run captures."""
+    from gridq.io import params as params_io
+    from gridq.runners import bench
+
     names = (
         list(params_io.read_params(params).bundles)
         if bundles is None

@@ -1,27 +1,27 @@
 """Commands that read a run bundle: validate, solve, baseline, metrics, backtest, report."""
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from gridq import __version__
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
-from gridq.cli.lazy import LazyModule
 from gridq.cli.live_commands import run_rolling, with_rolling_options
 from gridq.cli.summary import print_summary
 from gridq.errors import GridqError, InputError
 
-io = LazyModule("gridq.io.bundle")
-runner = LazyModule("gridq.runners.backtest")
-checks = LazyModule("gridq.runners.validate")
-report_page = LazyModule("gridq.report.html")
-schemas = LazyModule("gridq.schemas")
+if TYPE_CHECKING:
+    from gridq.engine import run as runner
+    from gridq.io import bundle as io
+
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
 
 def _optimise(bundle: Path, inputs: "io.BundleInputs") -> "runner.Optimised":
+    from gridq.engine import run as runner
+
     try:
         with native_stdout_to_stderr():
             return runner.optimise(inputs.site, inputs.run_config, inputs.timeseries)
@@ -48,11 +48,17 @@ def validate(
     suite: SuiteOption = None,
 ) -> None:
     """Check a bundle's tables with Great Expectations, then against GridQ's conventions."""
+    from gridq.io import bundle as io
+
     with io.locked(bundle):
         _validate(bundle, table, suite)
 
 
 def _validate(bundle: Path, table: str, suite: Path | None) -> None:
+    from gridq import schemas
+    from gridq.io import bundle as io
+    from gridq.runners import validate as checks
+
     suite_definition = io.read_suite(suite or Path("stages/validate") / f"{table}.json")
     if table == "timeseries":
         run_config = io.read_config(bundle / io.RUN_CONFIG, schemas.RunConfig)
@@ -87,10 +93,28 @@ def _validate(bundle: Path, table: str, suite: Path | None) -> None:
 
 
 @reports_errors
-def solve(bundle: BundleArg) -> None:
+def solve(
+    bundle: BundleArg,
+    write_lp: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the run's LP to this file: .mps (named) or .lp (numbered).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
     """Optimise the dispatch: writes dispatch.parquet and solve_stats.json."""
+    from gridq.engine import run as runner
+    from gridq.io import bundle as io
+
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
+        if write_lp is not None:
+            from gridq.io.lp_file import write_lp_file
+
+            write_lp_file(
+                runner.lp_model(inputs.site, inputs.run_config, inputs.timeseries), write_lp
+            )
         optimised = _optimise(bundle, inputs)
         io.write_outputs(
             bundle,
@@ -106,6 +130,9 @@ def solve(bundle: BundleArg) -> None:
 @reports_errors
 def baseline(bundle: BundleArg) -> None:
     """Run the configured baseline: writes baseline.parquet."""
+    from gridq.engine import run as runner
+    from gridq.io import bundle as io
+
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
         frame = runner.run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
@@ -122,6 +149,9 @@ def baseline(bundle: BundleArg) -> None:
 @reports_errors
 def metrics(bundle: BundleArg) -> None:
     """Price dispatch and baseline with one bill: writes metrics.json, bundle_metadata.json."""
+    from gridq.engine import run as runner
+    from gridq.io import bundle as io
+
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
         covered, dispatch, reference = io.read_solved(bundle, inputs)
@@ -157,6 +187,8 @@ def backtest(
     horizon: Annotated[str | None, typer.Option(help="e.g. 36h, 48h.")] = None,
 ) -> None:
     """Solve, run the baseline and compute metrics in one go."""
+    from gridq.io import bundle as io
+
     with io.locked(bundle):
         _backtest(bundle, mode, forecast, reoptimise_every, horizon)
 
@@ -168,6 +200,9 @@ def _backtest(
     reoptimise_every: str | None,
     horizon: str | None,
 ) -> None:
+    from gridq.engine import run as runner
+    from gridq.io import bundle as io
+
     inputs = io.read_bundle(bundle)
     if mode == "rolling":
         run_config = with_rolling_options(inputs.run_config, forecast, reoptimise_every, horizon)
@@ -205,6 +240,9 @@ def _backtest(
 @reports_errors
 def report(bundle: BundleArg) -> None:
     """Write report.html (and the plot tables behind it) and print the summary."""
+    from gridq.io import bundle as io
+    from gridq.report import html as report_page
+
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
         covered, dispatch, reference = io.read_solved(bundle, inputs)
@@ -226,6 +264,8 @@ def report(bundle: BundleArg) -> None:
 @reports_errors
 def verify(bundle: BundleArg) -> None:
     """Check that every output still matches the files it was made from (exit 0, or 2)."""
+    from gridq.io import bundle as io
+
     with io.locked(bundle):
         found = io.verify(bundle)
     if found:

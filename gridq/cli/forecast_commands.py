@@ -6,10 +6,6 @@ from typing import Annotated
 import typer
 
 from gridq.cli.errors import reports_errors
-from gridq.cli.lazy import LazyModule
-
-io = LazyModule("gridq.io.bundle")
-evaluation = LazyModule("gridq.runners.forecast_eval")
 
 forecast_app = typer.Typer(help="Forecast providers: evaluate them.", no_args_is_help=True)
 
@@ -20,11 +16,16 @@ def evaluate(
     bundle: Annotated[Path, typer.Argument(help="Run bundle.", file_okay=False)],
 ) -> None:
     """Score every provider on the same windows; print a table, write forecast_evaluation.json."""
+    from gridq.io import bundle as io
+
     with io.locked(bundle):
         _evaluate(bundle)
 
 
 def _evaluate(bundle: Path) -> None:
+    from gridq.io import bundle as io
+    from gridq.runners import forecast_eval as evaluation
+
     inputs = io.read_bundle(bundle)
     vintages = None
     if (bundle / io.FORECASTS).exists():

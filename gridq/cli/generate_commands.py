@@ -6,11 +6,6 @@ from typing import Annotated
 import typer
 
 from gridq.cli.errors import reports_errors
-from gridq.cli.lazy import LazyModule
-
-io = LazyModule("gridq.io.bundle")
-params_io = LazyModule("gridq.io.params")
-synth = LazyModule("gridq.engine.synth")
 
 
 @reports_errors
@@ -27,6 +22,10 @@ def generate(
     ] = None,
 ) -> None:
     """Write an example bundle's inputs: site_config.yaml, run_config.yaml, timeseries.parquet."""
+    from gridq.engine import synth
+    from gridq.io import bundle as io
+    from gridq.io import params as params_io
+
     example = params_io.example_bundle(params, name)
     series = example.series if days is None else example.series.model_copy(update={"days": days})
     folder = out or Path("bundles") / name

@@ -6,21 +6,19 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gridq import conventions as col
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
-from gridq.cli.lazy import LazyModule
 from gridq.errors import ConfigError
 
-pd = LazyModule("pandas")
-io = LazyModule("gridq.io.bundle")
-forecasts = LazyModule("gridq.engine.forecast")
-live = LazyModule("gridq.runners.live")
-rolling = LazyModule("gridq.runners.rolling")
-schemas = LazyModule("gridq.schemas")
+if TYPE_CHECKING:
+    from gridq import schemas
+    from gridq.engine import windows
+    from gridq.io import bundle as io
+
 
 live_app = typer.Typer(help="Live operations: one receding-horizon step.", no_args_is_help=True)
 
@@ -43,6 +41,8 @@ def with_rolling_options(
     horizon: str | None,
 ) -> "schemas.RunConfig":
     """The run config with any command-line overrides of its ``rolling`` options."""
+    from gridq.io import bundle as io
+
     updates: dict[str, object] = {}
     if forecast is not None:
         updates["forecast"] = forecast
@@ -71,8 +71,12 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "rolling.RollingBacktest":
+def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "windows.RollingBacktest":
     """The rolling backtest of a bundle, its forecast provider chosen by the run config."""
+    from gridq.engine import forecast as forecasts
+    from gridq.engine import windows
+    from gridq.io import bundle as io
+
     vintages = None
     if inputs.run_config.rolling.forecast == "replay":
         vintages = io.read_forecast_vintages(bundle / io.FORECASTS)
@@ -84,7 +88,7 @@ def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "rolling.RollingBack
         vintages,
     )
     with progress_bar("re-planning") as progress, native_stdout_to_stderr():
-        return rolling.backtest_rolling(
+        return windows.backtest_rolling(
             inputs.site, inputs.run_config, inputs.timeseries, provider, progress
         )
 
@@ -102,6 +106,12 @@ def live_step(
     ] = 0.0,
 ) -> None:
     """Plan the horizon from now and print the next setpoint and the plan as JSON."""
+    import pandas as pd
+
+    from gridq.engine import forecast as forecasts
+    from gridq.io import bundle as io
+    from gridq.runners import live
+
     inputs = io.read_bundle(bundle)
     try:
         now = pd.Timestamp(at)
@@ -115,7 +125,7 @@ def live_step(
         options.forecast, inputs.timeseries, inputs.site, inputs.run_config
     )
     with native_stdout_to_stderr():
-        plan, (low_kw, high_kw) = rolling.plan_now(
+        plan, (low_kw, high_kw) = live.plan_now(
             inputs.site, inputs.run_config, provider, now, soc_kwh, peak_so_far_kw
         )
     plan_rows = plan.dispatch.reset_index()

@@ -6,10 +6,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from gridq.cli.lazy import LazyModule
-
-bills = LazyModule("gridq.engine.bill")
-
 
 def _gbp(value: float) -> str:
     return f"{value:,.2f}"
@@ -17,6 +13,8 @@ def _gbp(value: float) -> str:
 
 def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
     """Bills side by side, savings, peaks and battery use."""
+    from gridq.engine import bill as bills
+
     table = Table(title=f"{bundle}: optimised vs baselines")
     columns = {"optimised": metrics["optimised"]} | metrics["baselines"]
     table.add_column("GBP / figure")

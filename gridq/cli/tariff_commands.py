@@ -1,25 +1,24 @@
 """``gridq tariff show`` and ``gridq bill``: check a tariff, price any dispatch."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gridq.cli.errors import reports_errors
-from gridq.cli.lazy import LazyModule
 
-bills = LazyModule("gridq.engine.bill")
-io = LazyModule("gridq.io.bundle")
-runner = LazyModule("gridq.runners.backtest")
-tariffs = LazyModule("gridq.tariff_schema")
-timeseries_checks = LazyModule("gridq.engine.timeseries")
+if TYPE_CHECKING:
+    from gridq import tariff_schema as tariffs
+
 
 tariff_app = typer.Typer(help="Inspect tariffs.", no_args_is_help=True)
 
 
 def _rates_rows(label: str, rates: "tariffs.UnitRates") -> list[tuple[str, ...]]:
+    from gridq import tariff_schema as tariffs
+
     if isinstance(rates, tariffs.FlatRate):
         return [(label, "all", "all", "00:00-24:00", "flat", f"{rates.rate_gbp_per_kwh:g}")]
     if isinstance(rates, tariffs.Bands):
@@ -85,6 +84,8 @@ def show(
     ],
 ) -> None:
     """Print a tariff's bands per day type and its charges, to check against the supplier."""
+    from gridq.io import bundle as io
+
     data = io.read_yaml(file)
     tariff = io.parse_tariff(file, data)
     table = Table(title=f"{file} (local clock {tariff.local_timezone})")
@@ -116,6 +117,11 @@ def bill(
     ] = None,
 ) -> None:
     """Price a dispatch with the bundle's tariff and print the itemised bill."""
+    from gridq.engine import bill as bills
+    from gridq.engine import run as runner
+    from gridq.engine import timeseries as timeseries_checks
+    from gridq.io import bundle as io
+
     inputs = io.read_bundle(bundle)
     if dispatch is None:
         io.check_lineage(bundle, io.DISPATCH)

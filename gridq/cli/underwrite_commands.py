@@ -6,13 +6,8 @@ from typing import Annotated
 import typer
 
 from gridq.cli.errors import native_stdout_to_stderr, reports_errors
-from gridq.cli.lazy import LazyModule
 from gridq.cli.live_commands import progress_bar
 from gridq.errors import GridqError
-
-io = LazyModule("gridq.io.bundle")
-underwriting = LazyModule("gridq.runners.underwrite")
-page = LazyModule("gridq.report.underwriting")
 
 
 @reports_errors
@@ -28,11 +23,17 @@ def underwrite(
     ] = None,
 ) -> None:
     """Project the battery's life: writes underwriting.parquet, .json and .html."""
+    from gridq.io import bundle as io
+
     with io.locked(bundle):
         _underwrite(bundle, sweep)
 
 
 def _underwrite(bundle: Path, sweep: list[str] | None) -> None:
+    from gridq.io import bundle as io
+    from gridq.report import underwriting as page
+    from gridq.runners import underwrite as underwriting
+
     inputs = io.read_bundle(bundle)
     site, run_config, timeseries = inputs.site, inputs.run_config, inputs.timeseries
     sizes = underwriting.parse_sweep(sweep) if sweep else None

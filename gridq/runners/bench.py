@@ -23,15 +23,15 @@ import pandas as pd
 from gridq import conventions as col
 from gridq.engine.forecast import PerfectForecast, make_provider
 from gridq.engine.model.build import build_model
+from gridq.engine.model.emit import MatrixLP
 from gridq.engine.model.inplace import InPlaceHighs
-from gridq.engine.model.matrix_form import MatrixLP
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import highs_options
+from gridq.engine.run import optimise
 from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.engine.timeseries import check_timeseries
+from gridq.engine.windows import backtest_rolling, rolling_backtest
 from gridq.errors import InputError
-from gridq.runners.backtest import optimise
-from gridq.runners.rolling import backtest_rolling, rolling_backtest
 from gridq.schemas import Battery, GridConnection, RunConfig, Site
 from gridq.tariff_schema import DemandCharge, Tariff
 

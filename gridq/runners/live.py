@@ -1,157 +1,59 @@
 """The live-ops step: from what is known now, the plan for the horizon and the next setpoint.
 
-One receding-horizon step, a pure function: no hardware is driven. The rolling backtest calls
-the same function at every re-optimisation.
+One receding-horizon step, planned as every window of a rolling run is (peak-aware, with the
+reserve); no hardware is driven.
 """
-
-from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.model.inplace import InPlaceHighs
-from gridq.engine.model.problem import DispatchProblem, make_problem
-from gridq.engine.model.solve import solve_in_place
-from gridq.engine.tariff import CompiledTariff
-from gridq.errors import InputError
+from gridq.engine.controller import import_ceiling_kw, meter_band_kw
+from gridq.engine.forecast import ForecastProvider
+from gridq.engine.plan import LiveState, Plan, plan_window
+from gridq.engine.tariff import compile_tariff
+from gridq.engine.windows import peak_reserve_kwh, plan_forecast
 from gridq.schemas import RunConfig, Site
 
-SOC_TOLERANCE_KWH = 1e-6
 
-
-@dataclass(frozen=True)
-class LiveState:
-    """What the controller knows now.
-
-    ``now`` is the start of the next interval (UTC); ``soc_kwh`` the stored energy;
-    ``peak_so_far_kw`` the demand already set this billing month, by demand charge name (it
-    floors that charge's current period, so a peak already paid for is not fought again);
-    ``ends_run`` makes the plan keep the battery's terminal rule instead of valuing leftover
-    energy; ``soc_reserve_kwh`` is energy held above the minimum in demand-charge steps, for
-    load the forecast did not foresee.
-    """
-
-    now: pd.Timestamp
-    soc_kwh: float
-    peak_so_far_kw: tuple[tuple[str, float], ...] = ()
-    ends_run: bool = False
-    soc_reserve_kwh: float = 0.0
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The optimal plan over the horizon and its first interval as a setpoint."""
-
-    dispatch: pd.DataFrame
-    objective_gbp: float
-    solve_stats: dict[str, Any]
-
-    def setpoint(self) -> dict[str, Any]:
-        """The first interval: what to do now [kW], and where the SOC will be [kWh]."""
-        first = self.dispatch.iloc[0]
-        return {"interval_start": self.dispatch.index[0].isoformat()} | {
-            name: float(first[name]) for name in (*col.FLOW_COLUMNS, col.SOC_KWH)
-        }
-
-
-def terminal_value_gbp_per_kwh(site: Site, import_price_gbp_per_kwh: np.ndarray) -> float:
-    """Value a kWh left in the battery at the horizon's end [GBP/kWh].
-
-    It is the median import price of the horizon, less the discharge loss.
-    """
-    return float(np.median(import_price_gbp_per_kwh)) * site.battery.discharge_efficiency_frac
-
-
-RESERVE_REFILL_H = 4.0
-
-
-def reserve_kwh(problem: DispatchProblem, state: LiveState) -> np.ndarray:
-    """Per step, the reserve held in demand-charge steps.
-
-    A reserve spent below its level is refilled over ``RESERVE_REFILL_H`` hours at most as fast
-    as the battery charges, so refilling never forces a new peak.
-    """
-    battery = problem.battery
-    target_kwh = min(state.soc_reserve_kwh, battery.soc_max_kwh - battery.soc_min_kwh)
-    held_kwh = max(state.soc_kwh - battery.soc_min_kwh, 0.0)
-    hours = problem.dt_h * np.arange(1, len(problem.time_index) + 1)
-    refill_kw = min(
-        target_kwh / RESERVE_REFILL_H,
-        battery.charge_efficiency_frac * battery.charge_power_max_kw,
-    )
-    reachable_kwh = held_kwh + refill_kw * hours
-    return np.where(problem.tariff.demand_steps(), np.minimum(target_kwh, reachable_kwh), 0.0)
-
-
-def step(
+def plan_now(
     site: Site,
     run_config: RunConfig,
-    state: LiveState,
-    forecast: pd.DataFrame,
-    highs: InPlaceHighs | None = None,
-    tariff: CompiledTariff | None = None,
-) -> Plan:
-    """Optimise the horizon of ``forecast`` from ``state``; the plan starts at ``state.now``.
+    provider: ForecastProvider,
+    now: pd.Timestamp,
+    soc_kwh: float,
+    peak_so_far_kw: float,
+) -> tuple[Plan, tuple[float | None, float | None]]:
+    """``gridq live step``: the peak-aware plan from ``now`` and its first step's meter band.
 
-    A caller that steps repeatedly passes one ``highs`` so each solve starts from the last
-    basis, and may pass the ``tariff`` already compiled for the forecast's steps.
+    ``peak_so_far_kw`` floors every demand charge this month. The band (see
+    :func:`meter_band_kw`) is the least and most net import [kW] the site controller holds the
+    meter at until the next plan; None where it is unbounded.
     """
-    battery = site.battery
-    if (
-        not battery.soc_min_kwh - SOC_TOLERANCE_KWH
-        <= state.soc_kwh
-        <= (battery.soc_max_kwh + SOC_TOLERANCE_KWH)
-    ):
-        raise InputError(
-            f"soc_kwh {state.soc_kwh:g} is outside the battery's limits "
-            f"[{battery.soc_min_kwh:g}, {battery.soc_max_kwh:g}] kWh"
-        )
-    if forecast.index[0] != state.now:
-        raise InputError(f"the forecast starts at {forecast.index[0]}, not at now ({state.now})")
-    soc_frac = (
-        float(
-            np.clip(
-                state.soc_kwh / battery.capacity_kwh, battery.soc_min_frac, battery.soc_max_frac
-            )
-        )
-        if battery.capacity_kwh > 0
-        else 0.0
+    options = run_config.rolling
+    step_td = pd.Timedelta(minutes=run_config.timestep_min)
+    point = provider.forecast(now, int(pd.Timedelta(hours=options.horizon_h) / step_td))
+    tariff = compile_tariff(run_config.tariff, point)
+    forecast = plan_forecast(point, provider, tariff, options.peak_quantile)
+    state = LiveState(
+        now=now,
+        soc_kwh=soc_kwh,
+        peak_so_far_kw=tuple((c.name, peak_so_far_kw) for c in run_config.tariff.demand_charges),
+        soc_reserve_kwh=peak_reserve_kwh(provider, now, options.peak_quantile),
     )
-    now_site = site.model_copy(
-        update={"battery": battery.model_copy(update={"initial_soc_frac": soc_frac})}
+    plan = plan_window(site, run_config, state, forecast, tariff=tariff)
+    ceiling_kw = import_ceiling_kw(
+        tariff,
+        plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
+        state,
+        run_config.tariff.local_timezone,
+        1,
     )
-    problem = make_problem(now_site, run_config, forecast, tariff)
-    month = state.now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
-    periods = {name for charge in problem.tariff.demand_charges for name in charge.period_names}
-    floors_kw = {
-        f"{name}:{month}": peak_kw
-        for name, peak_kw in state.peak_so_far_kw
-        if f"{name}:{month}" in periods
-    }
-    current_periods = tuple(floors_kw.items())
-    if state.ends_run:
-        low_kwh, high_kwh = battery.terminal_soc_bounds_kwh()
-        problem = replace(
-            problem,
-            terminal_soc_min_kwh=low_kwh,
-            terminal_soc_max_kwh=high_kwh,
-            peak_floor_kw=current_periods,
-        )
-    else:
-        problem = replace(
-            problem,
-            terminal_soc_min_kwh=None,
-            terminal_soc_max_kwh=None,
-            peak_floor_kw=current_periods,
-            terminal_value_gbp_per_kwh=terminal_value_gbp_per_kwh(
-                site, problem.tariff.import_price_gbp_per_kwh
-            ),
-        )
-    if state.soc_reserve_kwh > 0:
-        problem = replace(problem, soc_reserve_kwh=reserve_kwh(problem, state))
-    result = solve_in_place(problem, highs)
-    return Plan(
-        dispatch=result.dispatch, objective_gbp=result.objective_gbp, solve_stats=result.stats
+    low, high = meter_band_kw(
+        plan.dispatch.iloc[:1], site.grid.export_limit_kw, ceiling_kw, tariff.demand_steps()[:1]
     )
+    return plan, (_finite_or_none(low[0]), _finite_or_none(high[0]))
+
+
+def _finite_or_none(kw: float) -> float | None:
+    return None if np.isinf(kw) else float(kw)

@@ -35,11 +35,11 @@ from gridq.engine.forecast import make_provider
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import highs_options
+from gridq.engine.run import optimise
 from gridq.engine.sums import exact_sum
 from gridq.engine.tariff import compile_tariff
+from gridq.engine.windows import backtest_rolling
 from gridq.errors import ConfigError
-from gridq.runners.backtest import optimise
-from gridq.runners.rolling import backtest_rolling
 from gridq.runners.underwriting_draws import Assumptions, central, drawn, sources, weather_year
 from gridq.schemas import RunConfig, Site, Underwriting
 from gridq.tariff_schema import Tariff

@@ -15,9 +15,9 @@ from gridq.engine.forecast import PerfectForecast
 from gridq.engine.model.build import build_model
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve
+from gridq.engine.run import optimise
+from gridq.engine.windows import rolling_backtest
 from gridq.errors import InfeasibleError
-from gridq.runners.backtest import optimise
-from gridq.runners.rolling import rolling_backtest
 from gridq.schemas import GridConnection, Site, TerminalSocTarget
 from gridq.tariff_schema import Band, Bands, DemandCharge, Duos, Tariff
 from tests.conftest import make_run_config, make_site, make_timeseries

@@ -6,7 +6,7 @@ import pytest
 from gridq import conventions as col
 from gridq.engine.bill import bill
 from gridq.engine.model.problem import make_problem
-from gridq.runners.backtest import optimise
+from gridq.engine.run import optimise
 from gridq.schemas import GridConnection
 from gridq.tariff_schema import DemandCharge, Tariff
 from tests.conftest import make_run_config, make_site, make_timeseries

@@ -13,8 +13,8 @@ from gridq.engine.baseline import no_battery, self_consumption
 from gridq.engine.bill import bill
 from gridq.engine.checks import balance_residual_kw, soc_dynamics_residual_kwh
 from gridq.engine.model.problem import make_problem
+from gridq.engine.run import optimise
 from gridq.io import bundle as io
-from gridq.runners.backtest import optimise
 from gridq.schemas import GridConnection
 from gridq.tariff_schema import (
     Capacity,

@@ -7,9 +7,9 @@ import pytest
 from gridq import conventions as col
 from gridq.engine.bill import bill
 from gridq.engine.model.problem import make_problem
+from gridq.engine.run import optimise
 from gridq.engine.tariff import compile_tariff
 from gridq.io.bundle import read_config
-from gridq.runners.backtest import optimise
 from gridq.tariff_schema import (
     Band,
     Bands,

@@ -6,7 +6,7 @@ from gridq.engine.bill import CONSTANT_BILL_ITEMS, bill
 from gridq.engine.model.build import build_model
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve
-from gridq.runners.backtest import optimise
+from gridq.engine.run import optimise
 from gridq.runners.bench import random_site_year
 from tests.engine.test_invariants import assert_physical
 

@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 
 from gridq import conventions as col
+from gridq.engine.controller import meter_band_kw, settle
 from gridq.engine.forecast import make_provider
 from gridq.engine.synth import SyntheticSeries, make_timeseries
+from gridq.engine.windows import backtest_rolling
 from gridq.io.params import example_bundle
-from gridq.runners.rolling import _settle, backtest_rolling, meter_band_kw, plan_now
+from gridq.runners.live import plan_now
 from gridq.schemas import GridConnection
 from tests.conftest import PARAMS, REPO, invoke, make_site
 
@@ -20,7 +22,7 @@ def _flows(load_kw: list[float], soc_kwh: float, ceiling_kw: list[float]) -> pd.
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
     planned = pd.DataFrame(0.0, index=index, columns=PLANNED_COLUMNS)
     band_kw = (np.full(len(load_kw), -np.inf), np.array(ceiling_kw))
-    return _settle(make_site(), actual, planned, soc_kwh, 0.25, band_kw)
+    return settle(make_site(), actual, planned, soc_kwh, 0.25, band_kw)
 
 
 PLANNED_COLUMNS = [
@@ -51,7 +53,7 @@ def test_a_step_shared_between_import_and_export_settles_both_by_hand(
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
     # Charging 4 kW and discharging 2 kW in one step: the plan's two modes.
     planned = pd.DataFrame([[4.0, 2.0, 3.0, 0.5, 0.0, 0.0]], index=index, columns=PLANNED_COLUMNS)
-    flows = _settle(make_site(), actual, planned, 5.0, 0.25)
+    flows = settle(make_site(), actual, planned, 5.0, 0.25)
     assert flows[col.GRID_IMPORT_KW].iloc[0] == pytest.approx(import_kw)
     assert flows[col.GRID_EXPORT_KW].iloc[0] == pytest.approx(export_kw)
     assert flows[col.SOC_KWH].iloc[0] == pytest.approx(5.0 + 0.25 * (4.0 - 2.0))
@@ -171,7 +173,7 @@ def _one_step(
     plan = pd.DataFrame([planned], index=index, columns=PLANNED_COLUMNS)
     site = make_site(grid)
     band_kw = meter_band_kw(plan, site.grid.export_limit_kw, np.array([np.inf]), np.array([False]))
-    return _settle(site, actual, plan, 5.0, 0.25, band_kw).iloc[0]
+    return settle(site, actual, plan, 5.0, 0.25, band_kw).iloc[0]
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ import yaml
 from gridq import conventions as col
 from gridq.engine.bill import bill
 from gridq.engine.forecast import ReplayForecast, make_provider
+from gridq.engine.plan import LiveState, plan_window
+from gridq.engine.run import optimise
 from gridq.engine.tariff import compile_tariff
+from gridq.engine.windows import rolling_backtest
 from gridq.io import bundle as io
-from gridq.runners.backtest import optimise
-from gridq.runners.live import LiveState, step
-from gridq.runners.rolling import rolling_backtest
 from gridq.tariff_schema import DemandCharge, FlatRate, Tariff
 from tests.conftest import (
     EXAMPLE_NAMES,
@@ -129,8 +129,8 @@ def test_live_step_is_deterministic_and_within_limits(week_bundles):
         "persistence_day", inputs.timeseries, inputs.site, inputs.run_config
     ).forecast(now, 36 * 4)
     state = LiveState(now=now, soc_kwh=7.0)
-    first = step(inputs.site, inputs.run_config, state, forecast)
-    second = step(inputs.site, inputs.run_config, state, forecast)
+    first = plan_window(inputs.site, inputs.run_config, state, forecast)
+    second = plan_window(inputs.site, inputs.run_config, state, forecast)
     assert first.setpoint() == second.setpoint()
     battery = inputs.site.battery
     plan = first.dispatch
@@ -152,12 +152,12 @@ def test_month_to_date_peak_floor_does_not_pay_a_peak_twice():
     )
     forecast = make_timeseries([28, 28, 35, 28])
     state = LiveState(now=forecast.index[0], soc_kwh=10.0, peak_so_far_kw=(("monthly", 30.0),))
-    plan = step(site, make_run_config(tariff), state, forecast).dispatch
+    plan = plan_window(site, make_run_config(tariff), state, forecast).dispatch
     np.testing.assert_allclose(plan[col.BATTERY_DISCHARGE_KW], [0, 0, 5, 0], atol=1e-6)
     np.testing.assert_allclose(plan[col.GRID_IMPORT_KW], [28, 28, 30, 28], atol=1e-6)
     # Without the floor the plan would shave the spike further, paying for a lower peak that
     # the month has already exceeded.
-    unfloored = step(
+    unfloored = plan_window(
         site, make_run_config(tariff), LiveState(now=forecast.index[0], soc_kwh=10.0), forecast
     ).dispatch
     assert unfloored[col.GRID_IMPORT_KW].max() < 30.0 - 1.0

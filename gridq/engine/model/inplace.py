@@ -12,7 +12,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from gridq.engine.model.matrix_form import MatrixLP
+from gridq.engine.model.emit import MatrixLP
 
 _COLWISE = 1
 _MINIMISE = 1

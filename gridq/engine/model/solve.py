@@ -9,8 +9,8 @@ from linopy import Model
 
 from gridq import conventions as col
 from gridq.engine.model import names
+from gridq.engine.model.build import matrix_lp
 from gridq.engine.model.inplace import InPlaceHighs
-from gridq.engine.model.matrix_form import matrix_lp
 from gridq.engine.model.problem import DispatchProblem
 from gridq.errors import InfeasibleError, SolverError
 from gridq.schemas import SolverOptions

@@ -5,11 +5,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from linopy import Model
 
 from gridq.engine.baseline import baseline_dispatch, no_battery
 from gridq.engine.bill import CONSTANT_BILL_ITEMS, Bill, bill
 from gridq.engine.checks import check_dispatch
 from gridq.engine.metrics import compute_metrics
+from gridq.engine.model.build import build_model
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve_in_place
@@ -56,6 +58,11 @@ def optimise(
     return Optimised(dispatch=result.dispatch, solve_stats=stats, timings_s=timings)
 
 
+def lp_model(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> Model:
+    """The linopy model of the whole run's LP, the one :func:`optimise` solves as arrays."""
+    return build_model(make_problem(site, run_config, timeseries))
+
+
 def run_baseline(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> pd.DataFrame:
     """The run's configured baseline dispatch."""
     return baseline_dispatch(make_problem(site, run_config, timeseries), run_config.baseline)
@@ -73,7 +80,7 @@ def run_metrics(
     It is compared with the configured baseline and with the site without a battery.
     """
     problem = make_problem(site, run_config, timeseries)
-    baselines = {run_config.baseline: baseline}
+    baselines: dict[str, pd.DataFrame] = {run_config.baseline: baseline}
     if run_config.baseline != "no_battery":
         baselines["no_battery"] = no_battery(problem)
     return compute_metrics(

@@ -1,10 +1,11 @@
-"""Rolling-horizon backtest: re-plan every interval from forecasts, settle on actuals.
+"""The window solver: re-plan every interval from forecasts, settle on actuals.
 
-At each re-optimisation the live step plans the horizon from the forecast; until the next one
-the site controller follows the plan's battery power and curtailment while the meter stays in
-the band the plan sets (:func:`meter_band_kw`), the battery making up the difference where it
-would leave it, and the grid absorbs the rest of the forecast error (:func:`_settle`). The bill
-is computed on those actual flows.
+At each re-optimisation :func:`~gridq.engine.plan.plan_window` plans the horizon from the
+forecast; until the next one the site controller (:mod:`gridq.engine.controller`) follows the
+plan's battery power and curtailment while the meter stays in the band the plan sets, the
+battery making up the difference where it would leave it, and the grid absorbs the rest of the
+forecast error. The bill is computed on those actual flows. The month-to-date peaks travel
+between windows as arrays per demand charge and period; SOC in kWh.
 """
 
 import time
@@ -16,19 +17,18 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
+from gridq.engine.controller import import_ceiling_kw, meter_band_kw, settle
 from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, PerfectForecast
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.solve import highs_options
+from gridq.engine.plan import LiveState, plan_window
+from gridq.engine.run import optimise, run_baseline, run_metrics
 from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.errors import ConfigError, InputError
-from gridq.runners.backtest import optimise, run_baseline, run_metrics
-from gridq.runners.live import LiveState, Plan, step
 from gridq.schemas import RunConfig, Site
 
 SOC_POSITION = col.DISPATCH_COLUMNS.index(col.SOC_KWH)
 IMPORT_POSITION = col.DISPATCH_COLUMNS.index(col.GRID_IMPORT_KW)
-FLOW_TOLERANCE_KW = 1e-6
-"""A planned flow below this is solver noise, not an instruction [kW]."""
 
 
 @dataclass(frozen=True)
@@ -40,171 +40,6 @@ class RollingResult:
     solves: int
     import_limit_exceeded_steps: int
     timings_s: dict[str, float] = field(default_factory=dict)
-
-
-def meter_band_kw(
-    planned: pd.DataFrame,
-    export_limit_kw: float | None,
-    import_ceiling_kw: np.ndarray,
-    demand_steps: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per step, the band the site controller holds the meter's net import in [kW].
-
-    Net import is import less export. Between plans the battery follows the plan's power while
-    the actual net stays in the band, and makes up the difference where it would leave it:
-    - the top is the plan's demand target (``import_ceiling_kw``, infinite outside demand
-      charges);
-    - a step the plan self-consumes (no import, export or curtailment) holds the meter at zero:
-      the battery stores a surplus rather than export it for less than import costs and, outside
-      demand-charge steps, covers a deficit (inside them its energy defends the peak);
-    - a step the plan exports at the limit stores what would otherwise be curtailed;
-    - a step the plan curtails on purpose (to import at a negative price) is left to the grid.
-    """
-    import_kw = planned[col.GRID_IMPORT_KW].to_numpy()
-    export_kw = planned[col.GRID_EXPORT_KW].to_numpy()
-    free = planned[col.PV_CURTAIL_KW].to_numpy() <= FLOW_TOLERANCE_KW
-    low = np.full(len(planned), -np.inf)
-    high = np.asarray(import_ceiling_kw, dtype=float).copy()
-    self_consuming = free & (import_kw <= FLOW_TOLERANCE_KW) & (export_kw <= FLOW_TOLERANCE_KW)
-    low[self_consuming] = 0.0
-    high[self_consuming & ~demand_steps] = 0.0
-    if export_limit_kw is not None:
-        at_limit = (
-            free
-            & (import_kw <= FLOW_TOLERANCE_KW)
-            & (export_kw >= export_limit_kw - FLOW_TOLERANCE_KW)
-        )
-        low[at_limit] = -export_limit_kw
-    return low, high
-
-
-def _settle(
-    site: Site,
-    actual: pd.DataFrame,
-    planned: pd.DataFrame,
-    soc_kwh: float,
-    dt_h: float,
-    band_kw: tuple[np.ndarray, np.ndarray] | None = None,
-) -> pd.DataFrame:
-    """Actual flows when the battery follows ``planned`` and the grid takes the rest.
-
-    Where the actual net import would leave ``band_kw`` (see :func:`meter_band_kw`; None holds
-    nothing), the battery makes up the difference within its power and stored energy: above
-    the band it charges less and then discharges more, below it discharges less and then
-    charges more. PV the plan curtails on purpose sets an output cap on the inverter (the
-    planned PV less its curtailment), lifted where import would leave the band or pass the
-    connection's limit. Where the surplus still exceeds the export limit, PV is curtailed first
-    and then the battery discharges less; the battery's power is trimmed wherever the SOC would
-    leave its limits. A step the plan shares between importing and exporting (where export pays
-    more) keeps both: see ``_time_shared``.
-    """
-    battery = site.battery
-    eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
-    limit = np.inf if site.grid.export_limit_kw is None else site.grid.export_limit_kw
-    import_limit_kw = np.inf if site.grid.import_limit_kw is None else site.grid.import_limit_kw
-    unbounded = np.full(len(actual), np.inf)
-    lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
-    planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
-    pv_cap_kw = np.where(
-        planned_curtail_kw > FLOW_TOLERANCE_KW,
-        planned[col.PV_KW].to_numpy() - planned_curtail_kw,
-        np.inf,
-    )
-    rows = []
-    for load, pv, planned_charge, discharge, low, high, planned_import, planned_export, cap in zip(
-        actual[col.LOAD_KW].to_numpy().tolist(),
-        actual[col.PV_KW].to_numpy().tolist(),
-        planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
-        planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
-        np.asarray(lows, dtype=float).tolist(),
-        np.asarray(highs, dtype=float).tolist(),
-        planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
-        planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
-        pv_cap_kw.tolist(),
-        strict=True,
-    ):
-        # A sequential rule: each step starts from the SOC the last one left.
-        charge = min(
-            planned_charge,
-            max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (eta_c * eta_d),
-        )
-        net = load + charge - pv - discharge
-        if net > high:
-            cut = min(net - high, charge)
-            charge -= cut
-            available_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h
-            discharge = max(
-                discharge,
-                min(
-                    discharge + net - high - cut,
-                    battery.discharge_power_max_kw,
-                    available_kw + eta_c * eta_d * charge,
-                ),
-            )
-        elif net < low:
-            cut = min(low - net, discharge)
-            discharge -= cut
-            room_kw = max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (
-                eta_c * eta_d
-            )
-            charge = max(
-                charge, min(charge + low - net - cut, battery.charge_power_max_kw, room_kw)
-            )
-        import_room_kw = min(high, import_limit_kw) - (load + charge - pv - discharge)
-        chosen = min(max(pv - cap, 0.0), max(import_room_kw, 0.0))
-        surplus = pv - chosen + discharge - load - charge
-        forced = min(max(surplus - limit, 0.0), pv - chosen)
-        curtail = chosen + forced
-        discharge -= min(max(surplus - limit - forced, 0.0), discharge)
-        stored = soc_kwh + dt_h * (eta_c * charge - discharge / eta_d)
-        if stored < battery.soc_min_kwh:
-            discharge -= min((battery.soc_min_kwh - stored) * eta_d / dt_h, discharge)
-            stored = soc_kwh + dt_h * (eta_c * charge - discharge / eta_d)
-        soc_kwh = stored
-        net = load + charge + curtail - pv - discharge
-        import_kw, export_kw = _time_shared(net, planned_import, planned_export)
-        if export_kw > limit:
-            extra = min(export_kw - limit, pv - curtail)
-            curtail, export_kw = curtail + extra, export_kw - extra
-        rows.append((load, pv, import_kw, export_kw, charge, discharge, curtail, soc_kwh))
-    return pd.DataFrame(
-        rows,
-        index=actual.index,
-        columns=[
-            col.LOAD_KW,
-            col.PV_KW,
-            col.GRID_IMPORT_KW,
-            col.GRID_EXPORT_KW,
-            col.BATTERY_CHARGE_KW,
-            col.BATTERY_DISCHARGE_KW,
-            col.PV_CURTAIL_KW,
-            col.SOC_KWH,
-        ],
-    )
-
-
-def _time_shared(
-    net_kw: float, planned_import_kw: float, planned_export_kw: float
-) -> tuple[float, float]:
-    """A step's import and export when the site's net demand is ``net_kw`` [kW].
-
-    A plan may share a step between an importing and an exporting mode (the LP's exact hull,
-    where export pays more than import); the meter then records both. The step's deviation from
-    the plan's net (``net_kw`` minus planned import less export) is shared between the modes in
-    proportion to planned import and export; a mode pushed past zero flips to the other side.
-    A step with only one direction planned settles the net alone.
-    """
-    if planned_import_kw <= 0 or planned_export_kw <= 0:
-        return max(net_kw, 0.0), max(-net_kw, 0.0)
-    importing_share = planned_import_kw / (planned_import_kw + planned_export_kw)
-    deviation_kw = net_kw - (planned_import_kw - planned_export_kw)
-    import_kw = planned_import_kw + importing_share * deviation_kw
-    export_kw = planned_export_kw - (1 - importing_share) * deviation_kw
-    if import_kw < 0:
-        return 0.0, export_kw - import_kw
-    if export_kw < 0:
-        return import_kw - export_kw, 0.0
-    return import_kw, export_kw
 
 
 def plan_forecast(
@@ -235,77 +70,6 @@ def peak_reserve_kwh(
     """The SOC reserve a plan from ``now`` holds: sized by a provider with quantiles, else 0."""
     reserve = getattr(provider, "peak_reserve_kwh", None)
     return 0.0 if reserve is None or peak_quantile is None else reserve(now, peak_quantile)
-
-
-def import_ceiling_kw(
-    tariff: CompiledTariff,
-    planned_import_kw: np.ndarray,
-    state: LiveState,
-    local_timezone: str,
-    steps: int,
-) -> np.ndarray:
-    """The demand target of each of the first ``steps`` steps of a plan made in ``state`` [kW].
-
-    Per demand charge, the plan's billed demand of the step's period, raised to the peak
-    already set in it this month; the lowest over the charges the step is in. Steps outside
-    every demand charge have none (infinite).
-    """
-    month = state.now.tz_convert(local_timezone).strftime("%Y-%m")
-    floors_kw = {f"{name}:{month}": kw for name, kw in state.peak_so_far_kw}
-    ceiling = np.full(steps, np.inf)
-    for charge in tariff.demand_charges:
-        billed_kw = charge.billed_kw(charge.peaks_kw(planned_import_kw))
-        floor_kw = np.array([floors_kw.get(name, 0.0) for name in charge.period_names])
-        target_kw = np.maximum(billed_kw, floor_kw)
-        blocks = charge.block_of_step[:steps]
-        inside = blocks >= 0
-        ceiling[inside] = np.minimum(
-            ceiling[inside], target_kw[charge.block_period[blocks[inside]]]
-        )
-    return ceiling
-
-
-def plan_now(
-    site: Site,
-    run_config: RunConfig,
-    provider: ForecastProvider,
-    now: pd.Timestamp,
-    soc_kwh: float,
-    peak_so_far_kw: float,
-) -> tuple[Plan, tuple[float | None, float | None]]:
-    """``gridq live step``: the peak-aware plan from ``now`` and its first step's meter band.
-
-    ``peak_so_far_kw`` floors every demand charge this month. The band (see
-    :func:`meter_band_kw`) is the least and most net import [kW] the site controller holds the
-    meter at until the next plan; None where it is unbounded.
-    """
-    options = run_config.rolling
-    step_td = pd.Timedelta(minutes=run_config.timestep_min)
-    point = provider.forecast(now, int(pd.Timedelta(hours=options.horizon_h) / step_td))
-    tariff = compile_tariff(run_config.tariff, point)
-    forecast = plan_forecast(point, provider, tariff, options.peak_quantile)
-    state = LiveState(
-        now=now,
-        soc_kwh=soc_kwh,
-        peak_so_far_kw=tuple((c.name, peak_so_far_kw) for c in run_config.tariff.demand_charges),
-        soc_reserve_kwh=peak_reserve_kwh(provider, now, options.peak_quantile),
-    )
-    plan = step(site, run_config, state, forecast, tariff=tariff)
-    ceiling_kw = import_ceiling_kw(
-        tariff,
-        plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
-        state,
-        run_config.tariff.local_timezone,
-        1,
-    )
-    low, high = meter_band_kw(
-        plan.dispatch.iloc[:1], site.grid.export_limit_kw, ceiling_kw, tariff.demand_steps()[:1]
-    )
-    return plan, (_finite_or_none(low[0]), _finite_or_none(high[0]))
-
-
-def _finite_or_none(kw: float) -> float | None:
-    return None if np.isinf(kw) else float(kw)
 
 
 def _raise_peaks(
@@ -367,7 +131,7 @@ def rolling_backtest(
     """
     index = pd.DatetimeIndex(timeseries.index)
     step_td = index[1] - index[0]
-    start = int(np.searchsorted(index, index[0] + provider.warmup))
+    start = int(index.searchsorted(index[0] + provider.warmup))
     every, horizon_steps = int(reoptimise_every / step_td), int(horizon / step_td)
     if every < 1 or every * step_td != reoptimise_every or horizon_steps < every:
         raise ConfigError(
@@ -416,7 +180,7 @@ def rolling_backtest(
             ),
         )
         started = time.perf_counter()
-        plan = step(site, run_config, state, forecast, highs, window_tariff)
+        plan = plan_window(site, run_config, state, forecast, highs, window_tariff)
         solve_s += time.perf_counter() - started
         applied = slice(issue, min(issue + every, len(index)))
         length = applied.stop - applied.start
@@ -439,7 +203,7 @@ def rolling_backtest(
                 ceiling_kw,
                 window_tariff.demand_steps()[:length],
             )
-            part = _settle(
+            part = settle(
                 site,
                 timeseries.iloc[applied],
                 planned,
@@ -448,7 +212,7 @@ def rolling_backtest(
                 band_kw,
             )
         # Plain arrays: 17,520 small frames would hold several hundred MiB.
-        values = part.to_numpy()[:, [part.columns.get_loc(name) for name in col.DISPATCH_COLUMNS]]
+        values = part[list(col.DISPATCH_COLUMNS)].to_numpy()
         settled.append(values)
         for series in FORECAST_SERIES:
             errors[series].append(point[series].to_numpy()[:length] - actuals[series][applied])

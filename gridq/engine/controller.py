@@ -1,0 +1,210 @@
+"""The site controller between plans: follow the plan, hold the meter in its band.
+
+A plan sets the battery's power and PV curtailment per step; the actual load and PV differ from
+the forecast, so the controller settles each step on actuals. The band it holds the meter in
+(:func:`meter_band_kw`) comes from the plan and the demand target (:func:`import_ceiling_kw`).
+"""
+
+import numpy as np
+import pandas as pd
+
+from gridq import conventions as col
+from gridq.engine.plan import LiveState
+from gridq.engine.tariff import CompiledTariff
+from gridq.schemas import Site
+
+FLOW_TOLERANCE_KW = 1e-6
+"""A planned flow below this is solver noise, not an instruction [kW]."""
+
+
+def meter_band_kw(
+    planned: pd.DataFrame,
+    export_limit_kw: float | None,
+    import_ceiling_kw: np.ndarray,
+    demand_steps: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, the band the site controller holds the meter's net import in [kW].
+
+    Net import is import less export. Between plans the battery follows the plan's power while
+    the actual net stays in the band, and makes up the difference where it would leave it:
+    - the top is the plan's demand target (``import_ceiling_kw``, infinite outside demand
+      charges);
+    - a step the plan self-consumes (no import, export or curtailment) holds the meter at zero:
+      the battery stores a surplus rather than export it for less than import costs and, outside
+      demand-charge steps, covers a deficit (inside them its energy defends the peak);
+    - a step the plan exports at the limit stores what would otherwise be curtailed;
+    - a step the plan curtails on purpose (to import at a negative price) is left to the grid.
+    """
+    import_kw = planned[col.GRID_IMPORT_KW].to_numpy()
+    export_kw = planned[col.GRID_EXPORT_KW].to_numpy()
+    free = planned[col.PV_CURTAIL_KW].to_numpy() <= FLOW_TOLERANCE_KW
+    low = np.full(len(planned), -np.inf)
+    high = np.asarray(import_ceiling_kw, dtype=float).copy()
+    self_consuming = free & (import_kw <= FLOW_TOLERANCE_KW) & (export_kw <= FLOW_TOLERANCE_KW)
+    low[self_consuming] = 0.0
+    high[self_consuming & ~demand_steps] = 0.0
+    if export_limit_kw is not None:
+        at_limit = (
+            free
+            & (import_kw <= FLOW_TOLERANCE_KW)
+            & (export_kw >= export_limit_kw - FLOW_TOLERANCE_KW)
+        )
+        low[at_limit] = -export_limit_kw
+    return low, high
+
+
+def settle(
+    site: Site,
+    actual: pd.DataFrame,
+    planned: pd.DataFrame,
+    soc_kwh: float,
+    dt_h: float,
+    band_kw: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Actual flows when the battery follows ``planned`` and the grid takes the rest.
+
+    Where the actual net import would leave ``band_kw`` (see :func:`meter_band_kw`; None holds
+    nothing), the battery makes up the difference within its power and stored energy: above
+    the band it charges less and then discharges more, below it discharges less and then
+    charges more. PV the plan curtails on purpose sets an output cap on the inverter (the
+    planned PV less its curtailment), lifted where import would leave the band or pass the
+    connection's limit. Where the surplus still exceeds the export limit, PV is curtailed first
+    and then the battery discharges less; the battery's power is trimmed wherever the SOC would
+    leave its limits. A step the plan shares between importing and exporting (where export pays
+    more) keeps both: see :func:`time_shared`.
+    """
+    battery = site.battery
+    eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
+    limit = np.inf if site.grid.export_limit_kw is None else site.grid.export_limit_kw
+    import_limit_kw = np.inf if site.grid.import_limit_kw is None else site.grid.import_limit_kw
+    unbounded = np.full(len(actual), np.inf)
+    lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
+    planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
+    pv_cap_kw = np.where(
+        planned_curtail_kw > FLOW_TOLERANCE_KW,
+        planned[col.PV_KW].to_numpy() - planned_curtail_kw,
+        np.inf,
+    )
+    rows = []
+    for load, pv, planned_charge, discharge, low, high, planned_import, planned_export, cap in zip(
+        actual[col.LOAD_KW].to_numpy().tolist(),
+        actual[col.PV_KW].to_numpy().tolist(),
+        planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
+        planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
+        np.asarray(lows, dtype=float).tolist(),
+        np.asarray(highs, dtype=float).tolist(),
+        planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
+        planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
+        pv_cap_kw.tolist(),
+        strict=True,
+    ):
+        # A sequential rule: each step starts from the SOC the last one left.
+        charge = min(
+            planned_charge,
+            max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (eta_c * eta_d),
+        )
+        net = load + charge - pv - discharge
+        if net > high:
+            cut = min(net - high, charge)
+            charge -= cut
+            available_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h
+            discharge = max(
+                discharge,
+                min(
+                    discharge + net - high - cut,
+                    battery.discharge_power_max_kw,
+                    available_kw + eta_c * eta_d * charge,
+                ),
+            )
+        elif net < low:
+            cut = min(low - net, discharge)
+            discharge -= cut
+            room_kw = max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (
+                eta_c * eta_d
+            )
+            charge = max(
+                charge, min(charge + low - net - cut, battery.charge_power_max_kw, room_kw)
+            )
+        import_room_kw = min(high, import_limit_kw) - (load + charge - pv - discharge)
+        chosen = min(max(pv - cap, 0.0), max(import_room_kw, 0.0))
+        surplus = pv - chosen + discharge - load - charge
+        forced = min(max(surplus - limit, 0.0), pv - chosen)
+        curtail = chosen + forced
+        discharge -= min(max(surplus - limit - forced, 0.0), discharge)
+        stored = soc_kwh + dt_h * (eta_c * charge - discharge / eta_d)
+        if stored < battery.soc_min_kwh:
+            discharge -= min((battery.soc_min_kwh - stored) * eta_d / dt_h, discharge)
+            stored = soc_kwh + dt_h * (eta_c * charge - discharge / eta_d)
+        soc_kwh = stored
+        net = load + charge + curtail - pv - discharge
+        import_kw, export_kw = time_shared(net, planned_import, planned_export)
+        if export_kw > limit:
+            extra = min(export_kw - limit, pv - curtail)
+            curtail, export_kw = curtail + extra, export_kw - extra
+        rows.append((load, pv, import_kw, export_kw, charge, discharge, curtail, soc_kwh))
+    return pd.DataFrame(
+        rows,
+        index=actual.index,
+        columns=[
+            col.LOAD_KW,
+            col.PV_KW,
+            col.GRID_IMPORT_KW,
+            col.GRID_EXPORT_KW,
+            col.BATTERY_CHARGE_KW,
+            col.BATTERY_DISCHARGE_KW,
+            col.PV_CURTAIL_KW,
+            col.SOC_KWH,
+        ],
+    )
+
+
+def time_shared(
+    net_kw: float, planned_import_kw: float, planned_export_kw: float
+) -> tuple[float, float]:
+    """A step's import and export when the site's net demand is ``net_kw`` [kW].
+
+    A plan may share a step between an importing and an exporting mode (the LP's exact hull,
+    where export pays more than import); the meter then records both. The step's deviation from
+    the plan's net (``net_kw`` minus planned import less export) is shared between the modes in
+    proportion to planned import and export; a mode pushed past zero flips to the other side.
+    A step with only one direction planned settles the net alone.
+    """
+    if planned_import_kw <= 0 or planned_export_kw <= 0:
+        return max(net_kw, 0.0), max(-net_kw, 0.0)
+    importing_share = planned_import_kw / (planned_import_kw + planned_export_kw)
+    deviation_kw = net_kw - (planned_import_kw - planned_export_kw)
+    import_kw = planned_import_kw + importing_share * deviation_kw
+    export_kw = planned_export_kw - (1 - importing_share) * deviation_kw
+    if import_kw < 0:
+        return 0.0, export_kw - import_kw
+    if export_kw < 0:
+        return import_kw - export_kw, 0.0
+    return import_kw, export_kw
+
+
+def import_ceiling_kw(
+    tariff: CompiledTariff,
+    planned_import_kw: np.ndarray,
+    state: LiveState,
+    local_timezone: str,
+    steps: int,
+) -> np.ndarray:
+    """The demand target of each of the first ``steps`` steps of a plan made in ``state`` [kW].
+
+    Per demand charge, the plan's billed demand of the step's period, raised to the peak
+    already set in it this month; the lowest over the charges the step is in. Steps outside
+    every demand charge have none (infinite).
+    """
+    month = state.now.tz_convert(local_timezone).strftime("%Y-%m")
+    floors_kw = {f"{name}:{month}": kw for name, kw in state.peak_so_far_kw}
+    ceiling = np.full(steps, np.inf)
+    for charge in tariff.demand_charges:
+        billed_kw = charge.billed_kw(charge.peaks_kw(planned_import_kw))
+        floor_kw = np.array([floors_kw.get(name, 0.0) for name in charge.period_names])
+        target_kw = np.maximum(billed_kw, floor_kw)
+        blocks = charge.block_of_step[:steps]
+        inside = blocks >= 0
+        ceiling[inside] = np.minimum(
+            ceiling[inside], target_kw[charge.block_period[blocks[inside]]]
+        )
+    return ceiling

@@ -1,0 +1,107 @@
+"""The dispatch LP as data: named variable families, constraint families and cost terms.
+
+Each family is written once (``families.py``, ``tariff_families.py``, ``objective.py``) as
+columns with bounds, rows of terms (variable columns and coefficients) with row bounds, and
+costs per column. ``emit.py`` turns the description into sparse arrays for HiGHS and into a
+linopy model for inspection; neither emitter knows any family.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+INF = np.inf
+
+
+@dataclass(frozen=True)
+class Family:
+    """A named block of columns or rows: their positions and labelled coordinates."""
+
+    positions: np.ndarray
+    dim: str
+    coords: pd.Index
+
+
+@dataclass
+class LinearProgram:
+    """``min cost @ x`` s.t. ``row_lo <= A @ x <= row_hi``, ``col_lo <= x <= col_hi``.
+
+    Rows are equalities or one-sided. ``entries`` hold ``A`` as (rows, columns, coefficients)
+    per family, in the order they were written; ``costs`` the objective by named term.
+    """
+
+    variables: dict[str, Family] = field(default_factory=dict)
+    col_lo: list[np.ndarray] = field(default_factory=list)
+    col_hi: list[np.ndarray] = field(default_factory=list)
+    integer: list[np.ndarray] = field(default_factory=list)
+    constraints: dict[str, Family] = field(default_factory=dict)
+    row_lo: list[np.ndarray] = field(default_factory=list)
+    row_hi: list[np.ndarray] = field(default_factory=list)
+    entries: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(
+        default_factory=dict
+    )
+    costs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    n_cols: int = 0
+    n_rows: int = 0
+
+    def add_variables(
+        self,
+        name: str,
+        coords: pd.Index,
+        lo: object = 0.0,
+        hi: object = INF,
+        integer: bool = False,
+    ) -> np.ndarray:
+        """One column per coordinate (``coords.name`` is its dimension); their positions."""
+        size = len(coords)
+        positions = np.arange(self.n_cols, self.n_cols + size)
+        self.n_cols += size
+        self.col_lo.append(np.broadcast_to(np.asarray(lo, dtype=float), size))
+        self.col_hi.append(np.broadcast_to(np.asarray(hi, dtype=float), size))
+        self.integer.append(np.full(size, integer))
+        self.variables[name] = Family(positions, str(coords.name), coords)
+        return positions
+
+    def add_constraints(
+        self,
+        name: str,
+        terms: list[tuple[np.ndarray, object]],
+        lo: object,
+        hi: object,
+        coords: pd.Index | None = None,
+    ) -> np.ndarray:
+        """Rows ``lo <= sum(coef * x[columns]) <= hi``; each term gives one column per row.
+
+        ``coords`` label the rows (default: their number, along ``<name>_row``).
+        """
+        size = len(terms[0][0]) if coords is None else len(coords)
+        if coords is None:
+            coords = pd.RangeIndex(size, name=f"{name}_row")
+        positions = np.arange(self.n_rows, self.n_rows + size)
+        self.n_rows += size
+        low = np.broadcast_to(np.asarray(lo, dtype=float), size)
+        high = np.broadcast_to(np.asarray(hi, dtype=float), size)
+        if not (np.array_equal(low, high) or np.isneginf(low).all() or np.isposinf(high).all()):
+            raise ValueError(f"rows of {name} must be equalities or one-sided")
+        self.row_lo.append(low)
+        self.row_hi.append(high)
+        self.constraints[name] = Family(positions, str(coords.name), coords)
+        self.entries[name] = []
+        for columns, coef in terms:
+            self.add_entries(name, positions, columns, coef)
+        return positions
+
+    def add_entries(self, name: str, rows: np.ndarray, columns: np.ndarray, coef: object) -> None:
+        """Terms ``coef * x[columns]`` in rows of family ``name`` (one column per row)."""
+        coefficients = np.broadcast_to(np.asarray(coef, dtype=float), len(rows))
+        self.entries[name].append((np.asarray(rows), np.asarray(columns), coefficients))
+
+    def add_cost(self, term: str, columns: np.ndarray, coef: object) -> None:
+        """Objective term ``term`` [GBP]: ``sum(coef * x[columns])``."""
+        coefficients = np.broadcast_to(np.asarray(coef, dtype=float), len(columns))
+        self.costs.setdefault(term, []).append((np.asarray(columns), coefficients))
+
+    def columns(self, name: str) -> np.ndarray:
+        """Positions of variable family ``name``."""
+        return self.variables[name].positions

@@ -1,0 +1,28 @@
+"""HiGHS updated in place between windows gives the answers of fresh models."""
+
+from dataclasses import replace
+
+import pytest
+
+from gridq.engine.model.inplace import InPlaceHighs
+from gridq.engine.model.problem import make_problem
+from gridq.engine.model.solve import highs_options, solve_in_place
+from gridq.io.bundle import read_bundle
+
+
+def test_an_updated_model_gives_the_answer_of_a_fresh_one(example_bundles):
+    inputs = read_bundle(example_bundles["export_limited_pv"])
+    whole = make_problem(inputs.site, inputs.run_config, inputs.timeseries)
+    highs = InPlaceHighs(highs_options(whole.solver))
+    day = 96
+    for start in range(0, 5 * day, day):
+        window = inputs.timeseries.iloc[start : start + 2 * day]
+        problem = replace(
+            make_problem(inputs.site, inputs.run_config, window),
+            terminal_soc_min_kwh=None,
+            terminal_value_gbp_per_kwh=0.1,
+        )
+        updated = solve_in_place(problem, highs)
+        fresh = solve_in_place(problem)
+        assert updated.objective_gbp == pytest.approx(fresh.objective_gbp, rel=1e-9, abs=1e-9)
+    assert highs.updates >= 1, "consecutive windows of one shape must reuse the model"

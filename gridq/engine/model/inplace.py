@@ -39,8 +39,7 @@ class InPlaceHighs:
     def __init__(
         self, options: dict[str, Any], after_solve: Callable[[MatrixLP], None] | None = None
     ) -> None:
-        """``after_solve`` (if given) sees each LP once HiGHS has solved it (the bench times a
-        raw twin on it)."""
+        """``after_solve``, if given, sees each LP once HiGHS has solved it (the bench's twin)."""
         self.after_solve = after_solve
         self.highs = highspy.Highs()
         self.highs.silent()

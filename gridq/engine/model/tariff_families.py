@@ -26,11 +26,9 @@ def _add_peak_charge(lp: LinearProgram, problem: DispatchProblem, charge: PeakCh
     it reaches back to, and ``billed[p] >= fraction * history`` (a bound). A rolling window's
     ``peak_floor_kw`` bounds ``peak[p]`` below by the peak already set this period.
     """
-    floors = dict(problem.peak_floor_kw)
     periods = pd.Index(list(charge.period_names), name=PERIOD)
-    peak = lp.add_variables(
-        names.peak_variable(charge.name), periods, [floors.get(p, 0.0) for p in periods], INF
-    )
+    floor_kw = problem.peak_floor_kw.get(charge.name, np.zeros(len(periods)))
+    peak = lp.add_variables(names.peak_variable(charge.name), periods, floor_kw, INF)
     floor_name = names.peak_floor(charge.name)
     rows = lp.add_constraints(
         floor_name,

@@ -1,4 +1,4 @@
-"""Compile a :class:`~gridq.tariff_schema.Tariff` and a timeseries into per-step arrays.
+"""Compile a :class:`~gridq.schemas.tariff.Tariff` and a timeseries into per-step arrays.
 
 The LP (:mod:`gridq.engine.model`) and :func:`gridq.engine.bill.bill` both price from the same
 :class:`CompiledTariff`, so they cannot disagree. How the components combine:
@@ -26,7 +26,7 @@ from gridq.conventions import EXPORT_PRICE, IMPORT_PRICE
 from gridq.engine.sums import exact_sum, group_sums
 from gridq.engine.timeseries import timestep_h
 from gridq.errors import ConfigError
-from gridq.tariff_schema import (
+from gridq.schemas.tariff import (
     BANK_HOLIDAY_REGIONS,
     MINUTES_PER_DAY,
     Bands,

@@ -33,7 +33,7 @@ from gridq.engine.timeseries import check_timeseries
 from gridq.engine.windows import backtest_rolling, rolling_backtest
 from gridq.errors import InputError
 from gridq.schemas import Battery, GridConnection, RunConfig, Site
-from gridq.tariff_schema import DemandCharge, Tariff
+from gridq.schemas.tariff import DemandCharge, Tariff
 
 CASE_DAYS = {
     "day": 1,

@@ -15,7 +15,7 @@ from gridq.engine.model.emit import to_arrays
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve, solve_in_place
 from gridq.schemas import GridConnection, SolverOptions
-from gridq.tariff_schema import (
+from gridq.schemas.tariff import (
     Capacity,
     CoincidentPeak,
     DemandCharge,

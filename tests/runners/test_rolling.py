@@ -16,7 +16,7 @@ from gridq.engine.run import optimise
 from gridq.engine.tariff import compile_tariff
 from gridq.engine.windows import rolling_backtest
 from gridq.io import bundle as io
-from gridq.tariff_schema import DemandCharge, FlatRate, Tariff
+from gridq.schemas.tariff import DemandCharge, FlatRate, Tariff
 from tests.conftest import (
     EXAMPLE_NAMES,
     PARAMS,

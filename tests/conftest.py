@@ -13,7 +13,7 @@ from gridq.cli import app
 from gridq.engine.timeseries import check_timeseries
 from gridq.io.params import read_params
 from gridq.schemas import Battery, GridConnection, RunConfig, Site
-from gridq.tariff_schema import Tariff
+from gridq.schemas.tariff import Tariff
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"

@@ -10,14 +10,14 @@ from rich.table import Table
 from gridq.cli.errors import reports_errors
 
 if TYPE_CHECKING:
-    from gridq import tariff_schema as tariffs
+    from gridq.schemas import tariff as tariffs
 
 
 tariff_app = typer.Typer(help="Inspect tariffs.", no_args_is_help=True)
 
 
 def _rates_rows(label: str, rates: "tariffs.UnitRates") -> list[tuple[str, ...]]:
-    from gridq import tariff_schema as tariffs
+    from gridq.schemas import tariff as tariffs
 
     if isinstance(rates, tariffs.FlatRate):
         return [(label, "all", "all", "00:00-24:00", "flat", f"{rates.rate_gbp_per_kwh:g}")]

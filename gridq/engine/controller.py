@@ -5,11 +5,12 @@ the forecast, so the controller settles each step on actuals. The band it holds 
 (:func:`meter_band_kw`) comes from the plan and the demand target (:func:`import_ceiling_kw`).
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.plan import LiveState
 from gridq.engine.tariff import CompiledTariff
 from gridq.schemas import Site
 
@@ -185,22 +186,20 @@ def time_shared(
 def import_ceiling_kw(
     tariff: CompiledTariff,
     planned_import_kw: np.ndarray,
-    state: LiveState,
-    local_timezone: str,
+    peak_floor_kw: Mapping[str, np.ndarray],
     steps: int,
 ) -> np.ndarray:
-    """The demand target of each of the first ``steps`` steps of a plan made in ``state`` [kW].
+    """The demand target of each of the first ``steps`` steps of a plan [kW].
 
     Per demand charge, the plan's billed demand of the step's period, raised to the peak
-    already set in it this month; the lowest over the charges the step is in. Steps outside
+    already set in it (``peak_floor_kw``, by charge and period of ``tariff``); the lowest over
+    the charges the step is in. Steps outside
     every demand charge have none (infinite).
     """
-    month = state.now.tz_convert(local_timezone).strftime("%Y-%m")
-    floors_kw = {f"{name}:{month}": kw for name, kw in state.peak_so_far_kw}
     ceiling = np.full(steps, np.inf)
     for charge in tariff.demand_charges:
         billed_kw = charge.billed_kw(charge.peaks_kw(planned_import_kw))
-        floor_kw = np.array([floors_kw.get(name, 0.0) for name in charge.period_names])
+        floor_kw = peak_floor_kw.get(charge.name, np.zeros(len(charge.period_names)))
         target_kw = np.maximum(billed_kw, floor_kw)
         blocks = charge.block_of_step[:steps]
         inside = blocks >= 0

@@ -4,7 +4,8 @@ One receding-horizon step, a pure function: no hardware is driven. The rolling b
 the same function at every re-optimisation.
 """
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,9 @@ class LiveState:
     """What the controller knows now.
 
     ``now`` is the start of the next interval (UTC); ``soc_kwh`` the stored energy;
-    ``peak_so_far_kw`` the demand already set this billing month, by demand charge name (it
-    floors that charge's current period, so a peak already paid for is not fought again);
+    ``peak_floor_kw`` per demand charge name, the demand already set in each period of the
+    plan's tariff [kW] (it floors the period's peak, so a peak already paid for is not fought
+    again);
     ``ends_run`` makes the plan keep the battery's terminal rule instead of valuing leftover
     energy; ``soc_reserve_kwh`` is energy held above the minimum in demand-charge steps, for
     load the forecast did not foresee.
@@ -35,7 +37,7 @@ class LiveState:
 
     now: pd.Timestamp
     soc_kwh: float
-    peak_so_far_kw: tuple[tuple[str, float], ...] = ()
+    peak_floor_kw: Mapping[str, np.ndarray] = field(default_factory=dict)
     ends_run: bool = False
     soc_reserve_kwh: float = 0.0
 
@@ -123,28 +125,20 @@ def plan_window(
         update={"battery": battery.model_copy(update={"initial_soc_frac": soc_frac})}
     )
     problem = make_problem(now_site, run_config, forecast, tariff)
-    month = state.now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m")
-    periods = {name for charge in problem.tariff.demand_charges for name in charge.period_names}
-    floors_kw = {
-        f"{name}:{month}": peak_kw
-        for name, peak_kw in state.peak_so_far_kw
-        if f"{name}:{month}" in periods
-    }
-    current_periods = tuple(floors_kw.items())
     if state.ends_run:
         low_kwh, high_kwh = battery.terminal_soc_bounds_kwh()
         problem = replace(
             problem,
             terminal_soc_min_kwh=low_kwh,
             terminal_soc_max_kwh=high_kwh,
-            peak_floor_kw=current_periods,
+            peak_floor_kw=state.peak_floor_kw,
         )
     else:
         problem = replace(
             problem,
             terminal_soc_min_kwh=None,
             terminal_soc_max_kwh=None,
-            peak_floor_kw=current_periods,
+            peak_floor_kw=state.peak_floor_kw,
             terminal_value_gbp_per_kwh=terminal_value_gbp_per_kwh(
                 site, problem.tariff.import_price_gbp_per_kwh
             ),

@@ -11,19 +11,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pvlib
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from gridq import conventions as col
 from gridq.engine.tariff import working_days
 from gridq.schemas import Site
+from gridq.schemas.base import FrozenModel
 
 _PV_SYSTEM_LOSS_FRAC = 0.14
 
 
-class SyntheticSeries(BaseModel):
+class SyntheticSeries(FrozenModel):
     """How to draw an example bundle's timeseries."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = Field(description="Seed of every random draw.")
     start_utc: AwareDatetime = Field(description="First step, UTC.")

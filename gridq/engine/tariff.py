@@ -1,4 +1,4 @@
-"""Compile a :class:`~gridq.tariff_schema.Tariff` and a timeseries into per-step arrays.
+"""Compile a :class:`~gridq.schemas.tariff.Tariff` and a timeseries into per-step arrays.
 
 The LP (:mod:`gridq.engine.model`) and :func:`gridq.engine.bill.bill` both price from the same
 :class:`CompiledTariff`, so they cannot disagree. How the components combine:
@@ -26,7 +26,7 @@ from gridq.conventions import EXPORT_PRICE, IMPORT_PRICE
 from gridq.engine.sums import exact_sum, group_sums
 from gridq.engine.timeseries import timestep_h
 from gridq.errors import ConfigError
-from gridq.tariff_schema import (
+from gridq.schemas.tariff import (
     BANK_HOLIDAY_REGIONS,
     MINUTES_PER_DAY,
     Bands,
@@ -69,6 +69,12 @@ class PeakCharge:
     ratchet_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     ratchet_floor_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
     block_offset_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    run_period: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Each period's position among the run's periods (a window's subset); empty: the same."""
+
+    def run_periods(self) -> np.ndarray:
+        """Each period's position among the periods of the run this charge was compiled for."""
+        return self.run_period if len(self.run_period) else np.arange(len(self.period_names))
 
     def offsets_kw(self) -> np.ndarray:
         """Each block's settled part [kW] (zeros when there is none)."""
@@ -126,6 +132,7 @@ class PeakCharge:
         return replace(
             self,
             period_names=tuple(self.period_names[p] for p in used_periods),
+            run_period=self.run_periods()[used_periods],
             block_of_step=block_position[block_of_step],
             block_period=period_position[self.block_period[used_blocks]],
             block_steps=known_steps,

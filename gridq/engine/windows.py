@@ -100,20 +100,6 @@ def _raise_peaks(
         )
 
 
-def _month_peaks(
-    tariff: CompiledTariff, peaks_kw: dict[str, np.ndarray], month: str
-) -> tuple[tuple[str, float], ...]:
-    """Demand already set in ``month`` (local ``YYYY-MM``), per demand charge."""
-    peaks = []
-    for charge in tariff.demand_charges:
-        period = f"{charge.name}:{month}"
-        if period in charge.period_names:
-            peaks.append(
-                (charge.name, float(peaks_kw[charge.name][charge.period_names.index(period)]))
-            )
-    return tuple(peaks)
-
-
 def rolling_backtest(
     site: Site,
     run_config: RunConfig,
@@ -173,11 +159,10 @@ def rolling_backtest(
             soc_kwh=soc_kwh,
             soc_reserve_kwh=peak_reserve_kwh(provider, now, run_config.rolling.peak_quantile),
             ends_run=issue + steps == len(index),
-            peak_so_far_kw=_month_peaks(
-                evaluated_tariff,
-                peaks_kw,
-                now.tz_convert(run_config.tariff.local_timezone).strftime("%Y-%m"),
-            ),
+            peak_floor_kw={
+                charge.name: peaks_kw[charge.name][charge.run_periods()]
+                for charge in window_tariff.demand_charges
+            },
         )
         started = time.perf_counter()
         plan = plan_window(site, run_config, state, forecast, highs, window_tariff)
@@ -193,8 +178,7 @@ def rolling_backtest(
             ceiling_kw = import_ceiling_kw(
                 window_tariff,
                 plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
-                state,
-                run_config.tariff.local_timezone,
+                state.peak_floor_kw,
                 length,
             )
             band_kw = meter_band_kw(

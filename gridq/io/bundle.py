@@ -40,7 +40,7 @@ from gridq.engine.timeseries import (
 from gridq.errors import BundleError, ConfigError, GridqError, InputError
 from gridq.io import lineage
 from gridq.schemas import UNION_TAGS, RunConfig, Site
-from gridq.tariff_schema import Tariff
+from gridq.schemas.tariff import Tariff
 
 SITE_CONFIG = "site_config.yaml"
 RUN_CONFIG = "run_config.yaml"

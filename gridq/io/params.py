@@ -13,28 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from gridq.engine.synth import SyntheticSeries
 from gridq.errors import ConfigError
 from gridq.io.bundle import parse_model, read_yaml
 from gridq.schemas import RunConfig, Site
+from gridq.schemas.base import FrozenModel
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 """A bundle name: one path component that cannot climb out of ``bundles/``."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Horizon(_Section):
+class Horizon(FrozenModel):
     """The time axis shared by the example bundles."""
 
     timestep_min: int = Field(15, gt=0, le=60)
 
 
-class BundleParams(_Section):
+class BundleParams(FrozenModel):
     """One example bundle: how to draw its series, and what it overrides."""
 
     series: SyntheticSeries
@@ -50,7 +47,7 @@ class BundleParams(_Section):
     underwriting: dict[str, Any] = {}
 
 
-class PipelineParams(_Section):
+class PipelineParams(FrozenModel):
     """All of params.yaml."""
 
     battery: dict[str, Any] = {}

@@ -11,9 +11,22 @@ from gridq import conventions as col
 from gridq.engine.controller import import_ceiling_kw, meter_band_kw
 from gridq.engine.forecast import ForecastProvider
 from gridq.engine.plan import LiveState, Plan, plan_window
-from gridq.engine.tariff import compile_tariff
+from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.engine.windows import peak_reserve_kwh, plan_forecast
 from gridq.schemas import RunConfig, Site
+
+
+def this_months_floor_kw(
+    tariff: CompiledTariff, now: pd.Timestamp, local_timezone: str, peak_so_far_kw: float
+) -> dict[str, np.ndarray]:
+    """Per demand charge of ``tariff``: ``peak_so_far_kw`` in the period of ``now``'s month."""
+    month = now.tz_convert(local_timezone).strftime("%Y-%m")
+    floors = {}
+    for charge in tariff.demand_charges:
+        floor_kw = np.zeros(len(charge.period_names))
+        floor_kw[[p == f"{charge.name}:{month}" for p in charge.period_names]] = peak_so_far_kw
+        floors[charge.name] = floor_kw
+    return floors
 
 
 def plan_now(
@@ -38,15 +51,16 @@ def plan_now(
     state = LiveState(
         now=now,
         soc_kwh=soc_kwh,
-        peak_so_far_kw=tuple((c.name, peak_so_far_kw) for c in run_config.tariff.demand_charges),
+        peak_floor_kw=this_months_floor_kw(
+            tariff, now, run_config.tariff.local_timezone, peak_so_far_kw
+        ),
         soc_reserve_kwh=peak_reserve_kwh(provider, now, options.peak_quantile),
     )
     plan = plan_window(site, run_config, state, forecast, tariff=tariff)
     ceiling_kw = import_ceiling_kw(
         tariff,
         plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
-        state,
-        run_config.tariff.local_timezone,
+        state.peak_floor_kw,
         1,
     )
     low, high = meter_band_kw(

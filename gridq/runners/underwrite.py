@@ -42,7 +42,7 @@ from gridq.engine.windows import backtest_rolling
 from gridq.errors import ConfigError
 from gridq.runners.underwriting_draws import Assumptions, central, drawn, sources, weather_year
 from gridq.schemas import RunConfig, Site, Underwriting
-from gridq.tariff_schema import Tariff
+from gridq.schemas.tariff import Tariff
 
 DAYS_PER_YEAR = 365.0
 EXCEEDED_IN = {"p10": 0.9, "p50": 0.5, "p90": 0.1}

@@ -19,7 +19,7 @@ from gridq.engine.run import optimise
 from gridq.engine.windows import rolling_backtest
 from gridq.errors import InfeasibleError
 from gridq.schemas import GridConnection, Site, TerminalSocTarget
-from gridq.tariff_schema import Band, Bands, DemandCharge, Duos, Tariff
+from gridq.schemas.tariff import Band, Bands, DemandCharge, Duos, Tariff
 from tests.conftest import make_run_config, make_site, make_timeseries
 
 TOL = 1e-6

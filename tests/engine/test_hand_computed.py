@@ -8,7 +8,7 @@ from gridq.engine.bill import bill
 from gridq.engine.model.problem import make_problem
 from gridq.engine.run import optimise
 from gridq.schemas import GridConnection
-from gridq.tariff_schema import DemandCharge, Tariff
+from gridq.schemas.tariff import DemandCharge, Tariff
 from tests.conftest import make_run_config, make_site, make_timeseries
 
 TOL = 1e-6

@@ -16,7 +16,7 @@ from gridq.engine.model.problem import make_problem
 from gridq.engine.run import optimise
 from gridq.io import bundle as io
 from gridq.schemas import GridConnection
-from gridq.tariff_schema import (
+from gridq.schemas.tariff import (
     Capacity,
     DemandCharge,
     Duos,

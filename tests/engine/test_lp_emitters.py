@@ -15,7 +15,7 @@ from gridq.engine.model.emit import to_arrays
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve, solve_in_place
 from gridq.schemas import GridConnection, SolverOptions
-from gridq.tariff_schema import (
+from gridq.schemas.tariff import (
     Capacity,
     CoincidentPeak,
     DemandCharge,
@@ -138,12 +138,13 @@ def _problem(seed: int, steps: int, features: frozenset[str]):
     )
     problem = make_problem(site, run_config, timeseries)
     if "rolling_window" in features:
-        periods = [p for c in problem.tariff.demand_charges for p in c.period_names]
         problem = replace(
             problem,
             terminal_soc_min_kwh=None,
             terminal_value_gbp_per_kwh=0.1,
-            peak_floor_kw=tuple((p, 2.0) for p in periods[:1]),
+            peak_floor_kw={
+                c.name: np.full(len(c.period_names), 2.0) for c in problem.tariff.demand_charges
+            },
         )
     if "reserve" in features:
         problem = replace(problem, soc_reserve_kwh=np.full(steps, 0.1 * site.battery.capacity_kwh))

@@ -6,7 +6,7 @@ from gridq.engine.model import names
 from gridq.engine.model.build import build_model
 from gridq.engine.model.problem import make_problem
 from gridq.schemas import SolverOptions
-from gridq.tariff_schema import DemandCharge, Tariff
+from gridq.schemas.tariff import DemandCharge, Tariff
 from tests.conftest import make_run_config, make_site, make_timeseries
 
 

@@ -10,7 +10,7 @@ from gridq.engine.model.problem import make_problem
 from gridq.engine.run import optimise
 from gridq.engine.tariff import compile_tariff
 from gridq.io.bundle import read_config
-from gridq.tariff_schema import (
+from gridq.schemas.tariff import (
     Band,
     Bands,
     Capacity,

@@ -16,7 +16,7 @@ from gridq.engine.run import optimise
 from gridq.engine.tariff import compile_tariff
 from gridq.engine.windows import rolling_backtest
 from gridq.io import bundle as io
-from gridq.tariff_schema import DemandCharge, FlatRate, Tariff
+from gridq.schemas.tariff import DemandCharge, FlatRate, Tariff
 from tests.conftest import (
     EXAMPLE_NAMES,
     PARAMS,
@@ -151,7 +151,9 @@ def test_month_to_date_peak_floor_does_not_pay_a_peak_twice():
         charge_power_max_kw=10.0, discharge_power_max_kw=10.0, degradation_cost_gbp_per_kwh=0.01
     )
     forecast = make_timeseries([28, 28, 35, 28])
-    state = LiveState(now=forecast.index[0], soc_kwh=10.0, peak_so_far_kw=(("monthly", 30.0),))
+    # The four steps lie in one billing period.
+    floor_kw = {"monthly": np.array([30.0])}
+    state = LiveState(now=forecast.index[0], soc_kwh=10.0, peak_floor_kw=floor_kw)
     plan = plan_window(site, make_run_config(tariff), state, forecast).dispatch
     np.testing.assert_allclose(plan[col.BATTERY_DISCHARGE_KW], [0, 0, 5, 0], atol=1e-6)
     np.testing.assert_allclose(plan[col.GRID_IMPORT_KW], [28, 28, 30, 28], atol=1e-6)

@@ -108,26 +108,25 @@ def to_linopy(lp: LinearProgram) -> Model:
         model = Model(force_dim_names=True)
         for name, family in lp.variables.items():
             at = family.positions
+            index = family.coords.index()
             if integer[at].any():
-                model.add_variables(coords=[family.coords], binary=True, name=name)
+                model.add_variables(coords=[index], binary=True, name=name)
                 continue
             model.add_variables(
-                _along(col_lo[at], family.coords),
-                _along(col_hi[at], family.coords),
-                coords=[family.coords],
-                name=name,
+                _along(col_lo[at], index), _along(col_hi[at], index), coords=[index], name=name
             )
         for name, family in lp.constraints.items():
             at = family.positions
+            index = family.coords.index()
             rows, cols, coefs = _stacked(lp.entries[name])
-            lhs = _expression(model, rows - at[0], cols, coefs, family.coords)
+            lhs = _expression(model, rows - at[0], cols, coefs, index)
             low, high = row_lo[at], row_hi[at]
             if np.array_equal(low, high):
-                model.add_constraints(lhs, "==", _along(low, family.coords), name=name)
+                model.add_constraints(lhs, "==", _along(low, index), name=name)
             elif np.isneginf(low).all():
-                model.add_constraints(lhs, "<=", _along(high, family.coords), name=name)
+                model.add_constraints(lhs, "<=", _along(high, index), name=name)
             else:
-                model.add_constraints(lhs, ">=", _along(low, family.coords), name=name)
+                model.add_constraints(lhs, ">=", _along(low, index), name=name)
         costs = [entry for term in lp.costs.values() for entry in term]
         cost_cols = np.concatenate([columns for columns, _ in costs])
         cost_coefs = np.concatenate([coefficients for _, coefficients in costs])

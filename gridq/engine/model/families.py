@@ -6,17 +6,15 @@ export [kW], ``ch``/``dis`` battery charge and discharge [kW], ``curt`` PV curta
 """
 
 import numpy as np
-import pandas as pd
 
 from gridq.engine.model import names
-from gridq.engine.model.lp import INF, LinearProgram
+from gridq.engine.model.lp import INF, Coords, LinearProgram
 from gridq.engine.model.problem import DispatchProblem
 
 
-def steps(problem: DispatchProblem, positions: np.ndarray | slice | None = None) -> pd.Index:
+def steps(problem: DispatchProblem, positions: np.ndarray | slice | None = None) -> Coords:
     """The problem's step starts (all, or at ``positions``) along the time dimension."""
-    index = pd.Index(problem.time_index, name=names.TIME)
-    return index if positions is None else index[positions]
+    return Coords(names.TIME, problem.time_index, positions)
 
 
 def add_flows(lp: LinearProgram, problem: DispatchProblem) -> None:

@@ -7,6 +7,7 @@ differ keeps it, so the dual simplex starts from the last optimum. Where the str
 model is passed anew.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import highspy
@@ -35,7 +36,11 @@ def _changed(new: np.ndarray, old: np.ndarray) -> np.ndarray:
 class InPlaceHighs:
     """One ``highspy.Highs`` that solves a sequence of :class:`MatrixLP` of similar structure."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(
+        self, options: dict[str, Any], after_solve: Callable[[MatrixLP], None] | None = None
+    ) -> None:
+        """``after_solve``, if given, sees each LP once HiGHS has solved it (the bench's twin)."""
+        self.after_solve = after_solve
         self.highs = highspy.Highs()
         self.highs.silent()
         self.options = dict(options)
@@ -120,4 +125,7 @@ class InPlaceHighs:
         self.highs.run()
         status = self.highs.modelStatusToString(self.highs.getModelStatus())
         solution = np.asarray(self.highs.getSolution().col_value)
-        return status, solution, float(self.highs.getInfo().objective_function_value)
+        objective_gbp = float(self.highs.getInfo().objective_function_value)
+        if self.after_solve is not None:
+            self.after_solve(lp)
+        return status, solution, objective_gbp

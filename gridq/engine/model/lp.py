@@ -6,7 +6,9 @@ costs per column. ``emit.py`` turns the description into sparse arrays for HiGHS
 linopy model for inspection; neither emitter knows any family.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,12 +17,38 @@ INF = np.inf
 
 
 @dataclass(frozen=True)
+class Coords:
+    """Labels along one dimension (``labels[at]``), built into an index only when read.
+
+    A rolling run describes thousands of windows and reads none of them, so labelling is lazy.
+    """
+
+    dim: str
+    labels: Sequence[Any] | pd.Index
+    at: slice | np.ndarray | None = None
+
+    def __len__(self) -> int:
+        if self.at is None:
+            return len(self.labels)
+        if isinstance(self.at, slice):
+            return len(range(*self.at.indices(len(self.labels))))
+        return len(self.at)
+
+    def index(self) -> pd.Index:
+        """The labels as an index named ``dim``."""
+        if isinstance(self.labels, pd.Index):
+            labels = self.labels if self.at is None else self.labels[self.at]
+            return labels.rename(self.dim)
+        values = np.asarray(self.labels)
+        return pd.Index(values if self.at is None else values[self.at], name=self.dim)
+
+
+@dataclass(frozen=True)
 class Family:
     """A named block of columns or rows: their positions and labelled coordinates."""
 
     positions: np.ndarray
-    dim: str
-    coords: pd.Index
+    coords: Coords
 
 
 @dataclass
@@ -48,19 +76,19 @@ class LinearProgram:
     def add_variables(
         self,
         name: str,
-        coords: pd.Index,
+        coords: Coords,
         lo: object = 0.0,
         hi: object = INF,
         integer: bool = False,
     ) -> np.ndarray:
-        """One column per coordinate (``coords.name`` is its dimension); their positions."""
+        """One column per coordinate; their positions."""
         size = len(coords)
         positions = np.arange(self.n_cols, self.n_cols + size)
         self.n_cols += size
         self.col_lo.append(np.broadcast_to(np.asarray(lo, dtype=float), size))
         self.col_hi.append(np.broadcast_to(np.asarray(hi, dtype=float), size))
         self.integer.append(np.full(size, integer))
-        self.variables[name] = Family(positions, str(coords.name), coords)
+        self.variables[name] = Family(positions, coords)
         return positions
 
     def add_constraints(
@@ -69,7 +97,7 @@ class LinearProgram:
         terms: list[tuple[np.ndarray, object]],
         lo: object,
         hi: object,
-        coords: pd.Index | None = None,
+        coords: Coords | None = None,
     ) -> np.ndarray:
         """Rows ``lo <= sum(coef * x[columns]) <= hi``; each term gives one column per row.
 
@@ -77,16 +105,16 @@ class LinearProgram:
         """
         size = len(terms[0][0]) if coords is None else len(coords)
         if coords is None:
-            coords = pd.RangeIndex(size, name=f"{name}_row")
+            coords = Coords(f"{name}_row", range(size))
         positions = np.arange(self.n_rows, self.n_rows + size)
         self.n_rows += size
         low = np.broadcast_to(np.asarray(lo, dtype=float), size)
         high = np.broadcast_to(np.asarray(hi, dtype=float), size)
-        if not (np.array_equal(low, high) or np.isneginf(low).all() or np.isposinf(high).all()):
+        if not (np.isneginf(low).all() or np.isposinf(high).all() or np.array_equal(low, high)):
             raise ValueError(f"rows of {name} must be equalities or one-sided")
         self.row_lo.append(low)
         self.row_hi.append(high)
-        self.constraints[name] = Family(positions, str(coords.name), coords)
+        self.constraints[name] = Family(positions, coords)
         self.entries[name] = []
         for columns, coef in terms:
             self.add_entries(name, positions, columns, coef)

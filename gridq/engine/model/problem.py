@@ -1,6 +1,7 @@
 """Everything the LP needs, gathered once from validated inputs."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,8 +35,8 @@ class DispatchProblem:
     """Most stored energy at the end [kWh] (an ``equal`` target); None leaves it free."""
     terminal_value_gbp_per_kwh: float = 0.0
     """What each kWh left at the end is worth [GBP/kWh] (a rolling window's horizon end)."""
-    peak_floor_kw: tuple[tuple[str, float], ...] = ()
-    """(period name, kW): peaks already set earlier in a billing period."""
+    peak_floor_kw: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Per demand charge, the peak already set in each of its periods [kW] (a rolling window's)."""
     pv_curtailable: bool = True
     """False: PV may not be curtailed (``Site.pv_curtailable``)."""
     soc_reserve_kwh: np.ndarray | None = None

@@ -5,11 +5,10 @@ Peaks, ratchets, excess capacity, flexibility events and grid rules; symbols as 
 """
 
 import numpy as np
-import pandas as pd
 
 from gridq.engine.model import names
 from gridq.engine.model.families import add_storage, steps
-from gridq.engine.model.lp import INF, LinearProgram
+from gridq.engine.model.lp import INF, Coords, LinearProgram
 from gridq.engine.model.problem import DispatchProblem
 from gridq.engine.tariff import PeakCharge
 
@@ -26,18 +25,16 @@ def _add_peak_charge(lp: LinearProgram, problem: DispatchProblem, charge: PeakCh
     it reaches back to, and ``billed[p] >= fraction * history`` (a bound). A rolling window's
     ``peak_floor_kw`` bounds ``peak[p]`` below by the peak already set this period.
     """
-    floors = dict(problem.peak_floor_kw)
-    periods = pd.Index(list(charge.period_names), name=PERIOD)
-    peak = lp.add_variables(
-        names.peak_variable(charge.name), periods, [floors.get(p, 0.0) for p in periods], INF
-    )
+    periods = Coords(PERIOD, charge.period_names)
+    floor_kw = problem.peak_floor_kw.get(charge.name, np.zeros(len(periods)))
+    peak = lp.add_variables(names.peak_variable(charge.name), periods, floor_kw, INF)
     floor_name = names.peak_floor(charge.name)
     rows = lp.add_constraints(
         floor_name,
         [(peak[charge.block_period], -1.0)],
         -INF,
         -charge.offsets_kw(),
-        pd.RangeIndex(len(charge.block_steps), name=f"{floor_name}_block"),
+        Coords(f"{floor_name}_block", range(len(charge.block_steps))),
     )
     inside = np.flatnonzero(charge.block_of_step >= 0)
     block_of_inside = charge.block_of_step[inside]
@@ -79,7 +76,7 @@ def add_excess_capacity(lp: LinearProgram, problem: DispatchProblem) -> None:
     tariff = problem.tariff
     if not tariff.excess_month_names:
         return
-    months = pd.Index(list(tariff.excess_month_names), name=names.EXCESS_MONTH)
+    months = Coords(names.EXCESS_MONTH, tariff.excess_month_names)
     excess = lp.add_variables(names.EXCESS_CAPACITY_KVA, months)
     inside = np.flatnonzero(tariff.excess_month_of_step >= 0)
     lp.add_constraints(

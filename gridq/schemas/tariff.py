@@ -11,8 +11,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -21,6 +19,7 @@ from pydantic import (
 )
 
 from gridq.conventions import DEFAULT_LOCAL_TIMEZONE
+from gridq.schemas.base import FrozenModel
 
 MINUTES_PER_DAY = 24 * 60
 ALL_MONTHS = tuple(range(1, 13))
@@ -29,17 +28,13 @@ ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9_]+$")]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def clock_minutes(clock: str) -> int:
     """Minutes after local midnight of ``"HH:MM"`` (``"24:00"`` is 1440)."""
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)
 
 
-class Window(_Model):
+class Window(FrozenModel):
     """A daily window on the local clock; ``end_local`` is exclusive and may pass midnight."""
 
     start_local: ClockTime = "00:00"
@@ -70,7 +65,7 @@ class Band(Window):
     rate_gbp_per_kwh: float = Field(ge=0, description="[GBP/kWh], not negative.")
 
 
-class Bands(_Model):
+class Bands(FrozenModel):
     """Unit rates by band; on every day of every month the bands cover 24 h exactly once."""
 
     bands: tuple[Band, ...] = Field(min_length=1)
@@ -101,7 +96,7 @@ class Bands(_Model):
         return self
 
 
-class FlatRate(_Model):
+class FlatRate(FrozenModel):
     """One unit rate at every step [GBP/kWh]."""
 
     rate_gbp_per_kwh: float = Field(ge=0)
@@ -125,7 +120,7 @@ UnitRates = Annotated[
 ``{bands: [...]}``."""
 
 
-class Capacity(_Model):
+class Capacity(FrozenModel):
     """A UK DUoS capacity charge on the agreed import capacity, and the excess charge."""
 
     agreed_kva: float = Field(gt=0, description="Agreed import capacity [kVA].")
@@ -136,7 +131,7 @@ class Capacity(_Model):
     power_factor: float = Field(0.95, gt=0, le=1, description="kVA = kW / power_factor.")
 
 
-class Duos(_Model):
+class Duos(FrozenModel):
     """UK distribution use of system charges."""
 
     unit_bands: Bands | None = Field(
@@ -146,7 +141,7 @@ class Duos(_Model):
     capacity: Capacity | None = None
 
 
-class Triads(_Model):
+class Triads(FrozenModel):
     """UK TNUoS triads: a charge on the average import over the triad half-hours."""
 
     periods_start_utc: tuple[AwareDatetime, ...] = Field(min_length=1)
@@ -155,7 +150,7 @@ class Triads(_Model):
     credit_export: bool = Field(False, description="Net export over the periods earns the rate.")
 
 
-class Ratchet(_Model):
+class Ratchet(FrozenModel):
     """Billing demand is at least ``fraction`` of the highest peak of the previous months."""
 
     fraction: float = Field(gt=0, le=1)
@@ -198,7 +193,7 @@ class DemandCharge(Window):
     ratchet: Ratchet | None = None
 
 
-class CoincidentPeak(_Model):
+class CoincidentPeak(FrozenModel):
     """A charge on the highest import during given event periods."""
 
     name: Name
@@ -208,7 +203,7 @@ class CoincidentPeak(_Model):
     )
 
 
-class FlexibilityEvent(_Model):
+class FlexibilityEvent(FrozenModel):
     """Pay for import reduced below a declared baseline during an event (e.g. a DFS event)."""
 
     name: Name
@@ -218,7 +213,7 @@ class FlexibilityEvent(_Model):
     price_gbp_per_kwh: float = Field(ge=0)
 
 
-class GridRules(_Model):
+class GridRules(FrozenModel):
     """Rules of the connection or the export agreement."""
 
     no_battery_export: bool = Field(False, description="Export only PV surplus over load.")
@@ -236,7 +231,7 @@ BANK_HOLIDAY_REGIONS = {
 """Bank-holiday regions and their subdivision of the United Kingdom in ``holidays``."""
 
 
-class Tariff(_Model):
+class Tariff(FrozenModel):
     """Everything the site pays or earns."""
 
     local_timezone: str = Field(DEFAULT_LOCAL_TIMEZONE)

@@ -8,8 +8,6 @@ are positive when money leaves the site.
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -18,18 +16,14 @@ from pydantic import (
 )
 
 from gridq.conventions import DEFAULT_TIMESTEP_MIN
-from gridq.tariff_schema import Tariff
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from gridq.schemas.base import FrozenModel
+from gridq.schemas.tariff import Tariff
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Efficiency = Annotated[float, Field(gt=0.0, le=1.0)]
 
 
-class TerminalSocTarget(_Model):
+class TerminalSocTarget(FrozenModel):
     """The stored energy a run must end with: exactly, or at least, a target.
 
     Give the target in kWh (``target_kwh``) or as a share of capacity (``target_frac``).
@@ -66,7 +60,7 @@ TerminalSoc = Annotated[
 """``at_least_initial``, ``free``, or a :class:`TerminalSocTarget` mapping."""
 
 
-class Battery(_Model):
+class Battery(FrozenModel):
     """A stationary battery behind the site's meter; capacity 0 is a site without one."""
 
     capacity_kwh: float = Field(
@@ -152,7 +146,7 @@ class Battery(_Model):
         return self.capacity_kwh * self.initial_soc_frac
 
 
-class GridConnection(_Model):
+class GridConnection(FrozenModel):
     """The site's connection agreement; ``None`` means no limit."""
 
     import_limit_kw: float | None = Field(
@@ -167,7 +161,7 @@ NO_BATTERY = Battery(capacity_kwh=0.0, charge_power_max_kw=0.0, discharge_power_
 """A site without a battery: what a missing ``battery:`` block means."""
 
 
-class Site(_Model):
+class Site(FrozenModel):
     """One site: where it is, its battery and its grid connection."""
 
     name: str = Field(min_length=1)
@@ -182,7 +176,7 @@ class Site(_Model):
     )
 
 
-class SolverOptions(_Model):
+class SolverOptions(FrozenModel):
     """HiGHS settings."""
 
     method: Literal["choose", "simplex", "ipm"] = Field(
@@ -196,7 +190,7 @@ class SolverOptions(_Model):
     )
 
 
-class RollingOptions(_Model):
+class RollingOptions(FrozenModel):
     """How a rolling-horizon backtest re-plans."""
 
     forecast: Literal[
@@ -237,7 +231,7 @@ class RollingOptions(_Model):
         return self
 
 
-class CycleLifePoint(_Model):
+class CycleLifePoint(FrozenModel):
     """How many cycles of one depth a battery lasts until its end-of-life SOH."""
 
     depth_of_discharge_frac: float = Field(gt=0, le=1, description="Cycle depth, in (0, 1].")
@@ -254,7 +248,7 @@ DEFAULT_CYCLE_LIFE = (
 )
 
 
-class Degradation(_Model):
+class Degradation(FrozenModel):
     """Cycle ageing (rainflow against a depth vs cycle-life curve) plus calendar ageing."""
 
     cycle_life: tuple[CycleLifePoint, ...] = Field(
@@ -286,7 +280,7 @@ class Degradation(_Model):
         return points
 
 
-class UnderwritingUncertainty(_Model):
+class UnderwritingUncertainty(FrozenModel):
     """How ``gridq underwrite`` draws the lives whose P10/P50/P90 it reports.
 
     Each drawn life takes a weather year in turn and, seeded, its own tariff escalation and
@@ -317,7 +311,7 @@ class UnderwritingUncertainty(_Model):
     )
 
 
-class Underwriting(_Model):
+class Underwriting(FrozenModel):
     """Project finance and lifetime assumptions for ``gridq underwrite``."""
 
     life_years: int = Field(10, ge=1, le=40, description="Project life [years].")
@@ -350,7 +344,7 @@ class Underwriting(_Model):
     uncertainty: UnderwritingUncertainty = UnderwritingUncertainty()
 
 
-class Plausibility(_Model):
+class Plausibility(FrozenModel):
     """Bounds every command holds a bundle's timeseries to; raise one a real site exceeds."""
 
     price_min_gbp_per_kwh: float = Field(-1.0, description="Lowest plausible price [GBP/kWh].")
@@ -370,7 +364,7 @@ class Plausibility(_Model):
         return self
 
 
-class RunConfig(_Model):
+class RunConfig(FrozenModel):
     """How to run: step, tariff, solver, baseline."""
 
     timestep_min: int = Field(

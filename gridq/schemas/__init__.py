@@ -1,0 +1,35 @@
+"""Pydantic models of a site, a run and its tariff: the canonical, validated configuration.
+
+``run.py`` holds the site and run models, ``tariff.py`` the declarative tariff; every model
+derives from :class:`~gridq.schemas.base.FrozenModel`.
+"""
+
+from gridq.schemas.run import (
+    UNION_TAGS,
+    Battery,
+    CycleLifePoint,
+    Degradation,
+    GridConnection,
+    Plausibility,
+    RollingOptions,
+    RunConfig,
+    Site,
+    SolverOptions,
+    TerminalSocTarget,
+    Underwriting,
+)
+
+__all__ = [
+    "UNION_TAGS",
+    "Battery",
+    "CycleLifePoint",
+    "Degradation",
+    "GridConnection",
+    "Plausibility",
+    "RollingOptions",
+    "RunConfig",
+    "Site",
+    "SolverOptions",
+    "TerminalSocTarget",
+    "Underwriting",
+]

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from linopy import Model
+from linopy.io import to_highspy
 
 from gridq.errors import ConfigError
 
@@ -19,9 +20,18 @@ def write_lp_file(model: Model, path: Path) -> None:
     """
     if path.suffix not in LP_FORMATS:
         raise ConfigError(f"--write-lp {path}: the file must end in .mps (named) or .lp (numbered)")
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"--write-lp {path}: folder {path.parent} does not exist; create it or choose another"
+        )
     staged = path.with_name(f".{path.name}.staged{path.suffix}")
     try:
-        model.to_file(staged, progress=False, explicit_coordinate_names=path.suffix == ".mps")
+        if path.suffix == ".mps":
+            highs = to_highspy(model, explicit_coordinate_names=True, set_names=True)
+            highs.silent()
+            highs.writeModel(str(staged))
+        else:
+            model.to_file(staged, progress=False)
         os.replace(staged, path)
     finally:
         staged.unlink(missing_ok=True)

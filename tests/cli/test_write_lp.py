@@ -42,3 +42,14 @@ def test_an_lp_file_must_end_in_lp(tmp_path):
     assert "the file must end in .mps (named) or .lp (numbered)" in result.stderr
     assert not (tmp_path / "run.txt").exists()
     assert not (folder / io.SOLVE_STATS).exists()
+
+
+def test_an_lp_file_in_a_missing_folder_is_refused_before_anything_is_written(tmp_path):
+    folder = tmp_path / "site"
+    invoke("generate", "commercial_demand_charge", "--params", PARAMS, "--out", folder, "--days", 1)
+    result = invoke("solve", folder, "--write-lp", tmp_path / "missing" / "run.mps")
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "folder" in result.stderr
+    assert "does not exist; create it or choose another" in result.stderr
+    assert not (folder / io.SOLVE_STATS).exists()

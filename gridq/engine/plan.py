@@ -1,7 +1,7 @@
-"""The live-ops step: from what is known now, the plan for the horizon and the next setpoint.
+"""One window's plan: from what is known now, the optimal plan for the horizon.
 
-One receding-horizon step, a pure function: no hardware is driven. The rolling backtest calls
-the same function at every re-optimisation.
+A pure function: no hardware is driven. The window solver (:mod:`gridq.engine.windows`) calls
+it at every re-optimisation and the live step (:mod:`gridq.runners.live`) once.
 """
 
 from collections.abc import Mapping

@@ -1,4 +1,4 @@
-"""Perfect-foresight backtest: optimise the whole run at once, compare with baselines."""
+"""A whole run: optimise it at once (perfect foresight), its baselines, metrics and bill."""
 
 import time
 from dataclasses import dataclass, field
@@ -38,8 +38,8 @@ def optimise(
 ) -> Optimised:
     """Solve the dispatch LP of the whole run; report the bill's terms and the physics checks.
 
-    It goes through the fast path (:func:`solve_in_place`), which a test holds to the linopy
-    model's optimum on every example bundle. A caller solving runs of one shape in turn (the
+    It solves the LP's arrays in place (:func:`solve_in_place`); the emitter test holds them to
+    the linopy model of the same description. A caller solving runs of one shape in turn (the
     years of a project) passes one ``highs`` so each starts from the last optimal basis.
     """
     started = time.perf_counter()

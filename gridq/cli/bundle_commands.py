@@ -220,21 +220,21 @@ def _backtest(
         io.write_metadata(bundle, inputs)
         print_summary(bundle, rolled.metrics)
         return
-    optimised = _optimise(bundle, inputs)
-    reference = runner.run_baseline(inputs.site, inputs.run_config, inputs.timeseries)
-    result = runner.run_metrics(
-        inputs.site, inputs.run_config, inputs.timeseries, optimised.dispatch, reference
-    )
+    try:
+        with native_stdout_to_stderr():
+            done = runner.backtest_perfect(inputs.site, inputs.run_config, inputs.timeseries)
+    except GridqError as error:
+        raise error.with_context(str(bundle)) from None
     io.write_outputs(
         bundle,
         command="backtest",
         made_from=io.INPUT_FILES,
-        tables={io.DISPATCH: optimised.dispatch, io.BASELINE: reference},
-        documents={io.SOLVE_STATS: optimised.solve_stats, io.METRICS: result},
-        timings_s=optimised.timings_s,
+        tables={io.DISPATCH: done.dispatch, io.BASELINE: done.baseline},
+        documents={io.SOLVE_STATS: done.solve_stats, io.METRICS: done.metrics},
+        timings_s=done.timings_s,
     )
     io.write_metadata(bundle, inputs)
-    print_summary(bundle, result)
+    print_summary(bundle, done.metrics)
 
 
 @reports_errors

@@ -16,7 +16,7 @@ from gridq.errors import ConfigError
 
 if TYPE_CHECKING:
     from gridq import schemas
-    from gridq.engine import windows
+    from gridq.engine import run as runner
     from gridq.io import bundle as io
 
 
@@ -71,10 +71,10 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "windows.RollingBacktest":
+def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "runner.Backtest":
     """The rolling backtest of a bundle, its forecast provider chosen by the run config."""
     from gridq.engine import forecast as forecasts
-    from gridq.engine import windows
+    from gridq.engine import run as runner
     from gridq.io import bundle as io
 
     vintages = None
@@ -88,7 +88,7 @@ def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "windows.RollingBack
         vintages,
     )
     with progress_bar("re-planning") as progress, native_stdout_to_stderr():
-        return windows.backtest_rolling(
+        return runner.backtest_rolling(
             inputs.site, inputs.run_config, inputs.timeseries, provider, progress
         )
 

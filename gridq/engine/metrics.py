@@ -1,5 +1,6 @@
 """What a dispatch saves against its baselines, and how it used the battery."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -8,8 +9,8 @@ import pandas as pd
 from gridq import conventions as col
 from gridq.engine.bill import Bill, bill
 from gridq.engine.checks import check_dispatch
+from gridq.engine.model.problem import DispatchProblem
 from gridq.engine.sums import exact_sum
-from gridq.engine.tariff import CompiledTariff
 from gridq.engine.timeseries import timestep_h
 from gridq.schemas import Battery
 
@@ -65,15 +66,44 @@ def self_sufficiency_frac(dispatch: pd.DataFrame) -> float | None:
     return 1.0 - exact_sum(from_grid_kw) / load_kwh
 
 
-def _describe(dispatch: pd.DataFrame, its_bill: Bill, battery: Battery, zone: str) -> dict:
-    return {
-        "bill": its_bill.as_dict(),
-        "monthly_peak_import_kw": monthly_peak_import_kw(dispatch, zone),
-        "battery": battery_usage(dispatch, battery),
-        "self_consumption_frac": self_consumption_frac(dispatch),
-        "self_sufficiency_frac": self_sufficiency_frac(dispatch),
-        "checks": check_dispatch(dispatch, battery),
-    }
+@dataclass(frozen=True)
+class Summary:
+    """One dispatch priced and checked: its bill, physics checks and use of the battery.
+
+    Computed once per dispatch (:func:`summarise`); solve_stats.json, metrics.json and the
+    runners read it.
+    """
+
+    bill: Bill
+    checks: dict[str, float | int]
+    monthly_peak_import_kw: dict[str, float]
+    battery: dict[str, float]
+    self_consumption_frac: float | None
+    self_sufficiency_frac: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The dispatch's block of metrics.json."""
+        return {
+            "bill": self.bill.as_dict(),
+            "monthly_peak_import_kw": self.monthly_peak_import_kw,
+            "battery": self.battery,
+            "self_consumption_frac": self.self_consumption_frac,
+            "self_sufficiency_frac": self.self_sufficiency_frac,
+            "checks": self.checks,
+        }
+
+
+def summarise(dispatch: pd.DataFrame, problem: DispatchProblem) -> Summary:
+    """Price ``dispatch`` under ``problem``'s tariff and check it against its battery."""
+    battery = problem.battery
+    return Summary(
+        bill=bill(dispatch, problem.tariff, battery.degradation_cost_gbp_per_kwh),
+        checks=check_dispatch(dispatch, battery),
+        monthly_peak_import_kw=monthly_peak_import_kw(dispatch, problem.tariff.local_timezone),
+        battery=battery_usage(dispatch, battery),
+        self_consumption_frac=self_consumption_frac(dispatch),
+        self_sufficiency_frac=self_sufficiency_frac(dispatch),
+    )
 
 
 def _savings(reference: Bill, optimised: Bill) -> dict[str, float | None]:
@@ -86,29 +116,21 @@ def _savings(reference: Bill, optimised: Bill) -> dict[str, float | None]:
 
 
 def compute_metrics(
-    optimised: pd.DataFrame,
-    baselines: dict[str, pd.DataFrame],
-    headline_baseline: str,
-    tariff: CompiledTariff,
-    battery: Battery,
-    local_timezone: str,
+    optimised: Summary, baselines: dict[str, Summary], headline_baseline: str
 ) -> dict[str, Any]:
     """Build metrics.json: each dispatch described, and what the optimised one saves.
 
     ``savings_gbp``/``savings_pct`` at the top are against ``headline_baseline``; each baseline
     also carries the savings against itself.
     """
-    cost_per_kwh = battery.degradation_cost_gbp_per_kwh
-    bills = {name: bill(frame, tariff, cost_per_kwh) for name, frame in baselines.items()}
-    optimised_bill = bill(optimised, tariff, cost_per_kwh)
-    headline = _savings(bills[headline_baseline], optimised_bill)
+    headline = _savings(baselines[headline_baseline].bill, optimised.bill)
     return {
         "baseline": headline_baseline,
         **headline,
-        "optimised": _describe(optimised, optimised_bill, battery, local_timezone),
+        "optimised": optimised.as_dict(),
         "baselines": {
-            name: _describe(frame, bills[name], battery, local_timezone)
-            | {"savings_of_optimised": _savings(bills[name], optimised_bill)}
-            for name, frame in baselines.items()
+            name: summary.as_dict()
+            | {"savings_of_optimised": _savings(summary.bill, optimised.bill)}
+            for name, summary in baselines.items()
         },
     }

@@ -4,6 +4,7 @@ A pure function: no hardware is driven. The window solver (:mod:`gridq.engine.wi
 it at every re-optimisation and the live step (:mod:`gridq.runners.live`) once.
 """
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -49,6 +50,7 @@ class Plan:
     dispatch: pd.DataFrame
     objective_gbp: float
     solve_stats: dict[str, Any]
+    timings_s: dict[str, float] = field(default_factory=dict)
 
     def setpoint(self) -> dict[str, Any]:
         """The first interval: what to do now [kW], and where the SOC will be [kWh]."""
@@ -112,40 +114,29 @@ def plan_window(
         )
     if forecast.index[0] != state.now:
         raise InputError(f"the forecast starts at {forecast.index[0]}, not at now ({state.now})")
-    soc_frac = (
-        float(
-            np.clip(
-                state.soc_kwh / battery.capacity_kwh, battery.soc_min_frac, battery.soc_max_frac
-            )
-        )
-        if battery.capacity_kwh > 0
-        else 0.0
+    started = time.perf_counter()
+    # The run's terminal rule stays on the plan that ends the run; earlier plans value leftovers.
+    problem = replace(
+        make_problem(site, run_config, forecast, tariff),
+        initial_soc_kwh=float(np.clip(state.soc_kwh, battery.soc_min_kwh, battery.soc_max_kwh)),
+        peak_floor_kw=state.peak_floor_kw,
     )
-    now_site = site.model_copy(
-        update={"battery": battery.model_copy(update={"initial_soc_frac": soc_frac})}
-    )
-    problem = make_problem(now_site, run_config, forecast, tariff)
-    if state.ends_run:
-        low_kwh, high_kwh = battery.terminal_soc_bounds_kwh()
-        problem = replace(
-            problem,
-            terminal_soc_min_kwh=low_kwh,
-            terminal_soc_max_kwh=high_kwh,
-            peak_floor_kw=state.peak_floor_kw,
-        )
-    else:
+    if not state.ends_run:
         problem = replace(
             problem,
             terminal_soc_min_kwh=None,
             terminal_soc_max_kwh=None,
-            peak_floor_kw=state.peak_floor_kw,
             terminal_value_gbp_per_kwh=terminal_value_gbp_per_kwh(
                 site, problem.tariff.import_price_gbp_per_kwh
             ),
         )
     if state.soc_reserve_kwh > 0:
         problem = replace(problem, soc_reserve_kwh=reserve_kwh(problem, state))
+    made_s = time.perf_counter() - started
     result = solve_in_place(problem, highs)
     return Plan(
-        dispatch=result.dispatch, objective_gbp=result.objective_gbp, solve_stats=result.stats
+        dispatch=result.dispatch,
+        objective_gbp=result.objective_gbp,
+        solve_stats=result.stats,
+        timings_s=result.timings_s | {"build_s": made_s + result.timings_s["build_s"]},
     )

@@ -1,6 +1,12 @@
-"""A whole run: optimise it at once (perfect foresight), its baselines, metrics and bill."""
+"""A whole run: its optimal dispatch, baselines, metrics and bill, perfect or rolling.
 
-import time
+Both backtests plan through the window solver (:func:`~gridq.engine.windows.solve_windows`):
+perfect foresight is one window over the run, a rolling run many. Each dispatch is priced and
+checked once (:func:`~gridq.engine.metrics.summarise`); solve_stats.json and metrics.json
+read that summary.
+"""
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,22 +15,24 @@ from linopy import Model
 
 from gridq.engine.baseline import baseline_dispatch, no_battery
 from gridq.engine.bill import CONSTANT_BILL_ITEMS, Bill, bill
-from gridq.engine.checks import check_dispatch
-from gridq.engine.metrics import compute_metrics
+from gridq.engine.forecast import ForecastProvider, PerfectForecast
+from gridq.engine.metrics import Summary, compute_metrics, summarise
 from gridq.engine.model.build import build_model
 from gridq.engine.model.inplace import InPlaceHighs
-from gridq.engine.model.problem import make_problem
-from gridq.engine.model.solve import solve_in_place
+from gridq.engine.model.problem import DispatchProblem, make_problem
 from gridq.engine.tariff import CompiledTariff, compile_tariff
+from gridq.engine.windows import Windows, WindowsResult, rolling_backtest, solve_windows
 from gridq.errors import InputError
 from gridq.schemas import RunConfig, Site
 
 
 @dataclass(frozen=True)
 class Optimised:
-    """The optimal dispatch, deterministic solve facts, and wall-clock timings [s]."""
+    """The optimal dispatch, the problem it solves, its summary, solve facts and timings [s]."""
 
     dispatch: pd.DataFrame
+    problem: DispatchProblem
+    summary: Summary
     solve_stats: dict[str, Any]
     timings_s: dict[str, float] = field(default_factory=dict)
 
@@ -36,26 +44,37 @@ def optimise(
     tariff: CompiledTariff | None = None,
     highs: InPlaceHighs | None = None,
 ) -> Optimised:
-    """Solve the dispatch LP of the whole run; report the bill's terms and the physics checks.
+    """Solve the dispatch LP of the whole run (one window); report its bill and checks.
 
-    It solves the LP's arrays in place (:func:`solve_in_place`); the emitter test holds them to
-    the linopy model of the same description. A caller solving runs of one shape in turn (the
+    The window solver solves the LP's arrays in place; the emitter test holds them to the
+    linopy model of the same description. A caller solving runs of one shape in turn (the
     years of a project) passes one ``highs`` so each starts from the last optimal basis.
     """
-    started = time.perf_counter()
     problem = make_problem(site, run_config, timeseries, tariff)
-    built = time.perf_counter()
-    result = solve_in_place(problem, highs)
-    solved = time.perf_counter()
-    its_bill = bill(result.dispatch, problem.tariff, site.battery.degradation_cost_gbp_per_kwh)
-    constants = {name: getattr(its_bill, name) for name in CONSTANT_BILL_ITEMS}
-    stats = result.stats | {
-        "bill_gbp": its_bill.as_dict(),
-        "constant_terms_gbp": constants,
-        "checks": check_dispatch(result.dispatch, site.battery),
+    steps = len(timeseries)
+    result = solve_windows(
+        site,
+        run_config,
+        timeseries,
+        PerfectForecast(timeseries),
+        Windows(start=0, every_steps=steps, horizon_steps=steps),
+        highs=highs,
+        tariff=problem.tariff,
+    )
+    summary = summarise(result.dispatch, problem)
+    stats = result.solve_stats | {
+        "bill_gbp": summary.bill.as_dict(),
+        "constant_terms_gbp": {name: getattr(summary.bill, name) for name in CONSTANT_BILL_ITEMS},
+        "checks": summary.checks,
     }
-    timings = {"build_s": built - started, "solve_s": solved - built}
-    return Optimised(dispatch=result.dispatch, solve_stats=stats, timings_s=timings)
+    timings = {name: result.timings_s[name] for name in ("build_s", "solve_s")}
+    return Optimised(
+        dispatch=result.dispatch,
+        problem=problem,
+        summary=summary,
+        solve_stats=stats,
+        timings_s=timings,
+    )
 
 
 def lp_model(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> Model:
@@ -68,6 +87,16 @@ def run_baseline(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) ->
     return baseline_dispatch(make_problem(site, run_config, timeseries), run_config.baseline)
 
 
+def baseline_summaries(
+    problem: DispatchProblem, headline: str, baseline: pd.DataFrame
+) -> dict[str, Summary]:
+    """The headline baseline and the site without a battery, each summarised once."""
+    baselines = {headline: summarise(baseline, problem)}
+    if headline != "no_battery":
+        baselines["no_battery"] = summarise(no_battery(problem), problem)
+    return baselines
+
+
 def run_metrics(
     site: Site,
     run_config: RunConfig,
@@ -75,21 +104,114 @@ def run_metrics(
     dispatch: pd.DataFrame,
     baseline: pd.DataFrame,
 ) -> dict[str, Any]:
-    """Compute metrics.json for ``dispatch``.
+    """Compute metrics.json for ``dispatch`` (read from a bundle).
 
     It is compared with the configured baseline and with the site without a battery.
     """
     problem = make_problem(site, run_config, timeseries)
-    baselines: dict[str, pd.DataFrame] = {run_config.baseline: baseline}
-    if run_config.baseline != "no_battery":
-        baselines["no_battery"] = no_battery(problem)
     return compute_metrics(
-        dispatch,
-        baselines,
+        summarise(dispatch, problem),
+        baseline_summaries(problem, run_config.baseline, baseline),
         run_config.baseline,
-        problem.tariff,
-        site.battery,
-        run_config.tariff.local_timezone,
+    )
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Everything a backtest writes into a bundle."""
+
+    dispatch: pd.DataFrame
+    baseline: pd.DataFrame
+    metrics: dict[str, Any]
+    solve_stats: dict[str, Any]
+    timings_s: dict[str, float]
+
+
+def backtest_perfect(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> Backtest:
+    """The perfect-foresight run, its baseline and metrics."""
+    optimised = optimise(site, run_config, timeseries)
+    problem = optimised.problem
+    reference = baseline_dispatch(problem, run_config.baseline)
+    metrics = compute_metrics(
+        optimised.summary,
+        baseline_summaries(problem, run_config.baseline, reference),
+        run_config.baseline,
+    )
+    return Backtest(
+        dispatch=optimised.dispatch,
+        baseline=reference,
+        metrics=metrics,
+        solve_stats=optimised.solve_stats,
+        timings_s=optimised.timings_s,
+    )
+
+
+def captured_frac(realised_gbp: float, perfect_gbp: float) -> float | None:
+    """Share of the perfect-foresight savings the rolling run kept; None if those are ~0."""
+    return realised_gbp / perfect_gbp if perfect_gbp > 1e-9 else None
+
+
+def rolling_metrics(
+    realised: dict[str, Any], perfect: dict[str, Any], result: WindowsResult
+) -> dict[str, Any]:
+    """metrics.json of a rolling run: realised and perfect savings, their gap and ratio."""
+    return realised | {
+        "mode": "rolling",
+        "perfect_foresight": {
+            "savings_gbp": perfect["savings_gbp"],
+            "total_cost_gbp": perfect["optimised"]["bill"]["total_cost_gbp"],
+        },
+        "forecast_gap_gbp": perfect["savings_gbp"] - realised["savings_gbp"],
+        "captured_frac": captured_frac(realised["savings_gbp"], perfect["savings_gbp"]),
+        "forecast_error": result.forecast_error,
+        "solves": result.solves,
+        "import_limit_exceeded_steps": result.import_limit_exceeded_steps,
+    }
+
+
+def backtest_rolling(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    provider: ForecastProvider,
+    progress: Callable[[int, int], None] | None = None,
+) -> Backtest:
+    """Rolling run, its baseline and the perfect-foresight run on the same evaluation window."""
+    options = run_config.rolling
+    result = rolling_backtest(
+        site,
+        run_config,
+        timeseries,
+        provider,
+        pd.Timedelta(minutes=options.reoptimise_every_min),
+        pd.Timedelta(hours=options.horizon_h),
+        progress,
+    )
+    window = timeseries.loc[result.dispatch.index]
+    perfect = optimise(site, run_config, window)
+    problem = perfect.problem
+    reference = baseline_dispatch(problem, run_config.baseline)
+    baselines = baseline_summaries(problem, run_config.baseline, reference)
+    metrics = rolling_metrics(
+        compute_metrics(summarise(result.dispatch, problem), baselines, run_config.baseline),
+        compute_metrics(perfect.summary, baselines, run_config.baseline),
+        result,
+    )
+    stats = {
+        "mode": "rolling",
+        "forecast": options.forecast,
+        "reoptimise_every_min": options.reoptimise_every_min,
+        "horizon_h": options.horizon_h,
+        "solves": result.solves,
+        "evaluation_start": window.index[0].isoformat(),
+        "perfect_foresight": perfect.solve_stats,
+    }
+    return Backtest(
+        dispatch=result.dispatch,
+        baseline=reference,
+        metrics=metrics,
+        solve_stats=stats,
+        timings_s=result.timings_s,
     )
 
 

@@ -168,6 +168,8 @@ class CompiledTariff:
     flex_baseline_kw: np.ndarray
     flex_price_gbp_per_kwh: np.ndarray
     rules: GridRules
+    local_timezone: str
+    """The tariff's clock, which bills calendar months."""
 
     @property
     def import_price_gbp_per_kwh(self) -> np.ndarray:
@@ -449,4 +451,5 @@ def compile_tariff(tariff: Tariff, timeseries: pd.DataFrame) -> CompiledTariff:
         flex_baseline_kw=flex_baseline,
         flex_price_gbp_per_kwh=flex_price,
         rules=tariff.rules,
+        local_timezone=tariff.local_timezone,
     )

@@ -1,14 +1,15 @@
-"""The window solver: re-plan every interval from forecasts, settle on actuals.
+"""The window solver: plan a run as a sequence of windows, settle each on actuals.
 
-At each re-optimisation :func:`~gridq.engine.plan.plan_window` plans the horizon from the
-forecast; until the next one the site controller (:mod:`gridq.engine.controller`) follows the
-plan's battery power and curtailment while the meter stays in the band the plan sets, the
-battery making up the difference where it would leave it, and the grid absorbs the rest of the
-forecast error. The bill is computed on those actual flows. The month-to-date peaks travel
-between windows as arrays per demand charge and period; SOC in kWh.
+Perfect foresight is one window over the whole run; a rolling backtest re-plans every interval
+from forecasts. At each re-optimisation :func:`~gridq.engine.plan.plan_window` plans the
+horizon from the forecast; until the next one the site controller
+(:mod:`gridq.engine.controller`) follows the plan's battery power and curtailment while the
+meter stays in the band the plan sets, the battery making up the difference where it would
+leave it, and the grid absorbs the rest of the forecast error. The bill is computed on those
+actual flows. The month-to-date peaks travel between windows as arrays per demand charge and
+period; SOC in kWh.
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,6 @@ from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, PerfectFore
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.solve import highs_options
 from gridq.engine.plan import LiveState, plan_window
-from gridq.engine.run import optimise, run_baseline, run_metrics
 from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.errors import ConfigError, InputError
 from gridq.schemas import RunConfig, Site
@@ -32,13 +32,27 @@ IMPORT_POSITION = col.DISPATCH_COLUMNS.index(col.GRID_IMPORT_KW)
 
 
 @dataclass(frozen=True)
-class RollingResult:
-    """The realised dispatch of the evaluation window and what the run measured."""
+class Windows:
+    """Plans issued from step ``start``, every ``every_steps``, each over ``horizon_steps``."""
+
+    start: int
+    every_steps: int
+    horizon_steps: int
+
+
+@dataclass(frozen=True)
+class WindowsResult:
+    """The settled dispatch from the first plan on and what the run measured.
+
+    ``solve_stats`` are the last plan's solve facts (for one window, the whole run's);
+    ``timings_s`` sums the plans' ``build_s`` and ``solve_s``.
+    """
 
     dispatch: pd.DataFrame
     forecast_error: dict[str, dict[str, float]]
     solves: int
     import_limit_exceeded_steps: int
+    solve_stats: dict[str, Any]
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -100,22 +114,13 @@ def _raise_peaks(
         )
 
 
-def rolling_backtest(
-    site: Site,
-    run_config: RunConfig,
-    timeseries: pd.DataFrame,
+def rolling_windows(
+    index: pd.DatetimeIndex,
     provider: ForecastProvider,
     reoptimise_every: pd.Timedelta,
     horizon: pd.Timedelta,
-    progress: Callable[[int, int], None] | None = None,
-    highs: InPlaceHighs | None = None,
-) -> RollingResult:
-    """Re-plan every ``reoptimise_every`` over ``horizon`` from ``provider``'s forecasts.
-
-    The evaluation window starts once the provider has its warm-up history; the battery starts
-    it at its initial SOC and, under ``at_least_initial``, the last plan ends it there too.
-    """
-    index = pd.DatetimeIndex(timeseries.index)
+) -> Windows:
+    """The windows of a rolling run over ``index``: from the end of ``provider``'s warm-up."""
     step_td = index[1] - index[0]
     start = int(index.searchsorted(index[0] + provider.warmup))
     every, horizon_steps = int(reoptimise_every / step_td), int(horizon / step_td)
@@ -135,20 +140,70 @@ def rolling_backtest(
             f"the run after the forecast's warm-up ({(len(index) - start) * step_td}); re-plan "
             "more often or give a longer timeseries"
         )
+    return Windows(start=start, every_steps=every, horizon_steps=horizon_steps)
+
+
+def rolling_backtest(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    provider: ForecastProvider,
+    reoptimise_every: pd.Timedelta,
+    horizon: pd.Timedelta,
+    progress: Callable[[int, int], None] | None = None,
+    highs: InPlaceHighs | None = None,
+) -> WindowsResult:
+    """Re-plan every ``reoptimise_every`` over ``horizon`` from ``provider``'s forecasts.
+
+    The evaluation window starts once the provider has its warm-up history; the battery starts
+    it at its initial SOC and, under ``at_least_initial``, the last plan ends it there too.
+    """
+    windows = rolling_windows(
+        pd.DatetimeIndex(timeseries.index), provider, reoptimise_every, horizon
+    )
+    return solve_windows(site, run_config, timeseries, provider, windows, progress, highs)
+
+
+def solve_windows(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    provider: ForecastProvider,
+    windows: Windows,
+    progress: Callable[[int, int], None] | None = None,
+    highs: InPlaceHighs | None = None,
+    tariff: CompiledTariff | None = None,
+) -> WindowsResult:
+    """Plan ``windows`` from ``provider``'s forecasts and settle each plan on the actuals.
+
+    The battery starts the first window at its initial SOC; under ``at_least_initial`` the
+    plan that ends the run ends it there too. ``tariff``, if given, is compiled over the steps
+    from ``windows.start`` on. One ``highs`` carries each plan's basis to the next; without
+    one, a single window gets the whole-run options (:func:`highs_options`).
+    """
+    index = pd.DatetimeIndex(timeseries.index)
+    step_td = (
+        index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=run_config.timestep_min)
+    )
+    start, every = windows.start, windows.every_steps
     issues = list(range(start, len(index), every))
     # Compiled once over the evaluation window, the steps that the run's bill prices.
-    evaluated_tariff = compile_tariff(run_config.tariff, timeseries.iloc[start:])
+    evaluated_tariff = (
+        compile_tariff(run_config.tariff, timeseries.iloc[start:]) if tariff is None else tariff
+    )
     settled_import_kw = np.zeros(len(index) - start)
     peaks_kw = {c.name: np.zeros(len(c.period_names)) for c in evaluated_tariff.demand_charges}
-    highs = InPlaceHighs(highs_options(run_config.solver)) if highs is None else highs
+    if highs is None:
+        highs = InPlaceHighs(highs_options(run_config.solver, whole_run=len(issues) == 1))
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[np.ndarray] = []
     actuals = {series: timeseries[series].to_numpy() for series in FORECAST_SERIES}
     errors: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
-    solve_s = 0.0
+    timings_s = {"build_s": 0.0, "solve_s": 0.0}
+    solve_stats: dict[str, Any] = {}
     for number, issue in enumerate(issues):
         now = index[issue]
-        steps = min(horizon_steps, len(index) - issue)
+        steps = min(windows.horizon_steps, len(index) - issue)
         window_tariff = evaluated_tariff.window(
             issue - start, issue - start + steps, settled_import_kw
         )
@@ -164,9 +219,10 @@ def rolling_backtest(
                 for charge in window_tariff.demand_charges
             },
         )
-        started = time.perf_counter()
         plan = plan_window(site, run_config, state, forecast, highs, window_tariff)
-        solve_s += time.perf_counter() - started
+        solve_stats = plan.solve_stats
+        for name, seconds in plan.timings_s.items():
+            timings_s[name] += seconds
         applied = slice(issue, min(issue + every, len(index)))
         length = applied.stop - applied.start
         planned = plan.dispatch.iloc[:length]
@@ -225,88 +281,11 @@ def rolling_backtest(
             "mae_kw": float(np.abs(error).mean()),
             "rmse_kw": float(np.sqrt((error**2).mean())),
         }
-    return RollingResult(
+    return WindowsResult(
         dispatch=dispatch,
         forecast_error=forecast_error,
         solves=len(issues),
         import_limit_exceeded_steps=exceeded,
-        timings_s={"solve_s": solve_s, "solves": float(len(issues))},
-    )
-
-
-def captured_frac(realised_gbp: float, perfect_gbp: float) -> float | None:
-    """Share of the perfect-foresight savings the rolling run kept; None if those are ~0."""
-    return realised_gbp / perfect_gbp if perfect_gbp > 1e-9 else None
-
-
-def rolling_metrics(
-    realised: dict[str, Any], perfect: dict[str, Any], result: RollingResult
-) -> dict[str, Any]:
-    """metrics.json of a rolling run: realised and perfect savings, their gap and ratio."""
-    return realised | {
-        "mode": "rolling",
-        "perfect_foresight": {
-            "savings_gbp": perfect["savings_gbp"],
-            "total_cost_gbp": perfect["optimised"]["bill"]["total_cost_gbp"],
-        },
-        "forecast_gap_gbp": perfect["savings_gbp"] - realised["savings_gbp"],
-        "captured_frac": captured_frac(realised["savings_gbp"], perfect["savings_gbp"]),
-        "forecast_error": result.forecast_error,
-        "solves": result.solves,
-        "import_limit_exceeded_steps": result.import_limit_exceeded_steps,
-    }
-
-
-@dataclass(frozen=True)
-class RollingBacktest:
-    """Everything a rolling backtest writes into a bundle."""
-
-    dispatch: pd.DataFrame
-    baseline: pd.DataFrame
-    metrics: dict[str, Any]
-    solve_stats: dict[str, Any]
-    timings_s: dict[str, float]
-
-
-def backtest_rolling(
-    site: Site,
-    run_config: RunConfig,
-    timeseries: pd.DataFrame,
-    provider: ForecastProvider,
-    progress: Callable[[int, int], None] | None = None,
-) -> RollingBacktest:
-    """Rolling run, its baseline and the perfect-foresight run on the same evaluation window."""
-    options = run_config.rolling
-    result = rolling_backtest(
-        site,
-        run_config,
-        timeseries,
-        provider,
-        pd.Timedelta(minutes=options.reoptimise_every_min),
-        pd.Timedelta(hours=options.horizon_h),
-        progress,
-    )
-    window = timeseries.loc[result.dispatch.index]
-    reference = run_baseline(site, run_config, window)
-    perfect = optimise(site, run_config, window)
-    metrics = rolling_metrics(
-        run_metrics(site, run_config, window, result.dispatch, reference),
-        run_metrics(site, run_config, window, perfect.dispatch, reference),
-        result,
-    )
-    stats = {
-        "mode": "rolling",
-        "forecast": options.forecast,
-        "reoptimise_every_min": options.reoptimise_every_min,
-        "horizon_h": options.horizon_h,
-        "solves": result.solves,
-        "evaluation_start": window.index[0].isoformat(),
-        "perfect_foresight": perfect.solve_stats,
-    }
-    return RollingBacktest(
-        dispatch=result.dispatch,
-        baseline=reference,
-        metrics=metrics,
-        solve_stats=stats,
-        timings_s=result.timings_s,
+        solve_stats=solve_stats,
+        timings_s=timings_s | {"solves": float(len(issues))},
     )

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
@@ -53,23 +54,27 @@ class Report:
 def monthly_bills(
     site: Site, run_config: RunConfig, timeseries: pd.DataFrame, dispatches: dict[str, pd.DataFrame]
 ) -> pd.DataFrame:
-    """Total cost per local calendar month of each dispatch [GBP], by the same ``bill()``."""
-    months = (
-        pd.DatetimeIndex(timeseries.index)
-        .tz_convert(run_config.tariff.local_timezone)
-        .strftime("%Y-%m")
-    )
+    """Total cost per local calendar month of each dispatch [GBP], by the same ``bill()``.
+
+    Each month is a window of the run's tariff, compiled once, so fixed charges, triads and
+    excess capacity keep the run's shares and the months add up to the run's bill. Charges on a
+    peak across months (a ratchet on an earlier month, a coincident peak over the run's events)
+    are billed within each month alone.
+    """
+    tariff = compile_tariff(run_config.tariff, timeseries)
+    months = pd.DatetimeIndex(timeseries.index).tz_convert(tariff.local_timezone).strftime("%Y-%m")
     rows = []
     for month in pd.unique(months):
-        steps = months == month
-        if steps.sum() < 2:
+        steps = np.flatnonzero(months == month)
+        if len(steps) < 2:
             continue
-        tariff = compile_tariff(run_config.tariff, timeseries[steps])
+        window = slice(int(steps[0]), int(steps[-1]) + 1)
+        month_tariff = tariff.window(window.start, window.stop)
         rows.append(
             {"month": month}
             | {
                 f"{name}_total_cost_gbp": bill(
-                    frame[steps], tariff, site.battery.degradation_cost_gbp_per_kwh
+                    frame.iloc[window], month_tariff, site.battery.degradation_cost_gbp_per_kwh
                 ).total_cost_gbp
                 for name, frame in dispatches.items()
             }

@@ -27,10 +27,10 @@ from gridq.engine.model.emit import MatrixLP
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import highs_options
-from gridq.engine.run import optimise
+from gridq.engine.run import backtest_rolling, optimise
 from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.engine.timeseries import check_timeseries
-from gridq.engine.windows import backtest_rolling, rolling_backtest
+from gridq.engine.windows import rolling_backtest
 from gridq.errors import InputError
 from gridq.schemas import Battery, GridConnection, RunConfig, Site
 from gridq.schemas.tariff import DemandCharge, Tariff
@@ -209,7 +209,7 @@ def _rolling(
         method += f", learned: training {training_s:.1f} s ({training_s / total:.0%})"
     return {
         "method": method,
-        "build_s": None,
+        "build_s": result.timings_s["build_s"],
         "solve_s": result.timings_s["solve_s"] - twin.raw_s,
         "total_s": total,
         "raw_highspy_s": twin.raw_s,

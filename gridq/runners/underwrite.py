@@ -33,12 +33,10 @@ from gridq.engine.bill import bill
 from gridq.engine.degradation import age_one_year
 from gridq.engine.forecast import make_provider
 from gridq.engine.model.inplace import InPlaceHighs
-from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import highs_options
-from gridq.engine.run import optimise
+from gridq.engine.run import backtest_rolling, optimise
 from gridq.engine.sums import exact_sum
 from gridq.engine.tariff import compile_tariff
-from gridq.engine.windows import backtest_rolling
 from gridq.errors import ConfigError
 from gridq.runners.underwriting_draws import Assumptions, central, drawn, sources, weather_year
 from gridq.schemas import RunConfig, Site, Underwriting
@@ -127,18 +125,19 @@ def _operate_year(
     year_site = _with_capacity(site, site.battery.capacity_kwh * soh_frac)
     tariff = compile_tariff(year_config.tariff, year_series)
     try:
-        optimised = optimise(year_site, year_config, year_series, tariff, highs).dispatch
+        optimised = optimise(year_site, year_config, year_series, tariff, highs)
     except ConfigError as error:
         raise ConfigError(
             f"underwriting year {year}, load x{load_factor:.3f} by growth: {error}"
         ) from None
-    without = no_battery(make_problem(year_site, year_config, year_series, tariff))
+    without = no_battery(optimised.problem)
     wear = site.battery.degradation_cost_gbp_per_kwh
-    with_gbp = bill(optimised, tariff, wear).supplier_bill_gbp / year_share
+    with_gbp = optimised.summary.bill.supplier_bill_gbp / year_share
     without_gbp = bill(without, tariff, wear).supplier_bill_gbp / year_share
+    dispatch = optimised.dispatch
     usable_kwh = year_site.battery.capacity_kwh
     ageing = age_one_year(
-        optimised[col.SOC_KWH].to_numpy(), usable_kwh, year_share, options.degradation
+        dispatch[col.SOC_KWH].to_numpy(), usable_kwh, year_share, options.degradation
     )
     cycle_fade = ageing.cycle_fade_frac * assumed.ageing_factor
     calendar_fade = ageing.calendar_fade_frac * assumed.ageing_factor
@@ -152,7 +151,7 @@ def _operate_year(
         "calendar_fade_frac": calendar_fade,
         "soh_end_frac": max(soh_frac - cycle_fade - calendar_fade, 0.0),
         "equivalent_full_cycles": ageing.equivalent_full_cycles,
-        "discharge_kwh": exact_sum(optimised[col.BATTERY_DISCHARGE_KW].to_numpy())
+        "discharge_kwh": exact_sum(dispatch[col.BATTERY_DISCHARGE_KW].to_numpy())
         * dt_h
         / year_share,
         "no_battery_bill_gbp": without_gbp,

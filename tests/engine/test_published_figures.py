@@ -17,6 +17,7 @@ from gridq.engine.metrics import (
     compute_metrics,
     self_consumption_frac,
     self_sufficiency_frac,
+    summarise,
 )
 from gridq.engine.model.problem import make_problem
 from gridq.engine.run import optimise, run_baseline
@@ -150,17 +151,14 @@ def test_bill_is_bit_identical_with_the_steps_permuted(solved_month):
 
 def test_metrics_json_is_byte_identical_under_another_summation(solved_month, monkeypatch):
     site, run_config, timeseries, dispatch, baseline = solved_month
-    tariff = make_problem(site, run_config, timeseries).tariff
+    problem = make_problem(site, run_config, timeseries)
 
     def metrics_text() -> str:
         return json_text(
             compute_metrics(
-                dispatch,
-                {run_config.baseline: baseline},
+                summarise(dispatch, problem),
+                {run_config.baseline: summarise(baseline, problem)},
                 run_config.baseline,
-                tariff,
-                site.battery,
-                run_config.tariff.local_timezone,
             )
         )
 

@@ -9,8 +9,8 @@ import pytest
 from gridq import conventions as col
 from gridq.engine.controller import meter_band_kw, settle
 from gridq.engine.forecast import make_provider
+from gridq.engine.run import backtest_rolling
 from gridq.engine.synth import SyntheticSeries, make_timeseries
-from gridq.engine.windows import backtest_rolling
 from gridq.io.params import example_bundle
 from gridq.runners.live import plan_now
 from gridq.schemas import GridConnection

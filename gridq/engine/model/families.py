@@ -86,8 +86,8 @@ def add_storage(
     lp.add_constraints(
         initial,
         [(soc[:1], 1.0), (ch[:1], charge_kwh_per_kw), (dis[:1], discharge_kwh_per_kw)],
-        battery.initial_soc_kwh,
-        battery.initial_soc_kwh,
+        problem.initial_soc_kwh,
+        problem.initial_soc_kwh,
         steps(problem, slice(None, 1)),
     )
 

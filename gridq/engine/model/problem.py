@@ -29,6 +29,8 @@ class DispatchProblem:
     grid: GridConnection
     tariff: CompiledTariff
     solver: SolverOptions
+    initial_soc_kwh: float
+    """Stored energy at the start of the first step [kWh]."""
     terminal_soc_min_kwh: float | None = None
     """Least stored energy at the end [kWh]; None leaves it free."""
     terminal_soc_max_kwh: float | None = None
@@ -129,6 +131,7 @@ def make_problem(
         grid=site.grid,
         tariff=compile_tariff(run_config.tariff, timeseries) if tariff is None else tariff,
         solver=run_config.solver,
+        initial_soc_kwh=site.battery.initial_soc_kwh,
         terminal_soc_min_kwh=terminal_min_kwh,
         terminal_soc_max_kwh=terminal_max_kwh,
         pv_curtailable=site.pv_curtailable,

@@ -52,7 +52,7 @@ def test_layer_check_sees_imports():
     assert {"pyarrow", "yaml"} <= {n.split(".")[0] for n in _imports(PACKAGE / "io" / "bundle.py")}
 
 
-# highspy is allowed: cli/errors.py silences its start-up banner, a terminal concern.
+# highspy is allowed: cli/common.py silences its start-up banner, a terminal concern.
 SOLVER_LIBRARIES = {"linopy", "lightgbm"}
 
 

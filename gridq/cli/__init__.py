@@ -7,7 +7,7 @@ import typer
 from gridq.cli import (
     bench_commands,
     bundle_commands,
-    errors,
+    common,
     forecast_commands,
     generate_commands,
     live_commands,
@@ -35,4 +35,4 @@ underwrite_commands.register(app)
 
 def main() -> None:
     """The ``gridq`` program."""
-    errors.main(app)
+    common.main(app)

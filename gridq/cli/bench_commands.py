@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from gridq.cli.errors import native_stdout_to_stderr, reports_errors
+from gridq.cli.common import native_stdout_to_stderr, reports_errors
 from gridq.errors import ConfigError
 
 

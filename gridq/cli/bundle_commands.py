@@ -6,27 +6,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from gridq import __version__
-from gridq.cli.errors import native_stdout_to_stderr, reports_errors
+from gridq.cli.common import BundleArg, about_bundle, print_summary, reports_errors
 from gridq.cli.live_commands import run_rolling, with_rolling_options
-from gridq.cli.summary import print_summary
 from gridq.errors import GridqError, InputError
 
 if TYPE_CHECKING:
-    from gridq.engine import run as runner
-    from gridq.io import bundle as io
-
-
-BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
-
-
-def _optimise(bundle: Path, inputs: "io.BundleInputs") -> "runner.Optimised":
-    from gridq.engine import run as runner
-
-    try:
-        with native_stdout_to_stderr():
-            return runner.optimise(inputs.site, inputs.run_config, inputs.timeseries)
-    except GridqError as error:
-        raise error.with_context(str(bundle)) from None
+    pass
 
 
 SuiteOption = Annotated[
@@ -115,7 +100,8 @@ def solve(
             write_lp_file(
                 runner.lp_model(inputs.site, inputs.run_config, inputs.timeseries), write_lp
             )
-        optimised = _optimise(bundle, inputs)
+        with about_bundle(bundle):
+            optimised = runner.optimise(inputs.site, inputs.run_config, inputs.timeseries)
         io.write_outputs(
             bundle,
             command="solve",
@@ -220,11 +206,8 @@ def _backtest(
         io.write_metadata(bundle, inputs)
         print_summary(bundle, rolled.metrics)
         return
-    try:
-        with native_stdout_to_stderr():
-            done = runner.backtest_perfect(inputs.site, inputs.run_config, inputs.timeseries)
-    except GridqError as error:
-        raise error.with_context(str(bundle)) from None
+    with about_bundle(bundle):
+        done = runner.backtest_perfect(inputs.site, inputs.run_config, inputs.timeseries)
     io.write_outputs(
         bundle,
         command="backtest",

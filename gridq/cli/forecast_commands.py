@@ -1,11 +1,10 @@
 """``gridq forecast evaluate``: how well each forecast provider does on a bundle."""
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from gridq.cli.errors import reports_errors
+from gridq.cli.common import BundleArg, reports_errors
 
 forecast_app = typer.Typer(help="Forecast providers: evaluate them.", no_args_is_help=True)
 
@@ -13,7 +12,7 @@ forecast_app = typer.Typer(help="Forecast providers: evaluate them.", no_args_is
 @forecast_app.command("evaluate")
 @reports_errors
 def evaluate(
-    bundle: Annotated[Path, typer.Argument(help="Run bundle.", file_okay=False)],
+    bundle: BundleArg,
 ) -> None:
     """Score every provider on the same windows; print a table, write forecast_evaluation.json."""
     from gridq.io import bundle as io

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from gridq.cli.errors import reports_errors
+from gridq.cli.common import reports_errors
 
 
 @reports_errors

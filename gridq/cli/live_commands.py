@@ -1,17 +1,17 @@
 """``gridq backtest --mode rolling`` and ``gridq live step``: forecasts, re-planning, setpoints."""
 
-import os
-import re
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gridq import conventions as col
-from gridq.cli.errors import native_stdout_to_stderr, reports_errors
+from gridq.cli.common import (
+    native_stdout_to_stderr,
+    parse_duration_min,
+    progress_bar,
+    reports_errors,
+)
 from gridq.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -21,17 +21,6 @@ if TYPE_CHECKING:
 
 
 live_app = typer.Typer(help="Live operations: one receding-horizon step.", no_args_is_help=True)
-
-
-def parse_duration_min(text: str, option: str) -> float:
-    """Minutes in a duration such as ``30min``, ``1h``, ``36h`` or ``1d``."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(min|h|d)", text.strip())
-    if match is None:
-        raise ConfigError(f"{option} '{text}' is not a duration; write e.g. 30min, 1h, 36h, 1d")
-    minutes = float(match.group(1)) * {"min": 1, "h": 60, "d": 1440}[match.group(2)]
-    if minutes <= 0:
-        raise ConfigError(f"{option} '{text}' must be positive")
-    return minutes
 
 
 def with_rolling_options(
@@ -56,19 +45,6 @@ def with_rolling_options(
     return io.parse_model(
         type(run_config), run_config.model_dump(mode="json") | {"rolling": rolling}
     )
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on an interactive terminal; nothing in CI or a pipe."""
-    if not sys.stderr.isatty() or os.environ.get("CI"):
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "runner.Backtest":

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridq.cli.errors import reports_errors
+from gridq.cli.common import reports_errors
 
 if TYPE_CHECKING:
     from gridq.schemas import tariff as tariffs

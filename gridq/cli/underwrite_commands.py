@@ -5,14 +5,12 @@ from typing import Annotated
 
 import typer
 
-from gridq.cli.errors import native_stdout_to_stderr, reports_errors
-from gridq.cli.live_commands import progress_bar
-from gridq.errors import GridqError
+from gridq.cli.common import BundleArg, about_bundle, progress_bar, reports_errors
 
 
 @reports_errors
 def underwrite(
-    bundle: Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)],
+    bundle: BundleArg,
     sweep: Annotated[
         list[str] | None,
         typer.Option(
@@ -37,19 +35,16 @@ def _underwrite(bundle: Path, sweep: list[str] | None) -> None:
     inputs = io.read_bundle(bundle)
     site, run_config, timeseries = inputs.site, inputs.run_config, inputs.timeseries
     sizes = underwriting.parse_sweep(sweep) if sweep else None
-    try:
-        with native_stdout_to_stderr():
-            sweep_table = None
-            if sizes is not None:
-                with progress_bar("sizing") as progress:
-                    sweep_table, best = underwriting.sweep_sizes(
-                        site, run_config, timeseries, sizes, progress
-                    )
-                site = underwriting.sized(site, {name: best[name] for name in sizes})
-            with progress_bar("underwriting") as progress:
-                result = underwriting.underwrite(site, run_config, timeseries, progress)
-    except GridqError as error:
-        raise error.with_context(str(bundle)) from None
+    with about_bundle(bundle):
+        sweep_table = None
+        if sizes is not None:
+            with progress_bar("sizing") as progress:
+                sweep_table, best = underwriting.sweep_sizes(
+                    site, run_config, timeseries, sizes, progress
+                )
+            site = underwriting.sized(site, {name: best[name] for name in sizes})
+        with progress_bar("underwriting") as progress:
+            result = underwriting.underwrite(site, run_config, timeseries, progress)
     summary = result.summary
     tables = {io.UNDERWRITING_YEARS: result.years}
     if sweep_table is not None:

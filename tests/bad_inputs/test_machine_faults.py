@@ -11,7 +11,7 @@ import sys
 import pytest
 import typer
 
-from gridq.cli import errors as cli_errors
+from gridq.cli import common as cli_errors
 from gridq.io import bundle as io
 from gridq.runners import underwrite
 from tests.conftest import backtested_bundle, invoke

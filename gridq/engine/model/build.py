@@ -14,7 +14,7 @@ from gridq.engine.model.families import (
 from gridq.engine.model.lp import LinearProgram
 from gridq.engine.model.objective import add_objective
 from gridq.engine.model.problem import DispatchProblem
-from gridq.engine.model.tariff_families import (
+from gridq.engine.tariff.families import (
     add_excess_capacity,
     add_flexibility_events,
     add_grid_to_battery_to_grid_guard,

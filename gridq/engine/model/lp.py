@@ -1,9 +1,10 @@
 """The dispatch LP as data: named variable families, constraint families and cost terms.
 
-Each family is written once (``families.py``, ``tariff_families.py``, ``objective.py``) as
-columns with bounds, rows of terms (variable columns and coefficients) with row bounds, and
-costs per column. ``emit.py`` turns the description into sparse arrays for HiGHS and into a
-linopy model for inspection; neither emitter knows any family.
+Each family is written once (``families.py``, ``objective.py`` and the tariff's
+:mod:`gridq.engine.tariff.families`) as columns with bounds, rows of terms (variable columns
+and coefficients) with row bounds, and costs per column. ``emit.py`` turns the description
+into sparse arrays for HiGHS and into a linopy model for inspection; neither emitter knows any
+family.
 """
 
 from collections.abc import Sequence

@@ -1,20 +1,27 @@
-"""Every failure is one line on stderr: exit 2 for what the user can fix, 1 for a GridQ bug."""
+"""What every command shares: one-line errors, the bundle argument, durations, progress, summary.
+
+Every failure is one line on stderr: exit 2 for what the user can fix, 1 for a GridQ bug.
+"""
 
 import errno
 import functools
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
 # Typer carries its own copy of click; its exceptions are not re-exported (typer is pinned).
 from typer._click import exceptions as click
 
-from gridq.errors import EXIT_CODE, GridqError
+from gridq.errors import EXIT_CODE, ConfigError, GridqError
+
+BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -131,3 +138,83 @@ def native_stdout_to_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+@contextmanager
+def about_bundle(bundle: Path) -> Iterator[None]:
+    """Name ``bundle`` in any GridQ error raised inside, and keep HiGHS's prints off stdout."""
+    try:
+        with native_stdout_to_stderr():
+            yield
+    except GridqError as error:
+        raise error.with_context(str(bundle)) from None
+
+
+def parse_duration_min(text: str, option: str) -> float:
+    """Minutes in a duration such as ``30min``, ``1h``, ``36h`` or ``1d``."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(min|h|d)", text.strip())
+    if match is None:
+        raise ConfigError(f"{option} '{text}' is not a duration; write e.g. 30min, 1h, 36h, 1d")
+    minutes = float(match.group(1)) * {"min": 1, "h": 60, "d": 1440}[match.group(2)]
+    if minutes <= 0:
+        raise ConfigError(f"{option} '{text}' must be positive")
+    return minutes
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on an interactive terminal; nothing in CI or a pipe."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def _gbp(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
+    """Bills side by side, savings, peaks and battery use."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gridq.engine import bill as bills
+
+    table = Table(title=f"{bundle}: optimised vs baselines")
+    columns = {"optimised": metrics["optimised"]} | metrics["baselines"]
+    table.add_column("GBP / figure")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for item in bills.shown_bill_items([column["bill"] for column in columns.values()]):
+        table.add_row(item, *(_gbp(column["bill"][item]) for column in columns.values()))
+    table.add_row(
+        "max import kW",
+        *(f"{max(column['monthly_peak_import_kw'].values()):,.1f}" for column in columns.values()),
+    )
+    table.add_row(
+        "equivalent full cycles",
+        *(f"{column['battery']['equivalent_full_cycles']:.1f}" for column in columns.values()),
+    )
+    console = Console()
+    console.print(table)
+    if metrics.get("mode") == "rolling":
+        console.print(
+            f"Rolling, {metrics['solves']} solves: perfect foresight would save "
+            f"{_gbp(metrics['perfect_foresight']['savings_gbp'])} GBP; forecast error costs "
+            f"{_gbp(metrics['forecast_gap_gbp'])} GBP"
+            + (
+                ""
+                if metrics.get("captured_frac") is None
+                else f"; captured {100 * metrics['captured_frac']:.0f}%"
+            )
+        )
+    percent = metrics["savings_pct"]
+    console.print(
+        f"Savings against {metrics['baseline']}: {_gbp(metrics['savings_gbp'])} GBP"
+        + (f" ({percent:.1f}%)" if percent is not None else "")
+    )

@@ -10,7 +10,7 @@ from gridq.engine.model import names
 from gridq.engine.model.families import add_storage, steps
 from gridq.engine.model.lp import INF, Coords, LinearProgram
 from gridq.engine.model.problem import DispatchProblem
-from gridq.engine.tariff import PeakCharge
+from gridq.engine.tariff.compiled import PeakCharge
 
 PERIOD = "period"
 

@@ -49,7 +49,7 @@ def test_only_io_reads_and_writes_files(path):
 
 def test_layer_check_sees_imports():
     # Guard against a vacuous pass: the io layer is known to import pyarrow and yaml.
-    assert {"pyarrow", "yaml"} <= {n.split(".")[0] for n in _imports(PACKAGE / "io" / "bundle.py")}
+    assert {"pyarrow", "yaml"} <= {n.split(".")[0] for n in _imports(PACKAGE / "io" / "files.py")}
 
 
 # highspy is allowed: cli/common.py silences its start-up banner, a terminal concern.

@@ -42,13 +42,14 @@ def validate(
 def _validate(bundle: Path, table: str, suite: Path | None) -> None:
     from gridq import schemas
     from gridq.io import bundle as io
+    from gridq.io import files
     from gridq.runners import validate as checks
 
-    suite_definition = io.read_suite(suite or Path("stages/validate") / f"{table}.json")
+    suite_definition = files.read_suite(suite or Path("stages/validate") / f"{table}.json")
     if table == "timeseries":
-        run_config = io.read_config(bundle / io.RUN_CONFIG, schemas.RunConfig)
-        io.read_config(bundle / io.SITE_CONFIG, schemas.Site)
-        raw = io.read_table(bundle / io.TIMESERIES)
+        run_config = files.read_config(bundle / io.RUN_CONFIG, schemas.RunConfig)
+        files.read_config(bundle / io.SITE_CONFIG, schemas.Site)
+        raw = files.read_table(bundle / io.TIMESERIES)
         reports = {io.TIMESERIES: checks.validate_timeseries(raw, run_config, suite_definition)}
         target = io.VALIDATION
     else:
@@ -224,13 +225,14 @@ def _backtest(
 def report(bundle: BundleArg) -> None:
     """Write report.html (and the plot tables behind it) and print the summary."""
     from gridq.io import bundle as io
+    from gridq.io import files
     from gridq.report import html as report_page
 
     with io.locked(bundle):
         inputs = io.read_bundle(bundle)
         covered, dispatch, reference = io.read_solved(bundle, inputs)
         io.check_lineage(bundle, io.METRICS)
-        metrics = io.read_json(bundle / io.METRICS)
+        metrics = files.read_json(bundle / io.METRICS)
         page = report_page.build_report(
             inputs.site, inputs.run_config, covered, dispatch, reference, metrics
         )

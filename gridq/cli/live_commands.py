@@ -30,7 +30,7 @@ def with_rolling_options(
     horizon: str | None,
 ) -> "schemas.RunConfig":
     """The run config with any command-line overrides of its ``rolling`` options."""
-    from gridq.io import bundle as io
+    from gridq.io import files
 
     updates: dict[str, object] = {}
     if forecast is not None:
@@ -42,7 +42,7 @@ def with_rolling_options(
     if horizon is not None:
         updates["horizon_h"] = parse_duration_min(horizon, "--horizon") / 60
     rolling = run_config.rolling.model_dump(mode="json") | updates
-    return io.parse_model(
+    return files.parse_model(
         type(run_config), run_config.model_dump(mode="json") | {"rolling": rolling}
     )
 
@@ -86,6 +86,7 @@ def live_step(
 
     from gridq.engine import forecast as forecasts
     from gridq.io import bundle as io
+    from gridq.io import files
     from gridq.runners import live
 
     inputs = io.read_bundle(bundle)
@@ -114,7 +115,7 @@ def live_step(
         "objective_gbp": plan.objective_gbp,
         "plan": plan_rows.round(6).to_dict(orient="records"),
     }
-    typer.echo(io.json_text(answer), nl=False)
+    typer.echo(files.json_text(answer), nl=False)
 
 
 def register(app: typer.Typer) -> None:

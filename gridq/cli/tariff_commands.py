@@ -85,8 +85,9 @@ def show(
 ) -> None:
     """Print a tariff's bands per day type and its charges, to check against the supplier."""
     from gridq.io import bundle as io
+    from gridq.io import files
 
-    data = io.read_yaml(file)
+    data = files.read_yaml(file)
     tariff = io.parse_tariff(file, data)
     table = Table(title=f"{file} (local clock {tariff.local_timezone})")
     for column in ("rates", "days", "months", "local time", "band", "GBP/kWh"):

@@ -1,32 +1,26 @@
-"""The only code that reads or writes a run bundle.
+"""Run bundles: their files, reading and validating inputs, publishing outputs with lineage.
 
 A bundle is a folder: ``site_config.yaml``, ``run_config.yaml`` and ``timeseries.parquet`` in;
 ``dispatch.parquet``, ``baseline.parquet``, ``solve_stats.json``, ``metrics.json`` and
 ``bundle_metadata.json`` out (``timings.json`` holds wall-clock timings, which vary run to run
-and so stay out of every other file). Every write goes to a temporary file in the same folder
-and is renamed into place, so a failed run never leaves a half-written file.
+and so stay out of every other file). Files are written atomically (:mod:`gridq.io.files`) and
+a command's outputs published together (:mod:`gridq.io.publish`).
 """
 
 import fcntl
-import json
 import os
-import signal
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 import gridq
 from gridq import conventions as col
@@ -37,9 +31,21 @@ from gridq.engine.timeseries import (
     checked_values,
     covered_steps,
 )
-from gridq.errors import BundleError, ConfigError, GridqError, InputError
+from gridq.errors import BundleError, ConfigError, InputError
 from gridq.io import lineage
-from gridq.schemas import UNION_TAGS, RunConfig, Site
+from gridq.io.files import (
+    PUBLISHED_DECIMALS,
+    about_file,
+    json_text,
+    parse_model,
+    read_config,
+    read_table,
+    write_json,
+    write_table,
+    write_yaml,
+)
+from gridq.io.publish import PUBLISH_JOURNAL, publish, roll_forward
+from gridq.schemas import RunConfig, Site
 from gridq.schemas.tariff import Tariff
 
 SITE_CONFIG = "site_config.yaml"
@@ -72,19 +78,9 @@ LINEAGE_OUTPUTS = (
     UNDERWRITING,
 )
 """The outputs that carry a lineage record, checked by every reader and ``gridq verify``."""
-KILL_AFTER_ENV = "GRIDQ_TEST_KILL_AFTER"
-"""Test hook: the output (e.g. ``dispatch.parquet``) after whose publication the process kills
-itself with SIGKILL, or ``before-commit`` (every output staged, none published), so tests can
-stop a real run at each moment a reader could see."""
-BEFORE_COMMIT = "before-commit"
-PUBLISH_JOURNAL = ".publishing.json"
-"""Names the staged outputs of a committed publish until they are all in place."""
-STAGED_SUFFIX = ".staged"
 LOCK_WAIT_ENV = "GRIDQ_LOCK_WAIT_S"
 DEFAULT_LOCK_WAIT_S = 600.0
 LOCK_POLL_S = 0.1
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -96,89 +92,10 @@ class BundleInputs:
     timeseries: pd.DataFrame
 
 
-@contextmanager
-def _context(path: Path) -> Iterator[None]:
-    """Prefix any GridqError raised inside with ``path``."""
-    try:
-        yield
-    except GridqError as error:
-        raise error.with_context(str(path)) from None
-
-
-def _existing(path: Path) -> Path:
-    if not path.is_file():
-        raise BundleError(f"{path}: file not found; check the path, or run the step that writes it")
-    return path
-
-
-def pydantic_message(error: PydanticValidationError) -> str:
-    """One line naming the first bad field, its value and the fix."""
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"] if part not in UNION_TAGS)
-    if first["type"] == "extra_forbidden":
-        text = "unknown key; check its spelling against the documented fields"
-    elif first["type"] == "missing":
-        text = "required key is missing; add it"
-    else:
-        text = first["msg"].removeprefix("Value error, ")
-        value = first.get("input")
-        if isinstance(value, str | int | float | bool) or value is None:
-            text += f" (got {value!r})"
-    more = len(error.errors()) - 1
-    # A rule across fields (a model validator) names its fields in its own text.
-    return (f"{field}: {text}" if field else text) + (f" (+{more} more problems)" if more else "")
-
-
-def parse_model(model: type[ModelT], data: Any) -> ModelT:
-    """Validate ``data`` into ``model``, turning pydantic's report into a one-line ConfigError."""
-    try:
-        return model.model_validate(data)
-    except PydanticValidationError as error:
-        raise ConfigError(pydantic_message(error)) from None
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Parse a YAML file of keys; a syntax error names the line, an empty file is an error.
-
-    Every GridQ YAML file is a mapping: an empty one would otherwise read as all defaults.
-    """
-    try:
-        data = yaml.safe_load(_existing(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: malformed YAML{where}; fix the syntax") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8 YAML") from None
-    if data is None:
-        raise ConfigError(f"{path}: the file is empty; write its keys (see the README)")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: holds a {type(data).__name__}, not keys and values; write 'key: value' "
-            "lines (see the README)"
-        )
-    return data
-
-
-def read_config(path: Path, model: type[ModelT]) -> ModelT:
-    """Read a YAML config into ``model``."""
-    data = read_yaml(path)
-    with _context(path):
-        return parse_model(model, data)
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a parquet file; an unreadable one is an InputError naming it."""
-    try:
-        return pq.read_table(_existing(path)).to_pandas()
-    except (pa.ArrowException, OSError) as error:
-        raise InputError(f"{path}: not a readable parquet file ({error}); rewrite it") from None
-
-
 def read_timeseries(path: Path, timestep_min: int) -> pd.DataFrame:
     """Read and check ``timeseries.parquet``."""
     frame = read_table(path)
-    with _context(path):
+    with about_file(path):
         return check_timeseries(frame, timestep_min)
 
 
@@ -195,7 +112,7 @@ def read_bundle(bundle: Path) -> BundleInputs:
     run_config = read_config(bundle / RUN_CONFIG, RunConfig)
     site = read_config(bundle / SITE_CONFIG, Site)
     timeseries = read_timeseries(bundle / TIMESERIES, run_config.timestep_min)
-    with _context(bundle / TIMESERIES):
+    with about_file(bundle / TIMESERIES):
         check_plausible(timeseries, run_config.plausibility)
     return BundleInputs(site=site, run_config=run_config, timeseries=timeseries)
 
@@ -203,7 +120,7 @@ def read_bundle(bundle: Path) -> BundleInputs:
 def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
     """Read a dispatch table (``dispatch.parquet`` or ``baseline.parquet``)."""
     frame = read_table(path)
-    with _context(path):
+    with about_file(path):
         if col.TIMESTAMP not in frame.columns:
             raise InputError(f"missing column '{col.TIMESTAMP}'")
         missing = [c for c in col.DISPATCH_COLUMNS if c not in frame.columns]
@@ -214,68 +131,6 @@ def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
         frame = frame.set_index(col.TIMESTAMP)
         frame.index = check_time_index(frame.index, timestep_min)
         return frame[list(col.DISPATCH_COLUMNS)].astype("float64")
-
-
-def _file_mode() -> int:
-    """The mode a new file would get (mkstemp's own is 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.chmod(temporary, _file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-PUBLISHED_DECIMALS = 6
-"""Every float GridQ publishes (JSON outputs, plot tables) is rounded to this many decimals:
-1e-6 GBP, kWh, kW or fraction. Totals are summed exactly first (:mod:`gridq.engine.sums`), so
-equal inputs give byte-identical files on any CPU."""
-
-
-def published(data: Any) -> Any:
-    """``data`` with every float rounded to :data:`PUBLISHED_DECIMALS` (and -0.0 as 0.0)."""
-    if isinstance(data, float):
-        return round(data, PUBLISHED_DECIMALS) + 0.0
-    if isinstance(data, dict):
-        return {key: published(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        return [published(value) for value in data]
-    return data
-
-
-def json_text(data: Any) -> str:
-    """Sorted, indented JSON with floats rounded, as every JSON output of GridQ is written."""
-    return json.dumps(published(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as sorted, indented JSON, atomically."""
-    text = json_text(data)
-    _atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
-
-
-def write_yaml(path: Path, data: Any) -> None:
-    """Write ``data`` as YAML (keys in the given order), atomically."""
-    text = yaml.safe_dump(data, sort_keys=False)
-    _atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
-
-
-def write_table(path: Path, frame: pd.DataFrame) -> None:
-    """Write a table on a UTC index as parquet with a ``timestamp`` column, atomically."""
-    table = pa.Table.from_pandas(
-        frame.rename_axis(col.TIMESTAMP).reset_index(), preserve_index=False
-    )
-    _atomic_write(path, lambda temporary: pq.write_table(table, temporary))
 
 
 def write_inputs(bundle: Path, site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> None:
@@ -319,29 +174,6 @@ def _parquet_bytes(frame: pd.DataFrame, lineage_record: dict[str, Any]) -> bytes
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _staged(bundle: Path, name: str) -> Path:
-    return bundle / f".{name}{STAGED_SUFFIX}"
-
-
-def _roll_forward(bundle: Path) -> None:
-    """Finish a committed publish (rename what the journal names); drop uncommitted stages."""
-    journal = bundle / PUBLISH_JOURNAL
-    if journal.is_file():
-        for name in json.loads(journal.read_text(encoding="utf-8")):
-            staged = _staged(bundle, name)
-            if staged.is_file():
-                os.replace(staged, bundle / name)
-                _fault_point(name)
-        journal.unlink()
-    for leftover in bundle.glob(f".*{STAGED_SUFFIX}"):
-        leftover.unlink(missing_ok=True)
-
-
-def _fault_point(published: str) -> None:
-    if os.environ.get(KILL_AFTER_ENV) == published:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def write_outputs(
     bundle: Path,
     *,
@@ -373,22 +205,7 @@ def write_outputs(
         name: json_text(data | {lineage.LINEAGE_KEY: lineage.record(command, with_tables)})
         for name, data in documents.items()
     }
-    for name, data in table_bytes.items():
-        _atomic_write(
-            _staged(bundle, name), lambda temporary, data=data: temporary.write_bytes(data)
-        )
-    for name, text in texts.items():
-        _atomic_write(
-            _staged(bundle, name), lambda temporary, text=text: temporary.write_text(text)
-        )
-    _fault_point(BEFORE_COMMIT)
-    # The commit point: once the journal names the staged outputs, the publish completes, here
-    # or, after a kill, in the next command that takes the bundle's lock.
-    _atomic_write(
-        bundle / PUBLISH_JOURNAL,
-        lambda temporary: temporary.write_text(json.dumps([*table_bytes, *texts])),
-    )
-    _roll_forward(bundle)
+    publish(bundle, table_bytes | {name: text.encode("utf-8") for name, text in texts.items()})
     if timings_s is not None:
         write_json(bundle / TIMINGS, timings_s)
 
@@ -424,7 +241,7 @@ def locked(bundle: Path) -> Iterator[None]:
                 time.sleep(LOCK_POLL_S)
         for stale in bundle.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
-        _roll_forward(bundle)
+        roll_forward(bundle)
         yield
     finally:
         os.close(folder)
@@ -445,24 +262,6 @@ def verify(bundle: Path) -> list[str]:
     """One line per output of ``bundle`` whose lineage no longer holds."""
     require_bundle(bundle)
     return lineage.problems(bundle, LINEAGE_OUTPUTS)
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON output of a bundle."""
-    try:
-        return json.loads(_existing(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(
-            f"{path}: malformed JSON at line {error.lineno}; rerun the step that writes it"
-        ) from None
-
-
-def read_suite(path: Path) -> dict[str, Any]:
-    """Read an expectation suite definition (JSON with ``name`` and ``expectations``)."""
-    suite = read_json(path)
-    if not isinstance(suite, dict) or not {"name", "expectations"} <= set(suite):
-        raise ConfigError(f"{path}: an expectation suite needs 'name' and 'expectations'")
-    return suite
 
 
 def write_report(
@@ -511,7 +310,7 @@ def parse_tariff(path: Path, data: Any) -> "Tariff":
     """A tariff from a tariff YAML, or from the ``tariff`` of a run_config.yaml."""
     if isinstance(data, dict) and "tariff" in data and "timestep_min" in data:
         data = data["tariff"]
-    with _context(path):
+    with about_file(path):
         return parse_model(Tariff, data)
 
 
@@ -522,7 +321,7 @@ def read_meter(path: Path, timestep_min: int) -> pd.DataFrame:
     (without it no battery wear is billed).
     """
     frame = read_table(path)
-    with _context(path):
+    with about_file(path):
         needed = [col.TIMESTAMP, col.GRID_IMPORT_KW, col.GRID_EXPORT_KW]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
@@ -546,7 +345,7 @@ def read_meter(path: Path, timestep_min: int) -> pd.DataFrame:
 def read_forecast_vintages(path: Path) -> pd.DataFrame:
     """Read forecast vintages: issued_at, timestamp, load_kw and pv_kw, all UTC."""
     frame = read_table(path)
-    with _context(path):
+    with about_file(path):
         needed = ["issued_at", col.TIMESTAMP, col.LOAD_KW, col.PV_KW]
         missing = [c for c in needed if c not in frame.columns]
         if missing:

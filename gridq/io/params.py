@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from gridq.engine.synth import SyntheticSeries
 from gridq.errors import ConfigError
-from gridq.io.bundle import parse_model, read_yaml
+from gridq.io.files import parse_model, read_yaml
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.base import FrozenModel
 

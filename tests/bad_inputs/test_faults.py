@@ -13,6 +13,7 @@ import signal
 import pytest
 
 from gridq.io import bundle as io
+from gridq.io import files, publish
 from tests.conftest import PARAMS, backtested_bundle
 
 PUBLISHED_IN_ORDER = (io.DISPATCH, io.BASELINE, io.SOLVE_STATS, io.METRICS)
@@ -31,7 +32,7 @@ def finished_then_edited(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     backtested_bundle(root / "b")
     shutil.copy(PARAMS.parent / "stages" / "validate" / "dispatch.json", root / "dispatch.json")
-    timeseries = io.read_table(root / "b" / io.TIMESERIES)
+    timeseries = files.read_table(root / "b" / io.TIMESERIES)
     timeseries["load_kw"] *= 1.1
     timeseries.to_parquet(root / "b" / io.TIMESERIES)
     return root
@@ -47,7 +48,7 @@ def test_a_run_killed_while_publishing_is_completed_by_the_next_command(
 ):
     root = tmp_path / "work"
     shutil.copytree(finished_then_edited, root)
-    killed = gridq_runner.run(("backtest", "b"), root, {io.KILL_AFTER_ENV: published})
+    killed = gridq_runner.run(("backtest", "b"), root, {publish.KILL_AFTER_ENV: published})
     assert killed["code"] == -signal.SIGKILL, killed
     # A reader that takes no lock refuses the half-published bundle, in one line.
     unlocked = gridq_runner.run(("bill", "b"), root)
@@ -70,7 +71,9 @@ def test_a_run_killed_before_its_commit_leaves_the_old_run_whole_and_refused_as_
     root = tmp_path / "work"
     shutil.copytree(finished_then_edited, root)
     before = {name: (root / "b" / name).read_bytes() for name in PUBLISHED_IN_ORDER}
-    killed = gridq_runner.run(("backtest", "b"), root, {io.KILL_AFTER_ENV: io.BEFORE_COMMIT})
+    killed = gridq_runner.run(
+        ("backtest", "b"), root, {publish.KILL_AFTER_ENV: publish.BEFORE_COMMIT}
+    )
     assert killed["code"] == -signal.SIGKILL, killed
     assert {name: (root / "b" / name).read_bytes() for name in PUBLISHED_IN_ORDER} == before
     for reader in READERS:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gridq import conventions as col
 from gridq.engine.timeseries import check_plausible, check_timeseries
 from gridq.errors import GridqError
-from gridq.io import bundle as io
+from gridq.io import files
 from gridq.schemas import Plausibility, RunConfig, Site
 
 T = TypeVar("T")
@@ -75,7 +75,7 @@ def _outcome(call: Callable[[], T]) -> tuple[T | None, str | None]:
 
 
 def _assert_parses_or_one_line(model, data) -> None:
-    parsed, message = _outcome(lambda: io.parse_model(model, data))
+    parsed, message = _outcome(lambda: files.parse_model(model, data))
     assert parsed is not None or (message and "\n" not in message)
 
 
@@ -111,7 +111,7 @@ def test_any_run_config_parses_or_fails_in_one_line(run, rolling):
 def test_any_yaml_text_reads_as_keys_or_fails_in_one_line(text, tmp_path_factory):
     path: Path = tmp_path_factory.mktemp("yaml") / "run_config.yaml"
     path.write_text(text)
-    data, message = _outcome(lambda: io.read_yaml(path))
+    data, message = _outcome(lambda: files.read_yaml(path))
     if message is not None:
         assert "\n" not in message
         assert str(path) in message

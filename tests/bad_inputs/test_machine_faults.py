@@ -6,13 +6,16 @@ without privileges, so the operating system's errors are raised at the one place
 
 import errno
 import hashlib
+import os
 import sys
+from pathlib import Path
 
 import pytest
 import typer
 
-from gridq.cli import common as cli_errors
+from gridq.cli import common as cli_common
 from gridq.io import bundle as io
+from gridq.io import files
 from gridq.runners import underwrite
 from tests.conftest import backtested_bundle, invoke
 
@@ -39,15 +42,15 @@ def test_a_write_that_the_system_refuses_is_one_line_and_changes_nothing(
     finished, monkeypatch, code, fix
 ):
     before = _hashes(finished)
-    real_replace = io.os.replace
+    real_replace = os.replace
 
     def refuse(source, target):
         if str(target).endswith(io.BASELINE):
-            raise OSError(code, io.os.strerror(code), str(target))
+            raise OSError(code, os.strerror(code), str(target))
         real_replace(source, target)
 
-    monkeypatch.setattr(io.os, "replace", refuse)
-    edited = io.read_table(finished / io.TIMESERIES)
+    monkeypatch.setattr(os, "replace", refuse)
+    edited = files.read_table(finished / io.TIMESERIES)
     result = invoke("backtest", finished)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
@@ -60,20 +63,20 @@ def test_a_write_that_the_system_refuses_is_one_line_and_changes_nothing(
     after = _hashes(finished)
     assert {name for name in before if before[name] != after.get(name)} <= {io.DISPATCH}
     assert not list(finished.glob(".*.tmp"))
-    monkeypatch.setattr(io.os, "replace", real_replace)
-    assert edited.equals(io.read_table(finished / io.TIMESERIES))
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert edited.equals(files.read_table(finished / io.TIMESERIES))
     assert invoke("backtest", finished).exit_code == 0
 
 
 def test_an_unreadable_input_is_one_line(finished, monkeypatch):
-    real_read = io.Path.read_text
+    real_read = Path.read_text
 
     def refuse(path, *args, **kwargs):
         if path.name == io.SITE_CONFIG:
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_read(path, *args, **kwargs)
 
-    monkeypatch.setattr(io.Path, "read_text", refuse)
+    monkeypatch.setattr(Path, "read_text", refuse)
     result = invoke("solve", finished)
     assert result.exit_code == 2
     assert result.stderr.strip() == (
@@ -102,12 +105,12 @@ def test_a_bug_is_one_line_with_exit_1_and_a_traceback_on_request(monkeypatch, c
     monkeypatch.setattr(sys, "argv", ["gridq"])
 
     with pytest.raises(SystemExit) as stop:
-        cli_errors.main(app)
-    assert stop.value.code == cli_errors.INTERNAL_EXIT_CODE
+        cli_common.main(app)
+    assert stop.value.code == cli_common.INTERNAL_EXIT_CODE
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("internal error: KeyError: 'inner'; this is a GridQ bug")
-    monkeypatch.setenv(cli_errors.TRACEBACK_ENV, "1")
+    monkeypatch.setenv(cli_common.TRACEBACK_ENV, "1")
     with pytest.raises(SystemExit):
-        cli_errors.main(app)
+        cli_common.main(app)
     assert "Traceback" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from gridq import conventions as col
 from gridq.engine.forecast import make_provider
 from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.errors import ConfigError, InputError
-from gridq.io.bundle import parse_model
+from gridq.io.files import parse_model
 from gridq.schemas import RollingOptions
 from tests.conftest import make_run_config, make_site
 

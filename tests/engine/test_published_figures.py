@@ -23,7 +23,7 @@ from gridq.engine.model.problem import make_problem
 from gridq.engine.run import optimise, run_baseline
 from gridq.engine.synth import make_timeseries as synthetic_timeseries
 from gridq.engine.tariff import CompiledTariff
-from gridq.io.bundle import json_text
+from gridq.io.files import json_text
 from gridq.io.params import example_bundle
 from tests.conftest import PARAMS, make_site
 

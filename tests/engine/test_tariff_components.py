@@ -9,7 +9,7 @@ from gridq.engine.bill import bill
 from gridq.engine.model.problem import make_problem
 from gridq.engine.run import optimise
 from gridq.engine.tariff import compile_tariff
-from gridq.io.bundle import read_config
+from gridq.io.files import read_config
 from gridq.schemas.tariff import (
     Band,
     Bands,

@@ -1,0 +1,188 @@
+"""Files GridQ reads and writes: YAML, JSON and parquet, with one-line errors, written atomically.
+
+Every write goes to a temporary file in the same folder and is renamed into place, so a failed
+run never leaves a half-written file. Every JSON output is sorted, indented and rounded
+(:data:`PUBLISHED_DECIMALS`), so equal inputs give byte-identical files.
+"""
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from gridq import conventions as col
+from gridq.errors import BundleError, ConfigError, GridqError, InputError
+from gridq.schemas import UNION_TAGS
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@contextmanager
+def about_file(path: Path) -> Iterator[None]:
+    """Prefix any GridqError raised inside with ``path``."""
+    try:
+        yield
+    except GridqError as error:
+        raise error.with_context(str(path)) from None
+
+
+def existing(path: Path) -> Path:
+    """``path`` if it is a file; else a BundleError naming it."""
+    if not path.is_file():
+        raise BundleError(f"{path}: file not found; check the path, or run the step that writes it")
+    return path
+
+
+def pydantic_message(error: PydanticValidationError) -> str:
+    """One line naming the first bad field, its value and the fix."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"] if part not in UNION_TAGS)
+    if first["type"] == "extra_forbidden":
+        text = "unknown key; check its spelling against the documented fields"
+    elif first["type"] == "missing":
+        text = "required key is missing; add it"
+    else:
+        text = first["msg"].removeprefix("Value error, ")
+        value = first.get("input")
+        if isinstance(value, str | int | float | bool) or value is None:
+            text += f" (got {value!r})"
+    more = len(error.errors()) - 1
+    # A rule across fields (a model validator) names its fields in its own text.
+    return (f"{field}: {text}" if field else text) + (f" (+{more} more problems)" if more else "")
+
+
+def parse_model(model: type[ModelT], data: Any) -> ModelT:
+    """Validate ``data`` into ``model``, turning pydantic's report into a one-line ConfigError."""
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as error:
+        raise ConfigError(pydantic_message(error)) from None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML file of keys; a syntax error names the line, an empty file is an error.
+
+    Every GridQ YAML file is a mapping: an empty one would otherwise read as all defaults.
+    """
+    try:
+        data = yaml.safe_load(existing(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: malformed YAML{where}; fix the syntax") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8 YAML") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; write its keys (see the README)")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: holds a {type(data).__name__}, not keys and values; write 'key: value' "
+            "lines (see the README)"
+        )
+    return data
+
+
+def read_config(path: Path, model: type[ModelT]) -> ModelT:
+    """Read a YAML config into ``model``."""
+    data = read_yaml(path)
+    with about_file(path):
+        return parse_model(model, data)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a parquet file; an unreadable one is an InputError naming it."""
+    try:
+        return pq.read_table(existing(path)).to_pandas()
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"{path}: not a readable parquet file ({error}); rewrite it") from None
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON output of a bundle."""
+    try:
+        return json.loads(existing(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{path}: malformed JSON at line {error.lineno}; rerun the step that writes it"
+        ) from None
+
+
+def _file_mode() -> int:
+    """The mode a new file would get (mkstemp's own is 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write`` on a temporary file beside it, then rename it in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.chmod(temporary, _file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+PUBLISHED_DECIMALS = 6
+"""Every float GridQ publishes (JSON outputs, plot tables) is rounded to this many decimals:
+1e-6 GBP, kWh, kW or fraction. Totals are summed exactly first (:mod:`gridq.engine.sums`), so
+equal inputs give byte-identical files on any CPU."""
+
+
+def published(data: Any) -> Any:
+    """``data`` with every float rounded to :data:`PUBLISHED_DECIMALS` (and -0.0 as 0.0)."""
+    if isinstance(data, float):
+        return round(data, PUBLISHED_DECIMALS) + 0.0
+    if isinstance(data, dict):
+        return {key: published(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [published(value) for value in data]
+    return data
+
+
+def json_text(data: Any) -> str:
+    """Sorted, indented JSON with floats rounded, as every JSON output of GridQ is written."""
+    return json.dumps(published(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as sorted, indented JSON, atomically."""
+    text = json_text(data)
+    atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    """Write ``data`` as YAML (keys in the given order), atomically."""
+    text = yaml.safe_dump(data, sort_keys=False)
+    atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_table(path: Path, frame: pd.DataFrame) -> None:
+    """Write a table on a UTC index as parquet with a ``timestamp`` column, atomically."""
+    table = pa.Table.from_pandas(
+        frame.rename_axis(col.TIMESTAMP).reset_index(), preserve_index=False
+    )
+    atomic_write(path, lambda temporary: pq.write_table(table, temporary))
+
+
+def read_suite(path: Path) -> dict[str, Any]:
+    """Read an expectation suite definition (JSON with ``name`` and ``expectations``)."""
+    suite = read_json(path)
+    if not isinstance(suite, dict) or not {"name", "expectations"} <= set(suite):
+        raise ConfigError(f"{path}: an expectation suite needs 'name' and 'expectations'")
+    return suite

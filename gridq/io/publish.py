@@ -1,0 +1,64 @@
+"""Publishing a bundle's outputs together or not at all: staged files, a journal, roll-forward.
+
+Each output is staged whole beside the bundle's files (``.<name>.staged``), then a journal naming
+them is written atomically (the commit point) and they are renamed into place. A run killed
+before the journal leaves the old outputs and staged files that the next command deletes; one
+killed after it is completed by the next command that takes the bundle's lock.
+"""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+from gridq.io.files import atomic_write
+
+KILL_AFTER_ENV = "GRIDQ_TEST_KILL_AFTER"
+"""Test hook: the output (e.g. ``dispatch.parquet``) after whose publication the process kills
+itself with SIGKILL, or ``before-commit`` (every output staged, none published), so tests can
+stop a real run at each moment a reader could see."""
+BEFORE_COMMIT = "before-commit"
+PUBLISH_JOURNAL = ".publishing.json"
+"""Names the staged outputs of a committed publish until they are all in place."""
+STAGED_SUFFIX = ".staged"
+
+
+def staged_path(bundle: Path, name: str) -> Path:
+    """Where output ``name`` of ``bundle`` is staged before its publish commits."""
+    return bundle / f".{name}{STAGED_SUFFIX}"
+
+
+def roll_forward(bundle: Path) -> None:
+    """Finish a committed publish (rename what the journal names); drop uncommitted stages."""
+    journal = bundle / PUBLISH_JOURNAL
+    if journal.is_file():
+        for name in json.loads(journal.read_text(encoding="utf-8")):
+            staged = staged_path(bundle, name)
+            if staged.is_file():
+                os.replace(staged, bundle / name)
+                fault_point(name)
+        journal.unlink()
+    for leftover in bundle.glob(f".*{STAGED_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
+
+
+def fault_point(published: str) -> None:
+    """Kill this process here if the test hook :data:`KILL_AFTER_ENV` names ``published``."""
+    if os.environ.get(KILL_AFTER_ENV) == published:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def publish(bundle: Path, contents: dict[str, bytes]) -> None:
+    """Put every file of ``contents`` (name: bytes) into ``bundle`` at once."""
+    for name, data in contents.items():
+        atomic_write(
+            staged_path(bundle, name), lambda temporary, data=data: temporary.write_bytes(data)
+        )
+    fault_point(BEFORE_COMMIT)
+    # The commit point: once the journal names the staged outputs, the publish completes, here
+    # or, after a kill, in the next command that takes the bundle's lock.
+    atomic_write(
+        bundle / PUBLISH_JOURNAL,
+        lambda temporary: temporary.write_text(json.dumps(list(contents))),
+    )
+    roll_forward(bundle)

@@ -1,14 +1,13 @@
 """Pydantic models of a site, a run and its tariff: the canonical, validated configuration.
 
-``run.py`` holds the site and run models, ``tariff.py`` the declarative tariff; every model
+``run.py`` holds the site and run models, ``tariff.py`` the declarative tariff,
+``underwriting.py`` ageing, finance and uncertainty; every model
 derives from :class:`~gridq.schemas.base.FrozenModel`.
 """
 
 from gridq.schemas.run import (
     UNION_TAGS,
     Battery,
-    CycleLifePoint,
-    Degradation,
     GridConnection,
     Plausibility,
     RollingOptions,
@@ -16,8 +15,8 @@ from gridq.schemas.run import (
     Site,
     SolverOptions,
     TerminalSocTarget,
-    Underwriting,
 )
+from gridq.schemas.underwriting import CycleLifePoint, Degradation, Underwriting
 
 __all__ = [
     "UNION_TAGS",

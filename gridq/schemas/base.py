@@ -1,6 +1,11 @@
-"""The one base of every configuration model: frozen, and unknown keys refused."""
+"""The one base of every configuration model (frozen, unknown keys refused) and shared types."""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+"""A share in [0, 1] (fields named ``*_frac``)."""
 
 
 class FrozenModel(BaseModel):

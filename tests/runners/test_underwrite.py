@@ -10,17 +10,10 @@ import pytest
 from gridq import conventions as col
 from gridq.engine import finance
 from gridq.engine.bill import bill
+from gridq.engine.lifetime import escalated_tariff, escalated_timeseries, project_years
 from gridq.engine.synth import make_timeseries
 from gridq.engine.tariff import compile_tariff, working_days
-from gridq.io.params import example_bundle
-from gridq.runners.underwrite import (
-    escalated_tariff,
-    escalated_timeseries,
-    project_years,
-    sized,
-    underwrite,
-)
-from gridq.runners.underwriting_draws import (
+from gridq.engine.underwriting_draws import (
     Assumptions,
     central,
     drawn,
@@ -28,6 +21,8 @@ from gridq.runners.underwriting_draws import (
     reshuffled_days,
     weather_year,
 )
+from gridq.io.params import example_bundle
+from gridq.runners.underwrite import sized, underwrite
 from gridq.schemas import Underwriting
 from tests.conftest import PARAMS, invoke
 

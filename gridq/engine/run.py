@@ -21,7 +21,7 @@ from gridq.engine.model.build import build_model
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import DispatchProblem, make_problem
 from gridq.engine.tariff import CompiledTariff, compile_tariff
-from gridq.engine.windows import Windows, WindowsResult, rolling_backtest, solve_windows
+from gridq.engine.windows import Windows, WindowsResult, rolling_windows, solve_windows
 from gridq.errors import InputError
 from gridq.schemas import RunConfig, Site
 
@@ -178,17 +178,17 @@ def backtest_rolling(
 ) -> Backtest:
     """Rolling run, its baseline and the perfect-foresight run on the same evaluation window."""
     options = run_config.rolling
-    result = rolling_backtest(
-        site,
-        run_config,
-        timeseries,
+    windows = rolling_windows(
+        pd.DatetimeIndex(timeseries.index),
         provider,
         pd.Timedelta(minutes=options.reoptimise_every_min),
         pd.Timedelta(hours=options.horizon_h),
-        progress,
     )
-    window = timeseries.loc[result.dispatch.index]
-    perfect = optimise(site, run_config, window)
+    window = timeseries.iloc[windows.start :]
+    # Compiled once: the rolling plans, the perfect run and every bill price these steps.
+    tariff = compile_tariff(run_config.tariff, window)
+    result = solve_windows(site, run_config, timeseries, provider, windows, progress, tariff=tariff)
+    perfect = optimise(site, run_config, window, tariff)
     problem = perfect.problem
     reference = baseline_dispatch(problem, run_config.baseline)
     baselines = baseline_summaries(problem, run_config.baseline, reference)

@@ -4,9 +4,11 @@ from dataclasses import replace
 
 import pytest
 
+from gridq.engine.model.build import build_model
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import make_problem
-from gridq.engine.model.solve import highs_options, solve_in_place
+from gridq.engine.model.solve import highs_options, solve, solve_in_place
+from gridq.errors import SolverError
 from gridq.io.bundle import read_bundle
 
 
@@ -26,3 +28,17 @@ def test_an_updated_model_gives_the_answer_of_a_fresh_one(example_bundles):
         fresh = solve_in_place(problem)
         assert updated.objective_gbp == pytest.approx(fresh.objective_gbp, rel=1e-9, abs=1e-9)
     assert highs.updates >= 1, "consecutive windows of one shape must reuse the model"
+
+
+def test_a_solve_stopped_by_its_time_limit_is_one_line_naming_the_fix(example_bundles):
+    inputs = read_bundle(example_bundles["commercial_underwriting"])
+    solver = inputs.run_config.solver.model_copy(update={"time_limit_s": 1e-3})
+    problem = replace(
+        make_problem(inputs.site, inputs.run_config, inputs.timeseries), solver=solver
+    )
+    for solved in (lambda: solve_in_place(problem), lambda: solve(build_model(problem), problem)):
+        with pytest.raises(SolverError) as stopped:
+            solved()
+        assert str(stopped.value) == (
+            "HiGHS stopped (time_limit); raise solver.time_limit_s or report the bundle as a bug"
+        )

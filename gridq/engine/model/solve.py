@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import highspy
 import numpy as np
 import pandas as pd
 from linopy import Model
@@ -137,19 +138,53 @@ def _dispatch(problem: DispatchProblem, values: dict[str, np.ndarray]) -> pd.Dat
     )
 
 
-def _check_status(problem: DispatchProblem, status: str, condition: str) -> None:
+def _check_optimal(problem: DispatchProblem, condition: str) -> None:
+    """Refuse any end but optimal: ``condition`` as HiGHS's model status, in linopy's words."""
     if condition in ("infeasible", "infeasible_or_unbounded"):
         raise InfeasibleError(f"site cannot be balanced: {explain_infeasibility(problem)}")
-    if status != "ok" or condition != "optimal":
+    if condition != "optimal":
         raise SolverError(
-            f"HiGHS stopped with status '{status}' ({condition}); raise solver.time_limit_s or "
-            "report the bundle as a bug"
+            f"HiGHS stopped ({condition}); raise solver.time_limit_s or report the bundle as a bug"
         )
 
 
 def _finite(value: float) -> float | None:
     """``value`` as a float, or None where HiGHS reports an infinite one."""
     return float(value) if np.isfinite(value) else None
+
+
+def solve_stats(
+    problem: DispatchProblem,
+    highs: highspy.Highs,
+    *,
+    milp: bool,
+    options: dict[str, Any],
+    shape: tuple[int, int],
+    condition: str,
+    objective_gbp: float,
+) -> dict[str, Any]:
+    """The deterministic facts of an optimal solve, the same whichever emitter built the LP.
+
+    ``shape`` is (constraints, variables); ``highs`` the solved model.
+    """
+    info = highs.getInfo()
+    # An optimal LP basis proves its optimum (primal = dual objective within HiGHS's
+    # feasibility tolerances); a MILP's proof is its dual bound.
+    return {
+        "solver": "highs",
+        "method": "exact",
+        "bound_gbp": _finite(info.mip_dual_bound) if milp else objective_gbp,
+        "gap_frac": _finite(info.mip_gap) if milp else 0.0,
+        "max_primal_infeasibility": _finite(info.max_primal_infeasibility),
+        "status": "ok",
+        "termination_condition": condition,
+        "problem_class": "MILP" if milp else "LP",
+        "highs_options": options,
+        "variables": int(shape[1]),
+        "constraints": int(shape[0]),
+        "steps": len(problem.time_index),
+        "objective_gbp": objective_gbp,
+    }
 
 
 def solve_in_place(problem: DispatchProblem, highs: InPlaceHighs | None = None) -> SolveResult:
@@ -167,29 +202,17 @@ def solve_in_place(problem: DispatchProblem, highs: InPlaceHighs | None = None) 
     status_text, values, objective_gbp = highs.solve(lp)
     timings_s = {"build_s": built - started, "solve_s": time.perf_counter() - built}
     condition = _HIGHS_CONDITIONS.get(status_text, status_text)
-    _check_status(problem, "ok" if condition == "optimal" else "warning", condition)
+    _check_optimal(problem, condition)
     dispatch = _dispatch(problem, {var: lp.value(values, var) for var in _VARIABLE_COLUMNS})
-    info = highs.highs.getInfo()
-    milp = bool(lp.integer.any())
-    # An optimal LP basis proves its optimum (primal = dual objective within HiGHS's
-    # feasibility tolerances); a MILP's proof is its dual bound.
-    bound_gbp = _finite(info.mip_dual_bound) if milp else objective_gbp
-    stats = {
-        "solver": "highs",
-        "method": "exact",
-        "bound_gbp": bound_gbp,
-        "gap_frac": _finite(info.mip_gap) if milp else 0.0,
-        "max_primal_infeasibility": _finite(info.max_primal_infeasibility),
-        "path": "in_place",
-        "status": "ok",
-        "termination_condition": condition,
-        "problem_class": "MILP" if milp else "LP",
-        "highs_options": highs.options | {"presolve": highs.presolve},
-        "variables": int(lp.matrix.shape[1]),
-        "constraints": int(lp.matrix.shape[0]),
-        "steps": len(problem.time_index),
-        "objective_gbp": objective_gbp,
-    }
+    stats = solve_stats(
+        problem,
+        highs.highs,
+        milp=bool(lp.integer.any()),
+        options=highs.options | {"presolve": highs.presolve},
+        shape=lp.matrix.shape,
+        condition=condition,
+        objective_gbp=objective_gbp,
+    ) | {"path": "in_place"}
     return SolveResult(
         dispatch=dispatch, objective_gbp=objective_gbp, stats=stats, timings_s=timings_s
     )
@@ -208,23 +231,21 @@ def solve(model: Model, problem: DispatchProblem) -> SolveResult:
         HiGHS stopped for another reason (time limit, numerical trouble).
     """
     options = highs_options(problem.solver)
-    status, condition = model.solve(solver_name="highs", progress=False, **options)
-    _check_status(problem, status, condition)
+    _, condition = model.solve(solver_name="highs", progress=False, **options)
+    _check_optimal(problem, condition)
     dispatch = _dispatch(
         problem, {var: model.variables[var].solution.to_numpy() for var in _VARIABLE_COLUMNS}
     )
     objective_gbp = model.objective.value
     if objective_gbp is None:
         raise SolverError("HiGHS reported optimal but returned no objective; report as a bug")
-    stats = {
-        "solver": "highs",
-        "status": status,
-        "termination_condition": condition,
-        "problem_class": "MILP" if model.binaries.nvars else "LP",
-        "highs_options": options,
-        "variables": int(model.nvars),
-        "constraints": int(model.ncons),
-        "steps": len(problem.time_index),
-        "objective_gbp": float(objective_gbp),
-    }
+    stats = solve_stats(
+        problem,
+        model.solver_model,
+        milp=bool(model.binaries.nvars),
+        options=options,
+        shape=(int(model.ncons), int(model.nvars)),
+        condition=condition,
+        objective_gbp=float(objective_gbp),
+    ) | {"path": "linopy"}
     return SolveResult(dispatch=dispatch, objective_gbp=float(objective_gbp), stats=stats)

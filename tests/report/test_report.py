@@ -66,13 +66,26 @@ def reported(example_bundles):
     return bundle
 
 
-def test_monthly_bills_add_up_to_the_total(reported):
-    metrics = json.loads((reported / io.METRICS).read_text())
-    monthly = pd.read_csv(reported / io.PLOT_MONTHLY_BILLS)
-    assert list(monthly["month"]) == ["2025-01", "2025-02"]
-    assert monthly["optimised_total_cost_gbp"].sum() == pytest.approx(
-        metrics["optimised"]["bill"]["total_cost_gbp"], abs=1e-3
-    )
+@pytest.mark.parametrize(
+    ("example", "months"),
+    [
+        ("commercial_demand_charge", ["2025-01", "2025-02"]),
+        # Triads, excess capacity and fixed charges: each month keeps the run's share of them.
+        ("uk_business_duos", ["2025-01", "2025-02"]),
+    ],
+)
+def test_monthly_bills_add_up_to_the_total(example_bundles, example, months):
+    bundle = example_bundles[example]
+    result = invoke("report", bundle)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((bundle / io.METRICS).read_text())
+    monthly = pd.read_csv(bundle / io.PLOT_MONTHLY_BILLS)
+    assert list(monthly["month"]) == months
+    for column, its_bill in [
+        ("optimised_total_cost_gbp", metrics["optimised"]["bill"]),
+        ("no_battery_total_cost_gbp", metrics["baselines"]["no_battery"]["bill"]),
+    ]:
+        assert monthly[column].sum() == pytest.approx(its_bill["total_cost_gbp"], abs=1e-3)
 
 
 def test_report_renders_in_headless_chromium(reported, tmp_path):

@@ -67,3 +67,20 @@ def test_the_cli_parses_and_delegates(path):
 def test_layer_check_sees_the_clis_function_local_imports():
     # Commands import inside their functions (fast start-up); the check must still see them.
     assert {"gridq.io", "gridq.runners"} <= _imports(PACKAGE / "cli" / "bundle_commands.py")
+
+
+@pytest.mark.parametrize("path", _modules("runners"), ids=lambda p: p.name)
+def test_no_runner_imports_another(path):
+    """Runners compose the engine and io; shared steps live below them, not in a runner."""
+    for name in _imports(path):
+        assert not name.startswith(("gridq.runners", "gridq.fleet", "gridq.cli")), name
+
+
+@pytest.mark.parametrize("path", _modules("fleet"), ids=lambda p: p.name)
+def test_fleets_sit_between_the_cli_and_the_runners(path):
+    for name in _imports(path):
+        assert not name.startswith("gridq.cli"), name
+
+
+def test_the_runner_check_sees_imports():
+    assert "gridq.engine.run" in _imports(PACKAGE / "runners" / "backtest.py")

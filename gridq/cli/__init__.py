@@ -8,6 +8,7 @@ from gridq.cli import (
     bench_commands,
     bundle_commands,
     common,
+    fleet_commands,
     forecast_commands,
     generate_commands,
     live_commands,
@@ -31,6 +32,7 @@ live_commands.register(app)
 forecast_commands.register(app)
 bench_commands.register(app)
 underwrite_commands.register(app)
+fleet_commands.register(app)
 
 
 def main() -> None:

@@ -6,8 +6,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from gridq import __version__
-from gridq.cli.common import BundleArg, about_bundle, print_summary, reports_errors
-from gridq.cli.live_commands import run_rolling, with_rolling_options
+from gridq.cli.common import (
+    BundleArg,
+    about_bundle,
+    print_summary,
+    progress_bar,
+    reports_errors,
+    with_rolling_options,
+)
 from gridq.errors import GridqError, InputError
 
 if TYPE_CHECKING:
@@ -182,42 +188,20 @@ def backtest(
 
 def _backtest(
     bundle: Path,
-    mode: str,
+    mode: Literal["perfect", "rolling"],
     forecast: str | None,
     reoptimise_every: str | None,
     horizon: str | None,
 ) -> None:
-    from gridq.engine import run as runner
     from gridq.io import bundle as io
+    from gridq.runners.backtest import backtest_bundle
 
     inputs = io.read_bundle(bundle)
     if mode == "rolling":
         run_config = with_rolling_options(inputs.run_config, forecast, reoptimise_every, horizon)
         inputs = io.BundleInputs(inputs.site, run_config, inputs.timeseries)
-        rolled = run_rolling(bundle, inputs)
-        replayed = (io.FORECASTS,) if run_config.rolling.forecast == "replay" else ()
-        io.write_outputs(
-            bundle,
-            command="backtest --mode rolling",
-            made_from=(*io.INPUT_FILES, *replayed),
-            tables={io.DISPATCH: rolled.dispatch, io.BASELINE: rolled.baseline},
-            documents={io.SOLVE_STATS: rolled.solve_stats, io.METRICS: rolled.metrics},
-            timings_s=rolled.timings_s,
-        )
-        io.write_metadata(bundle, inputs)
-        print_summary(bundle, rolled.metrics)
-        return
-    with about_bundle(bundle):
-        done = runner.backtest_perfect(inputs.site, inputs.run_config, inputs.timeseries)
-    io.write_outputs(
-        bundle,
-        command="backtest",
-        made_from=io.INPUT_FILES,
-        tables={io.DISPATCH: done.dispatch, io.BASELINE: done.baseline},
-        documents={io.SOLVE_STATS: done.solve_stats, io.METRICS: done.metrics},
-        timings_s=done.timings_s,
-    )
-    io.write_metadata(bundle, inputs)
+    with progress_bar("re-planning") as progress, about_bundle(bundle):
+        done = backtest_bundle(bundle, inputs, mode, progress)
     print_summary(bundle, done.metrics)
 
 

@@ -3,7 +3,6 @@
 Every failure is one line on stderr: exit 2 for what the user can fix, 1 for a GridQ bug.
 """
 
-import errno
 import functools
 import os
 import re
@@ -12,7 +11,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -20,6 +19,9 @@ import typer
 from typer._click import exceptions as click
 
 from gridq.errors import EXIT_CODE, ConfigError, GridqError
+
+if TYPE_CHECKING:
+    from gridq import schemas
 
 BundleArg = Annotated[Path, typer.Argument(help="Run bundle folder.", file_okay=False)]
 
@@ -29,25 +31,6 @@ R = TypeVar("R")
 INTERNAL_EXIT_CODE = 1
 TRACEBACK_ENV = "GRIDQ_TRACEBACK"
 """Set to 1 to see the traceback of an internal error (for a bug report)."""
-
-OS_FIXES = {
-    errno.EACCES: "check the file's and folder's permissions",
-    errno.EPERM: "check the file's and folder's permissions",
-    errno.EROFS: "the file system is read-only; copy the bundle somewhere writable",
-    errno.ENOSPC: "the disk is full; free space and rerun (nothing was half-written)",
-    errno.EDQUOT: "the disk quota is full; free space and rerun (nothing was half-written)",
-    errno.EISDIR: "a folder stands where a file is expected; remove or rename it",
-    errno.ENOTDIR: "a file stands where a folder is expected; check the path",
-    errno.ENOENT: "check the path",
-}
-
-
-def os_message(error: OSError) -> str:
-    """One line for an operating-system failure: the file, what happened and the fix."""
-    where = f"{error.filename}: " if error.filename else ""
-    what = (error.strerror or str(error)).lower()
-    fix = OS_FIXES.get(error.errno or 0, "check the file and the disk, then rerun")
-    return f"{where}{what}; {fix}"
 
 
 def swallow_highs_banner() -> None:
@@ -86,6 +69,8 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         except GridqError as error:
             message = str(error)
         except OSError as error:
+            from gridq.io.files import os_message
+
             message = os_message(error)
         except MemoryError:
             message = "out of memory; run a shorter period or fewer sizes, or add memory"
@@ -217,4 +202,28 @@ def print_summary(bundle: Path, metrics: dict[str, Any]) -> None:
     console.print(
         f"Savings against {metrics['baseline']}: {_gbp(metrics['savings_gbp'])} GBP"
         + (f" ({percent:.1f}%)" if percent is not None else "")
+    )
+
+
+def with_rolling_options(
+    run_config: "schemas.RunConfig",
+    forecast: str | None,
+    reoptimise_every: str | None,
+    horizon: str | None,
+) -> "schemas.RunConfig":
+    """The run config with any command-line overrides of its ``rolling`` options."""
+    from gridq.io import files
+
+    updates: dict[str, object] = {}
+    if forecast is not None:
+        updates["forecast"] = forecast
+    if reoptimise_every is not None:
+        updates["reoptimise_every_min"] = int(
+            parse_duration_min(reoptimise_every, "--reoptimise-every")
+        )
+    if horizon is not None:
+        updates["horizon_h"] = parse_duration_min(horizon, "--horizon") / 60
+    rolling = run_config.rolling.model_dump(mode="json") | updates
+    return files.parse_model(
+        type(run_config), run_config.model_dump(mode="json") | {"rolling": rolling}
     )

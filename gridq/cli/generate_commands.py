@@ -20,13 +20,21 @@ def generate(
     days: Annotated[
         int | None, typer.Option(min=1, help="Length [days] instead of the bundle's own.")
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY.PATH=VALUE, as in a fleet file: battery.capacity_kwh=200, series.seed=7. "
+            "Repeat for more.",
+        ),
+    ] = None,
 ) -> None:
     """Write an example bundle's inputs: site_config.yaml, run_config.yaml, timeseries.parquet."""
     from gridq.engine import synth
     from gridq.io import bundle as io
     from gridq.io import params as params_io
 
-    example = params_io.example_bundle(params, name)
+    example = params_io.example_bundle(params, name, tuple(set_ or ()))
     series = example.series if days is None else example.series.model_copy(update={"days": days})
     folder = out or Path("bundles") / name
     timeseries = synth.make_timeseries(

@@ -8,65 +8,15 @@ import typer
 from gridq import conventions as col
 from gridq.cli.common import (
     native_stdout_to_stderr,
-    parse_duration_min,
-    progress_bar,
     reports_errors,
 )
 from gridq.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gridq import schemas
-    from gridq.engine import run as runner
-    from gridq.io import bundle as io
+    pass
 
 
 live_app = typer.Typer(help="Live operations: one receding-horizon step.", no_args_is_help=True)
-
-
-def with_rolling_options(
-    run_config: "schemas.RunConfig",
-    forecast: str | None,
-    reoptimise_every: str | None,
-    horizon: str | None,
-) -> "schemas.RunConfig":
-    """The run config with any command-line overrides of its ``rolling`` options."""
-    from gridq.io import files
-
-    updates: dict[str, object] = {}
-    if forecast is not None:
-        updates["forecast"] = forecast
-    if reoptimise_every is not None:
-        updates["reoptimise_every_min"] = int(
-            parse_duration_min(reoptimise_every, "--reoptimise-every")
-        )
-    if horizon is not None:
-        updates["horizon_h"] = parse_duration_min(horizon, "--horizon") / 60
-    rolling = run_config.rolling.model_dump(mode="json") | updates
-    return files.parse_model(
-        type(run_config), run_config.model_dump(mode="json") | {"rolling": rolling}
-    )
-
-
-def run_rolling(bundle: Path, inputs: "io.BundleInputs") -> "runner.Backtest":
-    """The rolling backtest of a bundle, its forecast provider chosen by the run config."""
-    from gridq.engine import forecast as forecasts
-    from gridq.engine import run as runner
-    from gridq.io import bundle as io
-
-    vintages = None
-    if inputs.run_config.rolling.forecast == "replay":
-        vintages = io.read_forecast_vintages(bundle / io.FORECASTS)
-    provider = forecasts.make_provider(
-        inputs.run_config.rolling.forecast,
-        inputs.timeseries,
-        inputs.site,
-        inputs.run_config,
-        vintages,
-    )
-    with progress_bar("re-planning") as progress, native_stdout_to_stderr():
-        return runner.backtest_rolling(
-            inputs.site, inputs.run_config, inputs.timeseries, provider, progress
-        )
 
 
 @live_app.command("step")

@@ -5,6 +5,7 @@ run never leaves a half-written file. Every JSON output is sorted, indented and 
 (:data:`PUBLISHED_DECIMALS`), so equal inputs give byte-identical files.
 """
 
+import errno
 import json
 import os
 import tempfile
@@ -186,3 +187,23 @@ def read_suite(path: Path) -> dict[str, Any]:
     if not isinstance(suite, dict) or not {"name", "expectations"} <= set(suite):
         raise ConfigError(f"{path}: an expectation suite needs 'name' and 'expectations'")
     return suite
+
+
+OS_FIXES = {
+    errno.EACCES: "check the file's and folder's permissions",
+    errno.EPERM: "check the file's and folder's permissions",
+    errno.EROFS: "the file system is read-only; copy the bundle somewhere writable",
+    errno.ENOSPC: "the disk is full; free space and rerun (nothing was half-written)",
+    errno.EDQUOT: "the disk quota is full; free space and rerun (nothing was half-written)",
+    errno.EISDIR: "a folder stands where a file is expected; remove or rename it",
+    errno.ENOTDIR: "a file stands where a folder is expected; check the path",
+    errno.ENOENT: "check the path",
+}
+
+
+def os_message(error: OSError) -> str:
+    """One line for an operating-system failure: the file, what happened and the fix."""
+    where = f"{error.filename}: " if error.filename else ""
+    what = (error.strerror or str(error)).lower()
+    fix = OS_FIXES.get(error.errno or 0, "check the file and the disk, then rerun")
+    return f"{where}{what}; {fix}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import Field, field_validator
 
 from gridq.engine.synth import SyntheticSeries
@@ -20,6 +21,10 @@ from gridq.errors import ConfigError
 from gridq.io.files import parse_model, read_yaml
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.base import FrozenModel
+from gridq.schemas.fleet import OVERRIDE
+
+SERIES = "series"
+"""The key of an example's synthetic series in overrides (``series.seed=7``)."""
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 """A bundle name: one path component that cannot climb out of ``bundles/``."""
@@ -101,16 +106,16 @@ def read_params(path: Path) -> PipelineParams:
         raise error.with_context(str(path)) from None
 
 
-def example_bundle(params_path: Path, name: str) -> ExampleBundle:
-    """Resolve bundle ``name`` of params.yaml into validated configs."""
-    params = read_params(params_path)
+def example_data(
+    params: PipelineParams, params_path: Path, name: str
+) -> tuple[dict[str, Any], dict[str, Any], SyntheticSeries]:
+    """Bundle ``name`` of ``params`` as site and run-config data (not yet validated) and series."""
     if name not in params.bundles:
         raise ConfigError(
             f"{params_path}: no bundle '{name}' under 'bundles'; choose one of "
             f"{', '.join(params.bundles)}"
         )
     bundle = params.bundles[name]
-    where = f"{params_path}: bundles.{name}"
     site_data = merge(params.site, bundle.site) | {
         "name": name,
         "battery": merge(params.battery, bundle.battery),
@@ -126,11 +131,73 @@ def example_bundle(params_path: Path, name: str) -> ExampleBundle:
         "rolling": merge(params.rolling, bundle.rolling),
         "underwriting": merge(params.underwriting, bundle.underwriting),
     }
+    return site_data, run_data, bundle.series
+
+
+def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        inner = data.get(key)
+        if not isinstance(inner, dict):
+            inner = {}
+            data[key] = inner
+        data = inner
+    data[keys[-1]] = value
+
+
+def apply_overrides(
+    parts: dict[str, dict[str, Any]], overrides: tuple[str, ...], where: str
+) -> None:
+    """Apply ``KEY.PATH=VALUE`` overrides to the site, run and (example) series data in place.
+
+    The first key names the part: a field of :class:`Site`, of :class:`RunConfig`, or
+    ``series``. A key unknown below it is refused when the part is validated.
+    """
+    for override in overrides:
+        match = OVERRIDE.fullmatch(override)
+        assert match is not None  # the schema admitted only this form
+        keys, raw = match.group(1).split("."), match.group(2)
+        if keys[0] in Site.model_fields:
+            part = "site"
+        elif keys[0] in RunConfig.model_fields:
+            part = "run_config"
+        elif keys[0] == SERIES and SERIES in parts:
+            part = SERIES
+        else:
+            known = [
+                *Site.model_fields,
+                *RunConfig.model_fields,
+                *([SERIES] if SERIES in parts else []),
+            ]
+            raise ConfigError(
+                f"{where}: override '{override}': '{keys[0]}' is not a key of a site or a run "
+                f"config; use one of {', '.join(sorted(known))}"
+            )
+        if keys in (["name"], [SERIES]):
+            raise ConfigError(
+                f"{where}: override '{override}': set a field below '{keys[0]}' (the name comes "
+                "from the bundle or the fleet)"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(
+                f"{where}: override '{override}': the value is not YAML; quote it"
+            ) from None
+        # An example's series is its own part: series.seed sets its 'seed'.
+        _set(parts[part], keys[1:] if part == SERIES else keys, value)
+
+
+def example_bundle(params_path: Path, name: str, overrides: tuple[str, ...] = ()) -> ExampleBundle:
+    """Resolve bundle ``name`` of params.yaml, then ``overrides``, into validated configs."""
+    site_data, run_data, series = example_data(read_params(params_path), params_path, name)
+    where = f"{params_path}: bundles.{name}"
+    parts = {"site": site_data, "run_config": run_data, SERIES: series.model_dump(mode="json")}
+    apply_overrides(parts, overrides, where)
     try:
         return ExampleBundle(
-            site=parse_model(Site, site_data),
-            run_config=parse_model(RunConfig, run_data),
-            series=bundle.series,
+            site=parse_model(Site, parts["site"]),
+            run_config=parse_model(RunConfig, parts["run_config"]),
+            series=parse_model(SyntheticSeries, parts[SERIES]),
         )
     except ConfigError as error:
         raise error.with_context(where) from None

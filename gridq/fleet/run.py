@@ -1,0 +1,165 @@
+"""``gridq fleet run``: every task of a fleet on Dask, then the fleet's results.
+
+By default an embedded ``dask.distributed`` LocalCluster (one single-threaded worker process
+per core); with a scheduler address, any cluster that runs the same GridQ. Every task is
+checked before anything is written or any cluster is asked, so a bad fleet file fails whole.
+A worker that dies takes no result with it: the scheduler runs its tasks elsewhere. A rerun
+skips every task whose bundle already holds its result (see :mod:`gridq.fleet.tasks`).
+"""
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gridq.errors import ConfigError
+from gridq.fleet.tasks import Task, run_task, tasks_of
+from gridq.io import fleet as fleet_io
+
+CONNECT_TIMEOUT_S = 10
+FleetProgress = Callable[[int, int, int], None]
+"""Called with (tasks done, of which failed, tasks in all) as each task finishes."""
+
+
+@dataclass(frozen=True)
+class FleetRun:
+    """The rows of the results table (sites in fleet order, then scenarios) and the summary."""
+
+    rows: list[dict[str, Any]]
+    metrics: dict[str, Any]
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A client of the cluster at ``scheduler``, or of a LocalCluster of ``workers`` processes."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+        except (OSError, TimeoutError, ValueError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ConfigError(
+                f"--scheduler {scheduler}: no Dask scheduler answered ({reason}); check the "
+                "address (e.g. tcp://host:8786), or leave --scheduler out to run on a local "
+                "cluster"
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _lost(task: Task, error: BaseException) -> dict[str, Any]:
+    """The row of a task Dask could not finish (its workers kept dying)."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return {
+        "site": task.site,
+        "scenario": task.scenario,
+        "status": "failed",
+        "error": f"the task was lost ({type(error).__name__}: {reason}); rerun the fleet",
+        "resumed": False,
+        "task_s": None,
+        "solve_s": None,
+    }
+
+
+def run_tasks(
+    client: Any, tasks: list[Task], progress: FleetProgress | None = None
+) -> list[dict[str, Any]]:
+    """Run ``tasks`` on ``client``'s cluster; their rows in the order of ``tasks``."""
+    from distributed import as_completed
+
+    futures = {
+        client.submit(run_task, task, key=f"gridq-fleet-{task.key}-{os.urandom(4).hex()}"): task
+        for task in tasks
+    }
+    rows: dict[str, dict[str, Any]] = {}
+    failed = 0
+    for future in as_completed(futures):
+        task = futures[future]
+        try:
+            row = future.result()
+        except Exception as error:  # noqa: BLE001 - a lost task is a failed row, not a crash
+            row = _lost(task, error)
+        rows[task.key] = row
+        failed += row["status"] != "ok"
+        if progress is not None:
+            progress(len(rows), failed, len(tasks))
+    return [rows[task.key] for task in tasks]
+
+
+def _spread(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p10": None, "p50": None, "p90": None, "mean": None}
+    return {
+        "p10": float(np.quantile(values, 0.1)),
+        "p50": float(np.quantile(values, 0.5)),
+        "p90": float(np.quantile(values, 0.9)),
+        "mean": float(np.mean(values)),
+    }
+
+
+def fleet_metrics(name: str, rows: list[dict[str, Any]], scenarios: list[str]) -> dict[str, Any]:
+    """fleet_metrics.json: per scenario, the savings spread and totals; every failure."""
+    by_scenario = {}
+    for scenario in scenarios:
+        done = [r for r in rows if r["scenario"] == scenario and r["status"] == "ok"]
+        savings = [r["savings_gbp"] for r in done]
+        captured = [r["captured_frac"] for r in done if r.get("captured_frac") is not None]
+        by_scenario[scenario] = {
+            "sites": len(done),
+            "total_savings_gbp": float(np.sum(savings)) if savings else 0.0,
+            "savings_gbp": _spread(savings),
+            "captured_frac": _spread(captured),
+        }
+    return {
+        "fleet": name,
+        "tasks": len(rows),
+        "succeeded": sum(r["status"] == "ok" for r in rows),
+        "failed": sum(r["status"] != "ok" for r in rows),
+        "scenarios": by_scenario,
+        "failures": [
+            {"site": r["site"], "scenario": r["scenario"], "error": r["error"]}
+            for r in rows
+            if r["status"] != "ok"
+        ],
+    }
+
+
+def run_fleet(
+    fleet_file: Path,
+    out: Path,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: FleetProgress | None = None,
+) -> FleetRun:
+    """Run every site under every scenario of ``fleet_file`` into ``out``."""
+    fleet = fleet_io.read_fleet(fleet_file)
+    tasks = tasks_of(fleet_file, fleet, out)
+    for task in tasks:
+        task.configs()
+    with dask_client(scheduler, workers) as client:
+        rows = run_tasks(client, tasks, progress)
+    metrics = fleet_metrics(fleet.name, rows, [s.name for s in fleet.scenarios])
+    fleet_io.write_fleet_results(out, rows, metrics)
+    return FleetRun(rows=rows, metrics=metrics)

@@ -1,0 +1,43 @@
+"""A bundle's backtest: run it perfect or rolling, then publish its outputs together.
+
+``gridq backtest`` and every task of a fleet call :func:`backtest_bundle`, so a fleet's bundle
+is exactly what the single-site command writes. The caller holds the bundle's lock.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from gridq.engine.forecast import make_provider
+from gridq.engine.run import Backtest, backtest_perfect, backtest_rolling
+from gridq.io import bundle as io
+
+
+def backtest_bundle(
+    bundle: Path,
+    inputs: io.BundleInputs,
+    mode: Literal["perfect", "rolling"],
+    progress: Callable[[int, int], None] | None = None,
+) -> Backtest:
+    """Backtest ``inputs`` (read from ``bundle``) and publish dispatch, baseline and metrics."""
+    site, run_config, timeseries = inputs.site, inputs.run_config, inputs.timeseries
+    if mode == "rolling":
+        forecast = run_config.rolling.forecast
+        replayed = (io.FORECASTS,) if forecast == "replay" else ()
+        vintages = io.read_forecast_vintages(bundle / io.FORECASTS) if replayed else None
+        provider = make_provider(forecast, timeseries, site, run_config, vintages)
+        done = backtest_rolling(site, run_config, timeseries, provider, progress)
+        command, made_from = "backtest --mode rolling", (*io.INPUT_FILES, *replayed)
+    else:
+        done = backtest_perfect(site, run_config, timeseries)
+        command, made_from = "backtest", io.INPUT_FILES
+    io.write_outputs(
+        bundle,
+        command=command,
+        made_from=made_from,
+        tables={io.DISPATCH: done.dispatch, io.BASELINE: done.baseline},
+        documents={io.SOLVE_STATS: done.solve_stats, io.METRICS: done.metrics},
+        timings_s=done.timings_s,
+    )
+    io.write_metadata(bundle, inputs)
+    return done

@@ -1,0 +1,120 @@
+"""Pydantic model of a fleet file: sites, scenarios and the runner every task uses.
+
+A site is an existing bundle folder (``bundle``) or an example of params.yaml (``example``)
+drawn afresh. Overrides use the syntax of ``dvc exp run -S``: ``KEY.PATH=VALUE``, the value
+read as YAML. A key's first part says what it changes: a field of ``site_config.yaml``
+(``battery``, ``grid``, ...), of ``run_config.yaml`` (``tariff``, ``rolling``, ...), or, for
+an example site, its synthetic ``series`` (``series.seed=7``).
+"""
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from gridq.schemas.base import FrozenModel
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""A site or scenario name: one path component that cannot climb out of the output folder."""
+OVERRIDE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(.*)", re.S)
+
+
+def _plain(name: str) -> str:
+    if not PLAIN_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a plain name; use letters, digits, '_' and '-' only (no '/', "
+            "'..' or spaces)"
+        )
+    return name
+
+
+def _overrides(overrides: tuple[str, ...]) -> tuple[str, ...]:
+    for override in overrides:
+        if not OVERRIDE.fullmatch(override):
+            raise ValueError(
+                f"override {override!r} is not KEY.PATH=VALUE; write e.g. battery.capacity_kwh=200"
+            )
+    return overrides
+
+
+class FleetSite(FrozenModel):
+    """One site of the fleet: a bundle folder or an example of params.yaml, and overrides."""
+
+    name: str = Field(description="Unique in the fleet; names its folder under the output.")
+    bundle: str | None = Field(None, description="A bundle folder, relative to the fleet file.")
+    example: str | None = Field(None, description="An example bundle of params.yaml.")
+    overrides: tuple[str, ...] = Field((), description="KEY.PATH=VALUE, applied in order.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        return _plain(name)
+
+    @field_validator("overrides")
+    @classmethod
+    def _valid_overrides(cls, overrides: tuple[str, ...]) -> tuple[str, ...]:
+        return _overrides(overrides)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "FleetSite":
+        if (self.bundle is None) == (self.example is None):
+            raise ValueError(f"site '{self.name}' needs exactly one of 'bundle' and 'example'")
+        return self
+
+
+class Scenario(FrozenModel):
+    """A variant run at every site: overrides applied after the site's own."""
+
+    name: str
+    overrides: tuple[str, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        return _plain(name)
+
+    @field_validator("overrides")
+    @classmethod
+    def _valid_overrides(cls, overrides: tuple[str, ...]) -> tuple[str, ...]:
+        return _overrides(overrides)
+
+
+class FleetRunner(FrozenModel):
+    """How every task runs: a perfect-foresight or a rolling backtest.
+
+    A rolling run takes its forecast and re-planning from each task's run config
+    (``rolling.forecast=learned`` as an override).
+    """
+
+    mode: Literal["perfect", "rolling"] = "perfect"
+
+
+class Fleet(FrozenModel):
+    """A fleet file: every site runs every scenario with the runner."""
+
+    name: str
+    params: str = Field(
+        "params.yaml", description="params.yaml of the example sites, relative to the fleet file."
+    )
+    runner: FleetRunner = FleetRunner()
+    sites: tuple[FleetSite, ...] = Field(min_length=1)
+    scenarios: tuple[Scenario, ...] = (Scenario(name="base"),)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        return _plain(name)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Fleet":
+        for kind, names in (
+            ("site", [site.name for site in self.sites]),
+            ("scenario", [scenario.name for scenario in self.scenarios]),
+        ):
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(
+                    f"{kind} name '{repeated[0]}' appears more than once; give each {kind} its "
+                    "own name"
+                )
+        return self

@@ -1,0 +1,214 @@
+"""Fleets on a real Dask LocalCluster: same bundles as the single-site CLI, faults, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from gridq.fleet.run import dask_client, run_fleet
+from gridq.io import bundle as io
+from gridq.io import fleet as fleet_io
+from tests.conftest import PARAMS, REPO, invoke
+
+SITES = (
+    ("home-a", "pv_battery_tou", ["series.seed=501", "battery.capacity_kwh=9.0"]),
+    ("home-b", "pv_battery_tou", ["series.seed=502"]),
+    ("shop-a", "export_limited_pv", ["series.seed=503"]),
+    ("office-a", "commercial_demand_charge", ["series.seed=504"]),
+)
+SCENARIOS = [
+    {"name": "base"},
+    {"name": "high_wear", "overrides": ["battery.degradation_cost_gbp_per_kwh=0.05"]},
+]
+RESULT_COLUMNS = ["savings_gbp", "optimised_total_cost_gbp", "baseline_total_cost_gbp"]
+
+
+def write_fleet(folder: Path, sites=SITES, scenarios=SCENARIOS, days: int = 3, **extra) -> Path:
+    """A fleet file of example sites over ``days`` days, beside a copy of params.yaml's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fleet = {
+        "name": "test_fleet",
+        "params": str(PARAMS),
+        "sites": [
+            {"name": name, "example": example, "overrides": [*overrides, f"series.days={days}"]}
+            for name, example, overrides in sites
+        ],
+        "scenarios": scenarios,
+    } | extra
+    path = folder / "fleet.yaml"
+    path.write_text(yaml.safe_dump(fleet, sort_keys=False))
+    return path
+
+
+def results(out: Path) -> pd.DataFrame:
+    table = fleet_io.read_fleet_results(out)
+    table["scenario"] = table["scenario"].astype(str)
+    return table.sort_values(["site", "scenario"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    """The small fleet run once from the CLI on a two-worker LocalCluster."""
+    root = tmp_path_factory.mktemp("fleet")
+    fleet_file = write_fleet(root)
+    out = root / "out"
+    result = invoke("fleet", "run", fleet_file, "--out", out, "--workers", 2)
+    assert result.exit_code == 0, result.output
+    assert "8 of 8 tasks done (0 already done before), 0 failed" in result.output
+    return fleet_file, out
+
+
+def test_every_task_writes_a_bundle_identical_to_the_single_site_cli(clean_run, tmp_path):
+    fleet_file, out = clean_run
+    table = results(out)
+    assert len(table) == len(SITES) * len(SCENARIOS)
+    assert (table["status"] == "ok").all()
+    assert (table["savings_gbp"] >= -1e-6).all(), "the optimum never does worse than its baseline"
+    metrics = json.loads((out / fleet_io.FLEET_METRICS).read_text())
+    assert metrics["succeeded"] == 8
+    assert metrics["failures"] == []
+    assert metrics["scenarios"]["base"]["total_savings_gbp"] == pytest.approx(
+        table[table["scenario"] == "base"]["savings_gbp"].sum(), abs=1e-6
+    )
+    # Wear priced higher can only raise each site's optimised cost.
+    by = table.set_index(["site", "scenario"])["optimised_total_cost_gbp"]
+    for site, _, _ in SITES:
+        assert by[(site, "high_wear")] >= by[(site, "base")] - 1e-6
+    # The single-site CLI on a copy of one task's inputs writes the same bundle, byte for byte.
+    task = out / "sites" / "office-a" / "high_wear"
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in io.INPUT_FILES:
+        (alone / name).write_bytes((task / name).read_bytes())
+    assert invoke("backtest", alone).exit_code == 0
+    for name in (io.DISPATCH, io.BASELINE, io.SOLVE_STATS, io.METRICS):
+        assert (alone / name).read_bytes() == (task / name).read_bytes(), name
+
+
+def test_a_killed_worker_loses_no_result(clean_run, tmp_path):
+    fleet_file, clean_out = clean_run
+    out = tmp_path / "out"
+    with dask_client(None, 2) as client:
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_one_worker(done: int, failed: int, total: int) -> None:
+            if not killed:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+
+        # The same code path as a real cluster: a scheduler address.
+        run_fleet(fleet_file, out, client.scheduler.address, None, kill_one_worker)
+    assert killed
+    pd.testing.assert_frame_equal(
+        results(out)[["site", "scenario", "status", *RESULT_COLUMNS]],
+        results(clean_out)[["site", "scenario", "status", *RESULT_COLUMNS]],
+    )
+
+
+def test_a_killed_fleet_run_resumes_with_only_the_missing_tasks(clean_run, tmp_path):
+    _, clean_out = clean_run
+    sites = [(f"home-{n}", "pv_battery_tou", [f"series.seed={600 + n}"]) for n in range(8)]
+    fleet_file = write_fleet(tmp_path, sites=sites, scenarios=[{"name": "base"}], days=7)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gridq", "fleet", "run", str(fleet_file), "--out", str(out)]
+    run = subprocess.Popen(
+        [*command, "--workers", "1"], cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("sites/*/base/metrics.json"))) < 2:
+        assert run.poll() is None, "the fleet ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    finished = {p.parent.parent.name for p in out.glob("sites/*/base/metrics.json")}
+    assert 2 <= len(finished) < len(sites)
+    assert not (out / fleet_io.FLEET_METRICS).exists()
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    table = results(out)
+    assert (table["status"] == "ok").all()
+    assert len(table) == len(sites)
+    assert set(table[table["resumed"]]["site"]) >= finished
+    assert f"{len(sites)} of {len(sites)} tasks done" in rerun.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"sites": [{"name": "x", "example": "no_such_example"}]},
+            "no bundle 'no_such_example' under 'bundles'",
+        ),
+        ({"sites": [{"name": "x", "bundle": "missing"}]}, "missing: not a folder"),
+        (
+            {"sites": [{"name": "x", "example": "pv_battery_tou"}] * 2},
+            "site name 'x' appears more than once",
+        ),
+        (
+            {
+                "sites": [
+                    {
+                        "name": "x",
+                        "example": "pv_battery_tou",
+                        "overrides": ["batery.capacity_kwh=2"],
+                    }
+                ]
+            },
+            "'batery' is not a key of a site or a run config",
+        ),
+        (
+            {"scenarios": [{"name": "s", "overrides": ["battery.capcity_kwh=2"]}]},
+            "battery.capcity_kwh: unknown key",
+        ),
+        ({"scenarios": [{"name": "s", "overrides": ["battery"]}]}, "is not KEY.PATH=VALUE"),
+    ],
+)
+def test_a_bad_fleet_file_is_one_line_and_writes_nothing(tmp_path, change, expected):
+    fleet_file = write_fleet(tmp_path / "f", sites=SITES[:1])
+    data = yaml.safe_load(fleet_file.read_text()) | change
+    fleet_file.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    result = invoke("fleet", "run", fleet_file, "--out", out)
+    assert result.exit_code == 2
+    assert expected in result.output, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert not out.exists()
+
+
+def test_an_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path):
+    fleet_file = write_fleet(tmp_path / "f", sites=SITES[:1])
+    out = tmp_path / "out"
+    result = invoke("fleet", "run", fleet_file, "--out", out, "--scheduler", "tcp://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered" in result.output
+    assert result.output.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_task_with_bad_input_fails_alone(tmp_path, example_bundles):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    source = example_bundles["pv_battery_tou"]
+    for name in (io.SITE_CONFIG, io.RUN_CONFIG):
+        (broken / name).write_bytes((source / name).read_bytes())
+    (broken / io.TIMESERIES).write_text("not parquet")
+    fleet_file = write_fleet(tmp_path / "f", sites=SITES[:1], scenarios=[{"name": "base"}])
+    data = yaml.safe_load(fleet_file.read_text())
+    data["sites"].append({"name": "broken", "bundle": str(broken)})
+    fleet_file.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    result = invoke("fleet", "run", fleet_file, "--out", out, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 tasks done (0 already done before), 1 failed" in result.output
+    assert "failed broken/base:" in result.output
+    assert "not a readable parquet file" in result.output
+    metrics = json.loads((out / fleet_io.FLEET_METRICS).read_text())
+    assert [f["site"] for f in metrics["failures"]] == ["broken"]

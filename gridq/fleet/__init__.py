@@ -1,0 +1,1 @@
+"""Fleets: many sites and scenarios as Dask tasks, each a normal run bundle."""

@@ -6,12 +6,16 @@ from pathlib import Path
 import yaml
 
 from gridq.schemas import RunConfig, Site
+from gridq.schemas.fleet import Fleet
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_yaml_examples_validate():
-    site_yaml, run_yaml = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    fleet_yaml, site_yaml, run_yaml = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    fleet = Fleet.model_validate(yaml.safe_load(fleet_yaml))
+    assert [site.name for site in fleet.sites] == ["shop-01", "home-01"]
+    assert [scenario.name for scenario in fleet.scenarios] == ["base", "high_wear"]
     assert Site.model_validate(yaml.safe_load(site_yaml)).battery.capacity_kwh == 13.5
     run_config = RunConfig.model_validate(yaml.safe_load(run_yaml))
     assert [c.name for c in run_config.tariff.demand_charges] == ["monthly_peak", "evening_peak"]

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from linopy import Model
 
-from gridq.engine.baseline import baseline_dispatch, no_battery
+from gridq.engine.baseline import BaselineKind, baseline_dispatch, no_battery
 from gridq.engine.bill import CONSTANT_BILL_ITEMS, Bill, bill
 from gridq.engine.forecast import ForecastProvider, PerfectForecast
 from gridq.engine.metrics import Summary, compute_metrics, summarise
@@ -127,22 +127,36 @@ class Backtest:
     timings_s: dict[str, float]
 
 
+def backtest_of(
+    problem: DispatchProblem,
+    baseline: BaselineKind,
+    optimised: Summary,
+    dispatch: pd.DataFrame,
+    solve_stats: dict[str, Any],
+    timings_s: dict[str, float],
+) -> Backtest:
+    """The backtest of ``dispatch``, optimal for ``problem``: its ``baseline`` and metrics."""
+    reference = baseline_dispatch(problem, baseline)
+    metrics = compute_metrics(optimised, baseline_summaries(problem, baseline, reference), baseline)
+    return Backtest(
+        dispatch=dispatch,
+        baseline=reference,
+        metrics=metrics,
+        solve_stats=solve_stats,
+        timings_s=timings_s,
+    )
+
+
 def backtest_perfect(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> Backtest:
     """The perfect-foresight run, its baseline and metrics."""
     optimised = optimise(site, run_config, timeseries)
-    problem = optimised.problem
-    reference = baseline_dispatch(problem, run_config.baseline)
-    metrics = compute_metrics(
-        optimised.summary,
-        baseline_summaries(problem, run_config.baseline, reference),
+    return backtest_of(
+        optimised.problem,
         run_config.baseline,
-    )
-    return Backtest(
-        dispatch=optimised.dispatch,
-        baseline=reference,
-        metrics=metrics,
-        solve_stats=optimised.solve_stats,
-        timings_s=optimised.timings_s,
+        optimised.summary,
+        optimised.dispatch,
+        optimised.solve_stats,
+        optimised.timings_s,
     )
 
 

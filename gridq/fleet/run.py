@@ -4,7 +4,8 @@ By default an embedded ``dask.distributed`` LocalCluster (one single-threaded wo
 per core); with a scheduler address, any cluster that runs the same GridQ. Every task is
 checked before anything is written or any cluster is asked, so a bad fleet file fails whole.
 A worker that dies takes no result with it: the scheduler runs its tasks elsewhere. A rerun
-skips every task whose bundle already holds its result (see :mod:`gridq.fleet.tasks`).
+skips every task whose bundle already holds its result (see :mod:`gridq.fleet.tasks`). A fleet
+behind a shared connection is solved as one LP per scenario instead (:mod:`gridq.fleet.coupled`).
 """
 
 import logging
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from gridq.errors import ConfigError
+from gridq.fleet.coupled import run_coupled
 from gridq.fleet.tasks import Task, run_task, tasks_of
 from gridq.io import fleet as fleet_io
 
@@ -158,8 +160,13 @@ def run_fleet(
     tasks = tasks_of(fleet_file, fleet, out)
     for task in tasks:
         task.configs()
-    with dask_client(scheduler, workers) as client:
-        rows = run_tasks(client, tasks, progress)
+    if fleet.coupling is not None:
+        rows = run_coupled(fleet, fleet.coupling, tasks, progress)
+    else:
+        with dask_client(scheduler, workers) as client:
+            rows = run_tasks(client, tasks, progress)
     metrics = fleet_metrics(fleet.name, rows, [s.name for s in fleet.scenarios])
+    if fleet.coupling is not None:
+        metrics["coupling"] = fleet.coupling.model_dump(mode="json")
     fleet_io.write_fleet_results(out, rows, metrics)
     return FleetRun(rows=rows, metrics=metrics)

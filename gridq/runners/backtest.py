@@ -31,6 +31,18 @@ def backtest_bundle(
     else:
         done = backtest_perfect(site, run_config, timeseries)
         command, made_from = "backtest", io.INPUT_FILES
+    publish_backtest(bundle, inputs, done, command, made_from)
+    return done
+
+
+def publish_backtest(
+    bundle: Path,
+    inputs: io.BundleInputs,
+    done: Backtest,
+    command: str,
+    made_from: tuple[str, ...] = io.INPUT_FILES,
+) -> None:
+    """Publish a backtest's dispatch, baseline, solve stats and metrics, then the metadata."""
     io.write_outputs(
         bundle,
         command=command,
@@ -40,4 +52,3 @@ def backtest_bundle(
         timings_s=done.timings_s,
     )
     io.write_metadata(bundle, inputs)
-    return done

@@ -89,6 +89,27 @@ class FleetRunner(FrozenModel):
     mode: Literal["perfect", "rolling"] = "perfect"
 
 
+class Coupling(FrozenModel):
+    """A connection the sites share (a virtual power plant): limits on their summed flows.
+
+    The fleet is then solved as one LP per scenario (perfect foresight), so each site's
+    dispatch respects the shared limits at every step.
+    """
+
+    import_limit_kw: float | None = Field(
+        None, gt=0, description="Most the sites together import at any step [kW]."
+    )
+    export_limit_kw: float | None = Field(
+        None, ge=0, description="Most the sites together export at any step [kW]."
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> "Coupling":
+        if self.import_limit_kw is None and self.export_limit_kw is None:
+            raise ValueError("a coupling needs import_limit_kw or export_limit_kw")
+        return self
+
+
 class Fleet(FrozenModel):
     """A fleet file: every site runs every scenario with the runner."""
 
@@ -99,6 +120,9 @@ class Fleet(FrozenModel):
     runner: FleetRunner = FleetRunner()
     sites: tuple[FleetSite, ...] = Field(min_length=1)
     scenarios: tuple[Scenario, ...] = (Scenario(name="base"),)
+    coupling: Coupling | None = Field(
+        None, description="A shared connection: the fleet is solved as one LP per scenario."
+    )
 
     @field_validator("name")
     @classmethod
@@ -117,4 +141,8 @@ class Fleet(FrozenModel):
                     f"{kind} name '{repeated[0]}' appears more than once; give each {kind} its "
                     "own name"
                 )
+        if self.coupling is not None and self.runner.mode != "perfect":
+            raise ValueError(
+                "a coupled fleet runs with perfect foresight; set runner.mode: perfect"
+            )
         return self

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from gridq.engine.model.joint import SharedConnection, solve_joint
+from gridq.engine.model.problem import make_problem
 from gridq.fleet.run import dask_client, run_fleet
 from gridq.io import bundle as io
 from gridq.io import fleet as fleet_io
@@ -169,6 +171,10 @@ def test_a_killed_fleet_run_resumes_with_only_the_missing_tasks(clean_run, tmp_p
             "battery.capcity_kwh: unknown key",
         ),
         ({"scenarios": [{"name": "s", "overrides": ["battery"]}]}, "is not KEY.PATH=VALUE"),
+        (
+            {"runner": {"mode": "rolling"}, "coupling": {"import_limit_kw": 10.0}},
+            "a coupled fleet runs with perfect foresight",
+        ),
     ],
 )
 def test_a_bad_fleet_file_is_one_line_and_writes_nothing(tmp_path, change, expected):
@@ -212,3 +218,64 @@ def test_a_task_with_bad_input_fails_alone(tmp_path, example_bundles):
     assert "not a readable parquet file" in result.output
     metrics = json.loads((out / fleet_io.FLEET_METRICS).read_text())
     assert [f["site"] for f in metrics["failures"]] == ["broken"]
+
+
+def test_a_coupled_fleet_keeps_to_its_shared_limit_as_the_joint_lp(tmp_path):
+    sites = (
+        ("office-a", "commercial_demand_charge", ["series.seed=701"]),
+        ("office-b", "commercial_demand_charge", ["series.seed=702"]),
+        ("works-a", "uk_business_duos", ["series.seed=703"]),
+    )
+    alone_file = write_fleet(tmp_path / "alone", sites=sites, scenarios=[{"name": "base"}])
+    assert (
+        invoke(
+            "fleet", "run", alone_file, "--out", tmp_path / "alone_out", "--workers", 1
+        ).exit_code
+        == 0
+    )
+
+    def import_kw(out: Path) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                site: pd.read_parquet(out / "sites" / site / "base" / io.DISPATCH)["grid_import_kw"]
+                for site, _, _ in sites
+            }
+        )
+
+    alone = import_kw(tmp_path / "alone_out")
+    limit_kw = round(0.8 * alone.sum(axis=1).max(), 3)
+    coupled_file = write_fleet(
+        tmp_path / "coupled",
+        sites=sites,
+        scenarios=[{"name": "base"}],
+        coupling={"import_limit_kw": limit_kw},
+    )
+    out = tmp_path / "coupled_out"
+    result = invoke("fleet", "run", coupled_file, "--out", out)
+    assert result.exit_code == 0, result.output
+    coupled = import_kw(out)
+    assert alone.sum(axis=1).max() > limit_kw
+    assert coupled.sum(axis=1).max() <= limit_kw + 1e-6
+    # Each bundle holds its site's share of the joint LP's optimum.
+    fleet = fleet_io.read_fleet(coupled_file)
+    problems = [
+        make_problem(i.site, i.run_config, i.timeseries)
+        for i in (
+            fleet_io.task_inputs(
+                fleet_io.task_configs(coupled_file, fleet, site, fleet.scenarios[0])
+            )
+            for site in fleet.sites
+        )
+    ]
+    joint = solve_joint(problems, SharedConnection(import_limit_kw=limit_kw))
+    for (site, _, _), dispatch in zip(sites, joint.dispatches, strict=True):
+        written = pd.read_parquet(out / "sites" / site / "base" / io.DISPATCH).set_index(
+            "timestamp"
+        )
+        pd.testing.assert_frame_equal(written, dispatch, check_freq=False, atol=1e-6)
+    table = results(out)
+    alone_table = results(tmp_path / "alone_out")
+    assert (
+        table["optimised_total_cost_gbp"].sum()
+        >= alone_table["optimised_total_cost_gbp"].sum() - 1e-6
+    )

@@ -17,7 +17,7 @@ from gridq.engine.model.problem import DispatchProblem
 from gridq.errors import InfeasibleError, SolverError
 from gridq.schemas import SolverOptions
 
-_VARIABLE_COLUMNS = {
+VARIABLE_COLUMNS = {
     names.GRID_IMPORT_KW: col.GRID_IMPORT_KW,
     names.GRID_EXPORT_KW: col.GRID_EXPORT_KW,
     names.BATTERY_CHARGE_KW: col.BATTERY_CHARGE_KW,
@@ -27,7 +27,7 @@ _VARIABLE_COLUMNS = {
 }
 
 # HiGHS model status texts, in linopy's termination-condition words.
-_HIGHS_CONDITIONS = {
+HIGHS_CONDITIONS = {
     "Optimal": "optimal",
     "Infeasible": "infeasible",
     "Primal infeasible or unbounded": "infeasible_or_unbounded",
@@ -127,18 +127,18 @@ def explain_infeasibility(problem: DispatchProblem) -> str:
     )
 
 
-def _dispatch(problem: DispatchProblem, values: dict[str, np.ndarray]) -> pd.DataFrame:
+def dispatch_table(problem: DispatchProblem, values: dict[str, np.ndarray]) -> pd.DataFrame:
     """The dispatch table from the per-step variables' values."""
     # HiGHS returns values within its tolerances, e.g. -1e-12: clip those to the sign convention
     # (+ 0.0 turns -0.0 into 0.0).
     return pd.DataFrame(
         {col.LOAD_KW: problem.load_kw, col.PV_KW: problem.pv_kw}
-        | {column: np.maximum(values[var], 0.0) + 0.0 for var, column in _VARIABLE_COLUMNS.items()},
+        | {column: np.maximum(values[var], 0.0) + 0.0 for var, column in VARIABLE_COLUMNS.items()},
         index=pd.DatetimeIndex(problem.time_index, name=col.TIMESTAMP),
     )
 
 
-def _check_optimal(problem: DispatchProblem, condition: str) -> None:
+def check_optimal(problem: DispatchProblem, condition: str) -> None:
     """Refuse any end but optimal: ``condition`` as HiGHS's model status, in linopy's words."""
     if condition in ("infeasible", "infeasible_or_unbounded"):
         raise InfeasibleError(f"site cannot be balanced: {explain_infeasibility(problem)}")
@@ -201,9 +201,9 @@ def solve_in_place(problem: DispatchProblem, highs: InPlaceHighs | None = None) 
     built = time.perf_counter()
     status_text, values, objective_gbp = highs.solve(lp)
     timings_s = {"build_s": built - started, "solve_s": time.perf_counter() - built}
-    condition = _HIGHS_CONDITIONS.get(status_text, status_text)
-    _check_optimal(problem, condition)
-    dispatch = _dispatch(problem, {var: lp.value(values, var) for var in _VARIABLE_COLUMNS})
+    condition = HIGHS_CONDITIONS.get(status_text, status_text)
+    check_optimal(problem, condition)
+    dispatch = dispatch_table(problem, {var: lp.value(values, var) for var in VARIABLE_COLUMNS})
     stats = solve_stats(
         problem,
         highs.highs,
@@ -232,9 +232,9 @@ def solve(model: Model, problem: DispatchProblem) -> SolveResult:
     """
     options = highs_options(problem.solver)
     _, condition = model.solve(solver_name="highs", progress=False, **options)
-    _check_optimal(problem, condition)
-    dispatch = _dispatch(
-        problem, {var: model.variables[var].solution.to_numpy() for var in _VARIABLE_COLUMNS}
+    check_optimal(problem, condition)
+    dispatch = dispatch_table(
+        problem, {var: model.variables[var].solution.to_numpy() for var in VARIABLE_COLUMNS}
     )
     objective_gbp = model.objective.value
     if objective_gbp is None:

@@ -37,12 +37,10 @@ def _overrides(overrides: tuple[str, ...]) -> tuple[str, ...]:
     return overrides
 
 
-class FleetSite(FrozenModel):
-    """One site of the fleet: a bundle folder or an example of params.yaml, and overrides."""
+class Named(FrozenModel):
+    """A site or scenario: a plain name and overrides (``KEY.PATH=VALUE``, applied in order)."""
 
-    name: str = Field(description="Unique in the fleet; names its folder under the output.")
-    bundle: str | None = Field(None, description="A bundle folder, relative to the fleet file.")
-    example: str | None = Field(None, description="An example bundle of params.yaml.")
+    name: str = Field(description="Unique in the fleet; names a folder under the output.")
     overrides: tuple[str, ...] = Field((), description="KEY.PATH=VALUE, applied in order.")
 
     @field_validator("name")
@@ -55,6 +53,13 @@ class FleetSite(FrozenModel):
     def _valid_overrides(cls, overrides: tuple[str, ...]) -> tuple[str, ...]:
         return _overrides(overrides)
 
+
+class FleetSite(Named):
+    """One site of the fleet: a bundle folder or an example of params.yaml, and overrides."""
+
+    bundle: str | None = Field(None, description="A bundle folder, relative to the fleet file.")
+    example: str | None = Field(None, description="An example bundle of params.yaml.")
+
     @model_validator(mode="after")
     def _one_source(self) -> "FleetSite":
         if (self.bundle is None) == (self.example is None):
@@ -62,21 +67,8 @@ class FleetSite(FrozenModel):
         return self
 
 
-class Scenario(FrozenModel):
+class Scenario(Named):
     """A variant run at every site: overrides applied after the site's own."""
-
-    name: str
-    overrides: tuple[str, ...] = ()
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, name: str) -> str:
-        return _plain(name)
-
-    @field_validator("overrides")
-    @classmethod
-    def _valid_overrides(cls, overrides: tuple[str, ...]) -> tuple[str, ...]:
-        return _overrides(overrides)
 
 
 class FleetRunner(FrozenModel):

@@ -62,11 +62,7 @@ def optimise(
         tariff=problem.tariff,
     )
     summary = summarise(result.dispatch, problem)
-    stats = result.solve_stats | {
-        "bill_gbp": summary.bill.as_dict(),
-        "constant_terms_gbp": {name: getattr(summary.bill, name) for name in CONSTANT_BILL_ITEMS},
-        "checks": summary.checks,
-    }
+    stats = with_summary(result.solve_stats, summary)
     timings = {name: result.timings_s[name] for name in ("build_s", "solve_s")}
     return Optimised(
         dispatch=result.dispatch,
@@ -75,6 +71,15 @@ def optimise(
         solve_stats=stats,
         timings_s=timings,
     )
+
+
+def with_summary(solve_stats: dict[str, Any], summary: Summary) -> dict[str, Any]:
+    """solve_stats.json: the solve's facts, the dispatch's bill, its constant terms, checks."""
+    return solve_stats | {
+        "bill_gbp": summary.bill.as_dict(),
+        "constant_terms_gbp": {name: getattr(summary.bill, name) for name in CONSTANT_BILL_ITEMS},
+        "checks": summary.checks,
+    }
 
 
 def lp_model(site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> Model:

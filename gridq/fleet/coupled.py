@@ -8,11 +8,10 @@ without the fleet (it may break the shared limit; the optimised dispatch never d
 import time
 from typing import Any
 
-from gridq.engine.bill import CONSTANT_BILL_ITEMS
 from gridq.engine.metrics import summarise
 from gridq.engine.model.joint import SharedConnection, solve_joint
 from gridq.engine.model.problem import make_problem
-from gridq.engine.run import backtest_of
+from gridq.engine.run import backtest_of, with_summary
 from gridq.errors import GridqError
 from gridq.fleet.tasks import Task, record
 from gridq.io import bundle as io
@@ -62,17 +61,15 @@ def run_coupled(
             group, inputs, problems, joint.dispatches, strict=True
         ):
             summary = summarise(dispatch, problem)
-            stats = {
-                "path": "joint",
-                "termination_condition": joint.stats["termination_condition"],
-                "shared_connection": limits,
-                "fleet_solve": joint.stats,
-                "bill_gbp": summary.bill.as_dict(),
-                "constant_terms_gbp": {
-                    name: getattr(summary.bill, name) for name in CONSTANT_BILL_ITEMS
+            stats = with_summary(
+                {
+                    "path": "joint",
+                    "termination_condition": joint.stats["termination_condition"],
+                    "shared_connection": limits,
+                    "fleet_solve": joint.stats,
                 },
-                "checks": summary.checks,
-            }
+                summary,
+            )
             done = backtest_of(
                 problem,
                 its_inputs.run_config.baseline,

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 from pydantic import (
     AwareDatetime,
     Discriminator,
@@ -74,25 +75,32 @@ class Bands(FrozenModel):
     def _cover_each_day_once(self) -> "Bands":
         for month in ALL_MONTHS:
             for day_type in ("weekdays", "weekends"):
-                cover: list[list[str]] = [[] for _ in range(MINUTES_PER_DAY)]
-                for band in self.bands:
-                    if month not in band.months or band.days not in ("all", day_type):
-                        continue
+                bands = [
+                    band
+                    for band in self.bands
+                    if month in band.months and band.days in ("all", day_type)
+                ]
+                # Per minute of the day, how many of the bands cover it.
+                cover = np.zeros((len(bands), MINUTES_PER_DAY), dtype=bool)
+                for row, band in enumerate(bands):
                     for start, end in band.minute_ranges():
-                        for minute in range(start, end):
-                            cover[minute].append(band.name)
-                for minute, names in enumerate(cover):
-                    clock = f"{minute // 60:02d}:{minute % 60:02d}"
-                    if not names:
-                        raise ValueError(
-                            f"no band covers {clock} on {day_type} in month {month}; bands must "
-                            "cover every minute of every day"
-                        )
-                    if len(names) > 1:
-                        raise ValueError(
-                            f"bands {names[0]!r} and {names[1]!r} overlap at {clock} on "
-                            f"{day_type} in month {month}; each minute needs exactly one band"
-                        )
+                        cover[row, start:end] = True
+                counts = cover.sum(axis=0)
+                wrong = np.flatnonzero(counts != 1)
+                if not len(wrong):
+                    continue
+                minute = int(wrong[0])
+                clock = f"{minute // 60:02d}:{minute % 60:02d}"
+                if counts[minute] == 0:
+                    raise ValueError(
+                        f"no band covers {clock} on {day_type} in month {month}; bands must "
+                        "cover every minute of every day"
+                    )
+                first, second = (bands[row].name for row in np.flatnonzero(cover[:, minute])[:2])
+                raise ValueError(
+                    f"bands {first!r} and {second!r} overlap at {clock} on "
+                    f"{day_type} in month {month}; each minute needs exactly one band"
+                )
         return self
 
 

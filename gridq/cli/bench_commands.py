@@ -13,6 +13,48 @@ def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+FLEET_CASE = "fleet"
+
+
+def _bench_fleet(fleet: Path) -> None:
+    """Print the fleet benchmark: throughput, scaling, overhead, memory, projection."""
+    from gridq.fleet.bench import bench_fleet
+
+    with native_stdout_to_stderr():
+        result = bench_fleet(fleet)
+    header = (
+        "workers",
+        "tasks",
+        "tasks/s",
+        "mean task s",
+        "mean HiGHS s",
+        "overhead / HiGHS",
+        "peak MiB per worker",
+        "cluster start s",
+    )
+    typer.echo(f"Fleet: {fleet}")
+    typer.echo("| " + " | ".join(header) + " |")
+    typer.echo("|" + "---|" * len(header))
+    for run in result["runs"]:
+        typer.echo(
+            f"| {run['workers']} | {run['tasks']} | {run['tasks_per_s']:.2f} | "
+            f"{run['task_s_mean']:.3f} | {run['solve_s_mean']:.3f} | "
+            f"{run['overhead_frac']:.0%} | {run['peak_worker_mib']:.0f} | {run['startup_s']:.1f} |"
+        )
+    typer.echo(
+        f"2 workers vs 1: {result['speedup']:.2f}x the throughput "
+        f"(scaling efficiency {result['efficiency']:.0%})."
+    )
+    projected = ", ".join(
+        f"{workers} workers {seconds / 60:.1f} min"
+        for workers, seconds in result["projection_s"].items()
+    )
+    typer.echo(
+        "Projection, not a measurement (this run's time per task on one worker, divided "
+        f"across workers at the measured efficiency): 1,000 sites x 4 scenarios: {projected}."
+    )
+
+
 @reports_errors
 def bench_command(
     cases: Annotated[
@@ -20,7 +62,8 @@ def bench_command(
         typer.Option(
             help="Comma-separated: day, month, year, random_year (a seeded random site), "
             "rolling_year, rolling_year_30min (17,520 solves, several minutes), "
-            "rolling_year_learned (daily plans from the learned forecast, training included)."
+            "rolling_year_learned (daily plans from the learned forecast, training included), "
+            "fleet (the fleet file of --fleet on 1 and 2 workers)."
         ),
     ] = "day,month,year,random_year,rolling_year",
     bundle: Annotated[
@@ -29,15 +72,25 @@ def bench_command(
     params: Annotated[Path, typer.Option(help="The pipeline's parameters.", dir_okay=False)] = Path(
         "params.yaml"
     ),
+    fleet: Annotated[
+        Path, typer.Option(help="The fleet file the 'fleet' case runs.", dir_okay=False)
+    ] = Path("data/fleets/example_fleet.yaml"),
 ) -> None:
     """Print GridQ's time, the same LPs' time in raw highspy, their ratio, the gap, memory."""
     from gridq.io import params as params_io
     from gridq.runners import bench
 
     chosen = [case.strip() for case in cases.split(",") if case.strip()]
-    unknown = [case for case in chosen if case not in bench.CASE_DAYS]
+    unknown = [case for case in chosen if case not in (*bench.CASE_DAYS, FLEET_CASE)]
     if unknown or not chosen:
-        raise ConfigError(f"--cases {cases!r}: choose from {', '.join(bench.CASE_DAYS)}")
+        raise ConfigError(
+            f"--cases {cases!r}: choose from {', '.join((*bench.CASE_DAYS, FLEET_CASE))}"
+        )
+    if FLEET_CASE in chosen:
+        chosen.remove(FLEET_CASE)
+        _bench_fleet(fleet)
+    if not chosen:
+        return
     example = params_io.example_bundle(params, bundle)
     with native_stdout_to_stderr():
         rows = bench.run_cases(chosen, example.site, example.run_config, example.series)
@@ -73,6 +126,9 @@ def value_command(
     params: Annotated[Path, typer.Option(help="The pipeline's parameters.", dir_okay=False)] = Path(
         "params.yaml"
     ),
+    fleet: Annotated[
+        Path, typer.Option(help="The fleet file the 'fleet' case runs.", dir_okay=False)
+    ] = Path("data/fleets/example_fleet.yaml"),
 ) -> None:
     """Print the share of perfect-foresight savings each forecast's rolling run captures."""
     from gridq.io import params as params_io

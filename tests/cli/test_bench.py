@@ -53,3 +53,24 @@ def test_value_table_captures_all_under_perfect_forecasts(tmp_path):
     assert rows["perfect"].split(" | ")[2] == "100%"
     assert rows["persistence_day"].split(" | ")[2].endswith("%")
     assert "n/a: run shorter than warm-up" in rows["seasonal_naive"]
+
+
+def test_bench_runs_a_fleet_on_one_and_two_workers(tmp_path):
+    fleet = {
+        "name": "tiny",
+        "params": str(PARAMS),
+        "sites": [
+            {"name": f"home-{n}", "example": "pv_battery_tou", "overrides": ["series.days=2"]}
+            for n in range(3)
+        ],
+    }
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(fleet))
+    result = invoke("bench", "--cases", "fleet", "--fleet", fleet_file)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("| workers | tasks | tasks/s |")
+    assert lines[3].startswith("| 1 | 3 | ")
+    assert lines[4].startswith("| 2 | 3 | ")
+    assert "2 workers vs 1:" in lines[5]
+    assert "1,000 sites x 4 scenarios: 8 workers" in lines[6]

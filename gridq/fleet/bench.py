@@ -7,7 +7,6 @@ drawn and written, baseline, metrics, lineage), against that HiGHS time.
 """
 
 import resource
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,8 @@ def bench_fleet(fleet_file: Path, worker_counts: tuple[int, ...] = (1, 2)) -> di
     fleet = fleet_io.read_fleet(fleet_file)
     runs = []
     for workers in worker_counts:
-        with tempfile.TemporaryDirectory() as folder:
-            tasks = tasks_of(fleet_file, fleet, Path(folder))
+        with fleet_io.scratch_folder() as folder:
+            tasks = tasks_of(fleet_file, fleet, folder)
             started = time.perf_counter()
             with dask_client(None, workers) as client:
                 up_s = time.perf_counter() - started

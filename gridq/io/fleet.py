@@ -9,6 +9,8 @@ fleet file fails whole, naming the site and the key.
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,3 +155,10 @@ def write_fleet_results(out: Path, rows: list[dict[str, Any]], metrics: dict[str
 def read_fleet_results(out: Path) -> pd.DataFrame:
     """The results table of a fleet run, one row per task."""
     return pq.read_table(out / RESULTS).to_pandas()
+
+
+@contextmanager
+def scratch_folder() -> Iterator[Path]:
+    """A temporary folder, removed afterwards (the benchmark's throwaway fleet runs)."""
+    with tempfile.TemporaryDirectory(prefix="gridq-fleet-") as folder:
+        yield Path(folder)

@@ -126,9 +126,6 @@ def value_command(
     params: Annotated[Path, typer.Option(help="The pipeline's parameters.", dir_okay=False)] = Path(
         "params.yaml"
     ),
-    fleet: Annotated[
-        Path, typer.Option(help="The fleet file the 'fleet' case runs.", dir_okay=False)
-    ] = Path("data/fleets/example_fleet.yaml"),
 ) -> None:
     """Print the share of perfect-foresight savings each forecast's rolling run captures."""
     from gridq.io import params as params_io

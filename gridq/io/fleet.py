@@ -24,7 +24,7 @@ from gridq import conventions as col
 from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.errors import ConfigError, GridqError
 from gridq.io import bundle as io
-from gridq.io.files import parse_model, read_config, read_yaml, write_json
+from gridq.io.files import parse_model, read_config, write_json
 from gridq.io.params import SERIES, apply_overrides, example_data, read_params
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.fleet import Fleet, FleetSite, Scenario
@@ -42,11 +42,7 @@ class TaskConfigs:
 
 def read_fleet(path: Path) -> Fleet:
     """Read and validate a fleet file."""
-    data = read_yaml(path)
-    try:
-        return parse_model(Fleet, data)
-    except ConfigError as error:
-        raise error.with_context(str(path)) from None
+    return read_config(path, Fleet)
 
 
 def task_configs(

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from gridq.engine.synth import SyntheticSeries
 from gridq.errors import ConfigError
-from gridq.io.files import parse_model, read_yaml
+from gridq.io.files import parse_model, read_config, read_yaml
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.base import FrozenModel
 from gridq.schemas.fleet import OVERRIDE
@@ -99,11 +99,7 @@ def merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]
 
 def read_params(path: Path) -> PipelineParams:
     """Read and validate params.yaml."""
-    data = read_yaml(path)
-    try:
-        return parse_model(PipelineParams, data)
-    except ConfigError as error:
-        raise error.with_context(str(path)) from None
+    return read_config(path, PipelineParams)
 
 
 def example_data(

@@ -29,6 +29,7 @@ def _bench_fleet(fleet: Path) -> None:
         "mean task s",
         "mean HiGHS s",
         "overhead / HiGHS",
+        "workers busy",
         "peak MiB per worker",
         "cluster start s",
     )
@@ -37,13 +38,15 @@ def _bench_fleet(fleet: Path) -> None:
     typer.echo("|" + "---|" * len(header))
     for run in result["runs"]:
         typer.echo(
-            f"| {run['workers']} | {run['tasks']} | {run['tasks_per_s']:.2f} | "
+            f"| {run['workers']} | {run['tasks']} | {run['tasks_per_s']:.3f} | "
             f"{run['task_s_mean']:.3f} | {run['solve_s_mean']:.3f} | "
-            f"{run['overhead_frac']:.0%} | {run['peak_worker_mib']:.0f} | {run['startup_s']:.1f} |"
+            f"{run['overhead_frac']:.1%} | {run['busy_frac']:.0%} | {run['peak_worker_mib']:.0f} | "
+            f"{run['startup_s']:.1f} |"
         )
     typer.echo(
         f"2 workers vs 1: {result['speedup']:.2f}x the throughput "
-        f"(scaling efficiency {result['efficiency']:.0%})."
+        f"(scaling efficiency {result['efficiency']:.0%}); a task took "
+        f"{result['task_slowdown']:.2f}x as long with both cores solving."
     )
     projected = ", ".join(
         f"{workers} workers {seconds / 60:.1f} min"
@@ -74,7 +77,7 @@ def bench_command(
     ),
     fleet: Annotated[
         Path, typer.Option(help="The fleet file the 'fleet' case runs.", dir_okay=False)
-    ] = Path("data/fleets/example_fleet.yaml"),
+    ] = Path("data/fleets/bench_fleet.yaml"),
 ) -> None:
     """Print GridQ's time, the same LPs' time in raw highspy, their ratio, the gap, memory."""
     from gridq.io import params as params_io

@@ -11,13 +11,13 @@ from gridq.engine.bill import Bill, bill
 from gridq.engine.checks import check_dispatch
 from gridq.engine.model.problem import DispatchProblem
 from gridq.engine.sums import exact_sum
-from gridq.engine.timeseries import timestep_h
+from gridq.engine.timeseries import month_labels, timestep_h
 from gridq.schemas import Battery
 
 
 def monthly_peak_import_kw(dispatch: pd.DataFrame, local_timezone: str) -> dict[str, float]:
     """Highest ``grid_import_kw`` per calendar month of the tariff's clock [kW]."""
-    local_month = pd.DatetimeIndex(dispatch.index).tz_convert(local_timezone).strftime("%Y-%m")
+    local_month = month_labels(pd.DatetimeIndex(dispatch.index).tz_convert(local_timezone))
     peaks = dispatch[col.GRID_IMPORT_KW].groupby(local_month).max()
     return {str(month): float(peak) for month, peak in peaks.items()}
 

@@ -172,3 +172,25 @@ def covered_steps(timeseries: pd.DataFrame, dispatch: pd.DataFrame) -> pd.DataFr
             "that writes it"
         )
     return timeseries.iloc[first : first + len(index)]
+
+
+def month_labels(local: pd.DatetimeIndex) -> np.ndarray:
+    """Per step, its calendar month on ``local``'s clock as ``YYYY-MM``.
+
+    Formats each distinct month once: ``strftime`` over a year of steps costs tens of ms.
+    """
+    keys = np.asarray(local.year) * 100 + np.asarray(local.month)
+    unique, position = np.unique(keys, return_inverse=True)
+    names = np.array([f"{key // 100:04d}-{key % 100:02d}" for key in unique], dtype=object)
+    return names[position]
+
+
+def day_labels(local: pd.DatetimeIndex) -> np.ndarray:
+    """Per step, its calendar day on ``local``'s clock as ``YYYY-MM-DD``."""
+    keys = (np.asarray(local.year) * 100 + np.asarray(local.month)) * 100 + np.asarray(local.day)
+    unique, position = np.unique(keys, return_inverse=True)
+    names = np.array(
+        [f"{key // 10000:04d}-{key // 100 % 100:02d}-{key % 100:02d}" for key in unique],
+        dtype=object,
+    )
+    return names[position]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from gridq import conventions as col
 from gridq.engine.tariff import working_days
+from gridq.engine.timeseries import day_labels
 from gridq.schemas import RunConfig, Underwriting
 
 BLOCK_DAYS = 28
@@ -85,7 +86,7 @@ def reshuffled_days(
         return timeseries
     rng = np.random.default_rng([seed, variant])
     local = pd.DatetimeIndex(timeseries.index).tz_convert(zone)
-    days = np.asarray(local.strftime("%Y-%m-%d"))
+    days = day_labels(local)
     steps_per_day = pd.Series(days).value_counts()
     usual = steps_per_day[steps_per_day == steps_per_day.mode().iloc[0]].index
     first = pd.Timestamp(days[0])

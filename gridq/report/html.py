@@ -10,6 +10,7 @@ import pandas as pd
 from gridq import conventions as col
 from gridq.engine.bill import bill, shown_bill_items
 from gridq.engine.tariff import compile_tariff
+from gridq.engine.timeseries import month_labels
 from gridq.report.svg import bar_chart, time_chart
 from gridq.schemas import RunConfig, Site
 
@@ -62,7 +63,7 @@ def monthly_bills(
     are billed within each month alone.
     """
     tariff = compile_tariff(run_config.tariff, timeseries)
-    months = pd.DatetimeIndex(timeseries.index).tz_convert(tariff.local_timezone).strftime("%Y-%m")
+    months = month_labels(pd.DatetimeIndex(timeseries.index).tz_convert(tariff.local_timezone))
     rows = []
     for month in pd.unique(months):
         steps = np.flatnonzero(months == month)

@@ -15,6 +15,7 @@ import yaml
 from gridq.engine.model.joint import SharedConnection, solve_joint
 from gridq.engine.model.problem import make_problem
 from gridq.fleet.run import dask_client, run_fleet
+from gridq.fleet.tasks import tasks_of
 from gridq.io import bundle as io
 from gridq.io import fleet as fleet_io
 from tests.conftest import PARAMS, REPO, invoke
@@ -92,6 +93,32 @@ def test_every_task_writes_a_bundle_identical_to_the_single_site_cli(clean_run, 
     assert invoke("backtest", alone).exit_code == 0
     for name in (io.DISPATCH, io.BASELINE, io.SOLVE_STATS, io.METRICS):
         assert (alone / name).read_bytes() == (task / name).read_bytes(), name
+
+
+def test_overrides_do_not_leak_between_tasks_through_the_parsed_params(tmp_path):
+    # A key inside a dict the example takes whole from params.yaml (its tariff's rules).
+    sites = (
+        ("duos-a", "uk_business_duos", ["tariff.rules.no_grid_to_battery_to_grid=false"]),
+        ("duos-b", "uk_business_duos", []),
+    )
+    fleet_file = write_fleet(tmp_path, sites=sites)
+    tasks = tasks_of(fleet_file, fleet_io.read_fleet(fleet_file), tmp_path / "out")
+    in_one_process = [task.configs() for task in tasks]
+    each_afresh = []
+    for task in tasks:
+        fleet_io._params_as_of.cache_clear()
+        each_afresh.append(task.configs())
+    assert in_one_process == each_afresh
+    rule = {
+        (t.site, t.scenario): c.run_config.tariff.rules.no_grid_to_battery_to_grid
+        for t, c in zip(tasks, each_afresh, strict=True)
+    }
+    assert rule == {
+        ("duos-a", "base"): False,
+        ("duos-a", "high_wear"): False,
+        ("duos-b", "base"): True,
+        ("duos-b", "high_wear"): True,
+    }
 
 
 def test_a_killed_worker_loses_no_result(clean_run, tmp_path):

@@ -24,7 +24,7 @@ from holidays.countries.united_kingdom import UnitedKingdom
 
 from gridq.conventions import EXPORT_PRICE, IMPORT_PRICE
 from gridq.engine.tariff.compiled import CompiledTariff, PeakCharge
-from gridq.engine.timeseries import timestep_h
+from gridq.engine.timeseries import month_labels, timestep_h
 from gridq.errors import ConfigError
 from gridq.schemas.tariff import (
     BANK_HOLIDAY_REGIONS,
@@ -161,7 +161,7 @@ def _demand_charge(
             f"a multiple of the {step_min:g}-minute step and divide 60"
         )
     block_start = index.floor(f"{int(averaging_min)}min").asi8
-    months = np.asarray(local.strftime("%Y-%m"))
+    months = month_labels(local)
     inside = window_mask(local, charge, working_day)
     if charge.partial_blocks == "not_billed":
         _, position, steps = np.unique(block_start, return_inverse=True, return_counts=True)
@@ -190,7 +190,7 @@ def compile_tariff(tariff: Tariff, timeseries: pd.DataFrame) -> CompiledTariff:
     dt_h = timestep_h(index)
     run_days = len(index) * dt_h / 24.0
     steps = len(index)
-    months = np.asarray(local.strftime("%Y-%m"))
+    months = month_labels(local)
     duos = tariff.duos
     duos_unit = np.zeros(steps)
     if duos is not None and duos.unit_bands is not None:

@@ -6,13 +6,18 @@ from pathlib import Path
 import yaml
 
 from gridq.schemas import RunConfig, Site
-from gridq.schemas.fleet import Fleet
+from gridq.schemas.fleet import Coupling, Fleet
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_yaml_examples_validate():
-    fleet_yaml, site_yaml, run_yaml = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    fleet_yaml, coupling_yaml, site_yaml, run_yaml = re.findall(
+        r"```yaml\n(.*?)```", README.read_text(), re.S
+    )
+    coupling = Coupling.model_validate(yaml.safe_load(coupling_yaml)["coupling"])
+    assert coupling.method == "decomposed"
+    assert [event.reduction_kw for event in coupling.flexibility_events] == [60]
     fleet = Fleet.model_validate(yaml.safe_load(fleet_yaml))
     assert [site.name for site in fleet.sites] == ["shop-01", "home-01"]
     assert [scenario.name for scenario in fleet.scenarios] == ["base", "high_wear"]

@@ -160,13 +160,22 @@ def run_fleet(
     tasks = tasks_of(fleet_file, fleet, out)
     for task in tasks:
         task.configs()
-    if fleet.coupling is not None:
-        rows = run_coupled(fleet, fleet.coupling, tasks, progress)
+    coupling = fleet.coupling
+    coupled = None
+    if coupling is not None and coupling.method == "joint":
+        coupled = run_coupled(fleet, coupling, tasks, None, progress)
     else:
         with dask_client(scheduler, workers) as client:
-            rows = run_tasks(client, tasks, progress)
+            if coupling is not None:
+                coupled = run_coupled(fleet, coupling, tasks, client, progress)
+            else:
+                rows = run_tasks(client, tasks, progress)
+    if coupled is not None:
+        rows = coupled.rows
     metrics = fleet_metrics(fleet.name, rows, [s.name for s in fleet.scenarios])
-    if fleet.coupling is not None:
-        metrics["coupling"] = fleet.coupling.model_dump(mode="json")
+    if coupling is not None and coupled is not None:
+        metrics["coupling"] = coupling.model_dump(mode="json")
+        for name, facts in coupled.scenarios.items():
+            metrics["scenarios"][name] |= facts
     fleet_io.write_fleet_results(out, rows, metrics)
     return FleetRun(rows=rows, metrics=metrics)

@@ -10,7 +10,7 @@ an example site, its synthetic ``series`` (``series.seed=7``).
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from gridq.schemas.base import FrozenModel
 
@@ -81,11 +81,42 @@ class FleetRunner(FrozenModel):
     mode: Literal["perfect", "rolling"] = "perfect"
 
 
+class FleetEvent(FrozenModel):
+    """A firm flexibility commitment of the whole fleet (e.g. an aggregator's turn-down).
+
+    From ``start_utc`` to ``end_utc`` the sites' summed import stays at or below
+    ``baseline_import_kw - reduction_kw``; the fleet is paid ``price_gbp_per_kwh`` for the
+    reduction committed (``reduction_kw`` times the event's hours).
+    """
+
+    name: str
+    start_utc: AwareDatetime
+    end_utc: AwareDatetime
+    baseline_import_kw: float = Field(ge=0, description="The fleet's reference import [kW].")
+    reduction_kw: float = Field(gt=0, description="Reduction below the reference [kW].")
+    price_gbp_per_kwh: float = Field(ge=0, description="Paid per kWh of committed reduction.")
+
+    @model_validator(mode="after")
+    def _sensible(self) -> "FleetEvent":
+        if self.end_utc <= self.start_utc:
+            raise ValueError(f"event '{self.name}': end_utc must be after start_utc")
+        if self.reduction_kw > self.baseline_import_kw:
+            raise ValueError(
+                f"event '{self.name}': reduction_kw {self.reduction_kw:g} exceeds "
+                f"baseline_import_kw {self.baseline_import_kw:g}; the fleet cannot import "
+                "less than nothing"
+            )
+        return self
+
+
 class Coupling(FrozenModel):
     """A connection the sites share (a virtual power plant): limits on their summed flows.
 
-    The fleet is then solved as one LP per scenario (perfect foresight), so each site's
-    dispatch respects the shared limits at every step.
+    The fleet is then solved per scenario as one optimisation (perfect foresight), so each
+    site's dispatch respects the shared limits and the fleet's events at every step: exactly
+    as one LP (``method: joint``) or by decomposition into per-site LPs on the Dask workers
+    with prices on the shared limits (``method: decomposed``), to within ``gap_frac`` of the
+    joint optimum, proven by a lower bound.
     """
 
     import_limit_kw: float | None = Field(
@@ -94,11 +125,23 @@ class Coupling(FrozenModel):
     export_limit_kw: float | None = Field(
         None, ge=0, description="Most the sites together export at any step [kW]."
     )
+    flexibility_events: tuple[FleetEvent, ...] = ()
+    method: Literal["joint", "decomposed"] = "joint"
+    gap_frac: float = Field(
+        1e-6, gt=0, lt=1, description="decomposed: stop when within this share of the optimum."
+    )
+    max_rounds: int = Field(200, ge=1, description="decomposed: most rounds of prices.")
 
     @model_validator(mode="after")
     def _some_limit(self) -> "Coupling":
-        if self.import_limit_kw is None and self.export_limit_kw is None:
-            raise ValueError("a coupling needs import_limit_kw or export_limit_kw")
+        if (
+            self.import_limit_kw is None
+            and self.export_limit_kw is None
+            and not self.flexibility_events
+        ):
+            raise ValueError(
+                "a coupling needs import_limit_kw, export_limit_kw or flexibility_events"
+            )
         return self
 
 

@@ -202,6 +202,24 @@ def test_a_killed_fleet_run_resumes_with_only_the_missing_tasks(clean_run, tmp_p
             {"runner": {"mode": "rolling"}, "coupling": {"import_limit_kw": 10.0}},
             "a coupled fleet runs with perfect foresight",
         ),
+        (
+            {
+                "coupling": {
+                    "flexibility_events": [
+                        {
+                            "name": "e",
+                            "start_utc": "2025-01-01T17:00Z",
+                            "end_utc": "2025-01-01T18:00Z",
+                            "baseline_import_kw": 10.0,
+                            "reduction_kw": 12.0,
+                            "price_gbp_per_kwh": 1.0,
+                        }
+                    ]
+                }
+            },
+            "event 'e': reduction_kw 12 exceeds baseline_import_kw 10",
+        ),
+        ({"coupling": {"import_limit_kw": 10.0, "method": "admm"}}, "coupling.method"),
     ],
 )
 def test_a_bad_fleet_file_is_one_line_and_writes_nothing(tmp_path, change, expected):
@@ -306,3 +324,62 @@ def test_a_coupled_fleet_keeps_to_its_shared_limit_as_the_joint_lp(tmp_path):
         table["optimised_total_cost_gbp"].sum()
         >= alone_table["optimised_total_cost_gbp"].sum() - 1e-6
     )
+
+
+def test_a_decomposed_fleet_with_an_event_matches_the_joint_lp_on_workers(tmp_path):
+    sites = (
+        ("office-a", "commercial_demand_charge", ["series.seed=711"]),
+        ("office-b", "commercial_demand_charge", ["series.seed=712"]),
+        ("works-a", "uk_business_duos", ["series.seed=713"]),
+    )
+    alone_file = write_fleet(tmp_path / "alone", sites=sites, scenarios=[{"name": "base"}], days=2)
+    assert (
+        invoke("fleet", "run", alone_file, "--out", tmp_path / "a", "--workers", 1).exit_code == 0
+    )
+    alone_kw = sum(
+        pd.read_parquet(tmp_path / "a" / "sites" / site / "base" / io.DISPATCH).set_index(
+            "timestamp"
+        )["grid_import_kw"]
+        for site, _, _ in sites
+    )
+    window = (alone_kw.index >= "2025-01-01T17:00Z") & (alone_kw.index < "2025-01-01T19:00Z")
+    event = {
+        "name": "turn_down",
+        "start_utc": "2025-01-01T17:00:00Z",
+        "end_utc": "2025-01-01T19:00:00Z",
+        "baseline_import_kw": round(float(alone_kw[window].max()), 3),
+        "reduction_kw": round(0.25 * float(alone_kw[window].max()), 3),
+        "price_gbp_per_kwh": 0.5,
+    }
+    limit_kw = round(0.85 * float(alone_kw.max()), 3)
+    runs = {}
+    for method in ("joint", "decomposed"):
+        coupling = {"import_limit_kw": limit_kw, "flexibility_events": [event], "method": method}
+        fleet_file = write_fleet(
+            tmp_path / method, sites=sites, scenarios=[{"name": "base"}], days=2, coupling=coupling
+        )
+        result = invoke(
+            "fleet", "run", fleet_file, "--out", tmp_path / method / "out", "--workers", 2
+        )
+        assert result.exit_code == 0, result.output
+        runs[method] = json.loads((tmp_path / method / "out" / fleet_io.FLEET_METRICS).read_text())
+        total_kw = sum(
+            pd.read_parquet(
+                tmp_path / method / "out" / "sites" / site / "base" / io.DISPATCH
+            ).set_index("timestamp")["grid_import_kw"]
+            for site, _, _ in sites
+        )
+        assert total_kw.max() <= limit_kw + 1e-6
+        floor_kw = event["baseline_import_kw"] - event["reduction_kw"]
+        assert total_kw[window].max() <= floor_kw + 1e-6
+    joint, decomposed = (runs[m]["scenarios"]["base"] for m in ("joint", "decomposed"))
+    assert decomposed["solve"]["path"] == "decomposed"
+    assert decomposed["solve"]["gap_frac"] <= 1e-6
+    assert decomposed["solve"]["bound_gbp"] <= joint["solve"]["objective_gbp"] + 1e-6
+    assert decomposed["solve"]["objective_gbp"] == pytest.approx(
+        joint["solve"]["objective_gbp"], rel=1e-6
+    )
+    [outcome] = decomposed["flexibility_events"]
+    assert outcome["committed_kwh"] == pytest.approx(event["reduction_kw"] * 2.0)
+    assert outcome["revenue_gbp"] == pytest.approx(event["reduction_kw"] * 2.0 * 0.5)
+    assert outcome["least_reduction_kw"] >= event["reduction_kw"] - 1e-6

@@ -18,6 +18,27 @@ BUNDLES = ("pv_battery_tou", "export_limited_pv", "commercial_underwriting")
 """Three of the examples: a default-battery home, an override to edit, and the underwritten one
 (every stage of the pipeline runs; the five examples would only repeat them)."""
 
+FLEET = "data/fleets/example_fleet.yaml"
+SMALL_FLEET = {
+    "name": "example_fleet",
+    "params": "../../params.yaml",
+    "runner": {"mode": "perfect"},
+    "scenarios": [
+        {"name": "base"},
+        {"name": "high_wear", "overrides": ["battery.degradation_cost_gbp_per_kwh=0.05"]},
+    ],
+    "sites": [
+        {"name": f"{example}-{seed}", "example": example, "overrides": [f"series.seed={seed}"]}
+        for example, seed in (
+            ("pv_battery_tou", 1),
+            ("pv_battery_tou", 2),
+            ("export_limited_pv", 3),
+        )
+    ],
+}
+"""The example fleet cut to three two-day sites of the bundles kept (their days come from
+params.yaml)."""
+
 ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
@@ -71,10 +92,11 @@ def reproduced(tmp_path_factory) -> Path:
     params["underwriting"] |= {"life_years": 3, "uncertainty": {"scenarios": 2}}
     params["bundles"]["commercial_underwriting"]["underwriting"]["weather_years"] = 1
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (folder / FLEET).write_text(yaml.safe_dump(SMALL_FLEET, sort_keys=False))
     run(folder, "git", "init", "-q")
     git_commit(folder, "pipeline")
     first = run(folder, "dvc", "repro")
-    assert stages_run(first.stdout) == {"underwrite"} | {
+    assert stages_run(first.stdout) == {"underwrite", "fleet"} | {
         f"{stage}@{bundle}"
         for bundle in BUNDLES
         for stage in (
@@ -128,7 +150,12 @@ def test_a_sizing_experiment_reruns_the_underwriting_and_diffs_its_npv(repo):
     )
     ran = stages_run(experiment.stdout)
     assert "underwrite" in ran
-    assert {name.split("@")[-1] for name in ran} <= {"commercial_underwriting", "underwrite"}
+    # The fleet's sites are examples of params.yaml's bundles, so it reruns on any of them.
+    assert {name.split("@")[-1] for name in ran} <= {
+        "commercial_underwriting",
+        "underwrite",
+        "fleet",
+    }
     diff = run(repo, "dvc", "metrics", "diff", "--md").stdout
     assert "underwriting.json" in diff
     assert "reference.npv_gbp" in diff
@@ -141,8 +168,19 @@ def test_editing_one_override_reruns_only_that_bundle(repo):
     params["bundles"]["export_limited_pv"]["battery"]["capacity_kwh"] = 150.0
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = stages_run(run(repo, "dvc", "repro").stdout)
-    assert {name.split("@")[1] for name in ran} == {"export_limited_pv"}
+    assert {name.split("@")[1] for name in ran if "@" in name} == {"export_limited_pv"}
     assert "report@export_limited_pv" in ran
+    assert "fleet" in ran
+
+
+def test_a_fleet_experiment_reruns_only_the_fleet_and_diffs_its_metrics(repo):
+    metrics = repo / "fleet_runs" / "example" / "fleet_metrics.json"
+    assert yaml.safe_load(metrics.read_text())["succeeded"] == 6
+    experiment = run(repo, "dvc", "exp", "run", "-S", f"{FLEET}:runner.mode=rolling")
+    assert stages_run(experiment.stdout) == {"fleet"}
+    diff = run(repo, "dvc", "metrics", "diff", "--md").stdout
+    rows = [line for line in diff.splitlines() if "fleet_metrics.json" in line]
+    assert any("scenarios.base.total_savings_gbp" in row for row in rows), diff
 
 
 def test_corrupt_timeseries_stops_the_pipeline_at_validate(repo):

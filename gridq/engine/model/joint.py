@@ -6,6 +6,7 @@ grid import (or export): ``sum over sites of import[s, t] <= import_limit_kw``. 
 the fleet's least total cost under that limit, each site billed by its own tariff.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +35,39 @@ SHARED_EXPORT = "shared_export_limit"
 
 @dataclass(frozen=True)
 class SharedConnection:
-    """Limits on the sites' summed grid flows at every step [kW]; None leaves one free."""
+    """Limits on the sites' summed grid flows [kW].
 
-    import_limit_kw: float | None = None
-    export_limit_kw: float | None = None
+    Each is one limit for every step, one per step (``inf`` where free), or None (free).
+    """
+
+    import_limit_kw: float | np.ndarray | None = None
+    export_limit_kw: float | np.ndarray | None = None
+
+
+def per_step_limits(
+    problems: Sequence[DispatchProblem], shared: SharedConnection
+) -> tuple[np.ndarray, np.ndarray]:
+    """The import and export limits at each step [kW], ``inf`` where none applies.
+
+    Raises
+    ------
+    ConfigError
+        The sites do not cover the same steps.
+    """
+    index = problems[0].time_index
+    for problem in problems[1:]:
+        if not problem.time_index.equals(index):
+            raise ConfigError(
+                "sites that share a connection must cover the same steps; give every site the "
+                "same start, length and timestep_min"
+            )
+    limits = []
+    for limit_kw in (shared.import_limit_kw, shared.export_limit_kw):
+        per_step = np.full(len(index), np.inf)
+        if limit_kw is not None:
+            per_step[:] = limit_kw
+        limits.append(per_step)
+    return limits[0], limits[1]
 
 
 @dataclass(frozen=True)
@@ -50,27 +80,26 @@ class JointResult:
 
 
 def _shared_rows(
-    parts: list[MatrixLP], offsets: np.ndarray, variable: str, steps: int
+    parts: list[MatrixLP], offsets: np.ndarray, variable: str, steps: np.ndarray
 ) -> sp.csr_matrix:
-    """One row per step summing ``variable`` over every site."""
+    """One row per step of ``steps`` summing ``variable`` over every site."""
     columns = np.concatenate(
-        [offset + lp.columns[variable] for lp, offset in zip(parts, offsets[:-1], strict=True)]
+        [
+            offset + lp.columns[variable][steps]
+            for lp, offset in zip(parts, offsets[:-1], strict=True)
+        ]
     )
-    rows = np.tile(np.arange(steps), len(parts))
-    return sp.csr_matrix((np.ones(len(columns)), (rows, columns)), shape=(steps, int(offsets[-1])))
+    rows = np.tile(np.arange(len(steps)), len(parts))
+    return sp.csr_matrix(
+        (np.ones(len(columns)), (rows, columns)), shape=(len(steps), int(offsets[-1]))
+    )
 
 
 def joint_lp(
-    problems: list[DispatchProblem], shared: SharedConnection
+    problems: Sequence[DispatchProblem], shared: SharedConnection
 ) -> tuple[MatrixLP, list[MatrixLP], np.ndarray]:
     """The fleet's LP, each site's own LP and the position of its first column in the joint."""
-    index = problems[0].time_index
-    for problem in problems[1:]:
-        if not problem.time_index.equals(index):
-            raise ConfigError(
-                "sites that share a connection must cover the same steps; give every site the "
-                "same start, length and timestep_min"
-            )
+    import_limit_kw, export_limit_kw = per_step_limits(problems, shared)
     parts = [matrix_lp(problem) for problem in problems]
     offsets = np.cumsum([0, *(lp.matrix.shape[1] for lp in parts)])
     blocks = [sp.block_diag([lp.matrix for lp in parts], format="csr")]
@@ -78,16 +107,17 @@ def joint_lp(
     row_hi = [np.concatenate([lp.row_hi for lp in parts])]
     rows: dict[str, np.ndarray] = {}
     for name, variable, limit_kw in (
-        (SHARED_IMPORT, names.GRID_IMPORT_KW, shared.import_limit_kw),
-        (SHARED_EXPORT, names.GRID_EXPORT_KW, shared.export_limit_kw),
+        (SHARED_IMPORT, names.GRID_IMPORT_KW, import_limit_kw),
+        (SHARED_EXPORT, names.GRID_EXPORT_KW, export_limit_kw),
     ):
-        if limit_kw is None:
+        steps = np.flatnonzero(np.isfinite(limit_kw))
+        if not len(steps):
             continue
         first = sum(len(lo) for lo in row_lo)
-        blocks.append(_shared_rows(parts, offsets, variable, len(index)))
-        row_lo.append(np.full(len(index), -np.inf))
-        row_hi.append(np.full(len(index), float(limit_kw)))
-        rows[name] = np.arange(first, first + len(index))
+        blocks.append(_shared_rows(parts, offsets, variable, steps))
+        row_lo.append(np.full(len(steps), -np.inf))
+        row_hi.append(limit_kw[steps])
+        rows[name] = np.arange(first, first + len(steps))
     joint = MatrixLP(
         cost=np.concatenate([lp.cost for lp in parts]),
         col_lo=np.concatenate([lp.col_lo for lp in parts]),
@@ -102,7 +132,7 @@ def joint_lp(
     return joint, parts, offsets
 
 
-def solve_joint(problems: list[DispatchProblem], shared: SharedConnection) -> JointResult:
+def solve_joint(problems: Sequence[DispatchProblem], shared: SharedConnection) -> JointResult:
     """The fleet's least-cost dispatch under ``shared``; one-line errors as a site's solve."""
     joint, parts, offsets = joint_lp(problems, shared)
     highs = InPlaceHighs(highs_options(problems[0].solver, whole_run=True))

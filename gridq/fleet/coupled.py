@@ -38,6 +38,8 @@ class CoupledRun:
 
     rows: list[dict[str, Any]]
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profiles: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Per scenario: the sites' summed import and the shared import limit per step [kW]."""
 
 
 class DaskSites:
@@ -162,7 +164,18 @@ def run_coupled(
             continue
         solve_s = time.perf_counter() - started
         index = problems[0].time_index
-        total_import_kw = sum(d[col.GRID_IMPORT_KW].to_numpy() for d in dispatches)
+        total_import_kw = np.sum([d[col.GRID_IMPORT_KW].to_numpy() for d in dispatches], axis=0)
+        shared = shared_connection(coupling, index)
+        run.profiles[scenario.name] = pd.DataFrame(
+            {
+                "import_kw": total_import_kw,
+                "import_limit_kw": np.broadcast_to(
+                    np.inf if shared.import_limit_kw is None else shared.import_limit_kw,
+                    len(index),
+                ),
+            },
+            index=index,
+        )
         run.scenarios[scenario.name] = {
             "solve": {
                 key: fleet_stats.get(key)
@@ -170,7 +183,7 @@ def run_coupled(
             },
             "peak_import_kw": float(np.max(total_import_kw)),
             "flexibility_events": event_outcomes(
-                coupling, index, np.asarray(total_import_kw), problems[0].dt_h
+                coupling, index, total_import_kw, problems[0].dt_h
             ),
         }
         limits = {

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from gridq.errors import ConfigError
 from gridq.fleet.coupled import run_coupled
 from gridq.fleet.tasks import Task, run_task, tasks_of
 from gridq.io import fleet as fleet_io
+from gridq.report.fleet import build_fleet_report
 
 CONNECT_TIMEOUT_S = 10
 FleetProgress = Callable[[int, int, int], None]
@@ -173,9 +175,12 @@ def run_fleet(
     if coupled is not None:
         rows = coupled.rows
     metrics = fleet_metrics(fleet.name, rows, [s.name for s in fleet.scenarios])
+    profiles = {}
     if coupling is not None and coupled is not None:
         metrics["coupling"] = coupling.model_dump(mode="json")
         for name, facts in coupled.scenarios.items():
             metrics["scenarios"][name] |= facts
-    fleet_io.write_fleet_results(out, rows, metrics)
+        profiles = coupled.profiles
+    page = build_fleet_report(metrics, pd.DataFrame(rows), profiles)
+    fleet_io.write_fleet_results(out, rows, metrics, page)
     return FleetRun(rows=rows, metrics=metrics)

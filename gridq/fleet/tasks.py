@@ -17,7 +17,7 @@ from gridq.io import bundle as io
 from gridq.io import files
 from gridq.io import fleet as fleet_io
 from gridq.io.files import os_message
-from gridq.runners.backtest import backtest_bundle
+from gridq.runners.backtest import backtest_bundle, backtest_command
 from gridq.schemas.fleet import Fleet
 
 SITES_FOLDER = "sites"
@@ -59,13 +59,13 @@ def tasks_of(fleet_file: Path, fleet: Fleet, out: Path) -> list[Task]:
     ]
 
 
-def _finished(bundle: Path, inputs: io.BundleInputs) -> bool:
-    """The bundle holds ``inputs`` and metrics whose lineage chain holds."""
-    return (
-        (bundle / io.METRICS).is_file()
-        and fleet_io.holds_inputs(bundle, inputs)
-        and not io.verify(bundle)
-    )
+def _finished(bundle: Path, inputs: io.BundleInputs, command: str) -> bool:
+    """The bundle holds ``inputs`` and metrics ``command`` made, whose lineage chain holds."""
+    try:
+        made_by = files.read_json(bundle / io.METRICS).get("lineage", {}).get("command")
+    except (GridqError, OSError):
+        return False
+    return made_by == command and fleet_io.holds_inputs(bundle, inputs) and not io.verify(bundle)
 
 
 def record(task: Task, metrics: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def run_task(task: Task) -> dict[str, Any]:
     try:
         inputs = fleet_io.task_inputs(task.configs())
         bundle = task.bundle
-        resumed = _finished(bundle, inputs)
+        resumed = _finished(bundle, inputs, backtest_command(task.fleet.runner.mode))
         if not resumed:
             if not fleet_io.holds_inputs(bundle, inputs):
                 io.write_inputs(bundle, inputs.site, inputs.run_config, inputs.timeseries)

@@ -26,7 +26,7 @@ from gridq import conventions as col
 from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.errors import ConfigError, GridqError
 from gridq.io import bundle as io
-from gridq.io.files import parse_model, read_config, write_json
+from gridq.io.files import atomic_write, parse_model, read_config, write_json
 from gridq.io.params import SERIES, PipelineParams, apply_overrides, example_data, read_params
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.fleet import Fleet, FleetSite, Scenario
@@ -140,10 +140,13 @@ def holds_inputs(bundle: Path, inputs: io.BundleInputs) -> bool:
 
 RESULTS = "results"
 FLEET_METRICS = "fleet_metrics.json"
+FLEET_REPORT = "fleet_report.html"
 
 
-def write_fleet_results(out: Path, rows: list[dict[str, Any]], metrics: dict[str, Any]) -> None:
-    """The results table (parquet partitioned by scenario) and fleet_metrics.json, each whole.
+def write_fleet_results(
+    out: Path, rows: list[dict[str, Any]], metrics: dict[str, Any], page_html: str
+) -> None:
+    """The results table (parquet partitioned by scenario), fleet_metrics.json and the page.
 
     The table is written into a fresh folder beside ``results/`` and swapped in, so a reader
     never sees half of it.
@@ -168,6 +171,9 @@ def write_fleet_results(out: Path, rows: list[dict[str, Any]], metrics: dict[str
         shutil.rmtree(staged, ignore_errors=True)
         raise
     write_json(out / FLEET_METRICS, metrics)
+    atomic_write(
+        out / FLEET_REPORT, lambda temporary: temporary.write_text(page_html, encoding="utf-8")
+    )
 
 
 def read_fleet_results(out: Path) -> pd.DataFrame:

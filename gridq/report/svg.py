@@ -63,13 +63,16 @@ def time_chart(
     series: dict[str, np.ndarray],
     stacked: tuple[str, ...] = (),
 ) -> str:
-    """Lines over time; the names in ``stacked`` are drawn as areas stacked in that order."""
+    """Lines over time; the names in ``stacked`` are drawn as areas stacked in that order.
+
+    A line is left out where its value is NaN.
+    """
     positions = np.arange(len(index), dtype=float)
     x = _scale(positions, 0.0, max(len(index) - 1, 1), LEFT, WIDTH - RIGHT)
     tops = np.cumsum([series[name] for name in stacked], axis=0) if stacked else []
     everything = [*series.values(), *tops, np.zeros(1)]
-    low = float(min(np.min(v) for v in everything))
-    high = float(max(np.max(v) for v in everything))
+    low = float(min(np.nanmin(v) for v in everything))
+    high = float(max(np.nanmax(v) for v in everything))
     parts = _frame(title, y_label, low, high)
     names = list(series)
     base = np.zeros(len(index))
@@ -89,10 +92,17 @@ def time_chart(
             continue
         colour = COLOURS[names.index(name) % len(COLOURS)]
         y = _scale(series[name], low, high, HEIGHT - BOTTOM, TOP)
-        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y, strict=True))
-        parts.append(
-            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
-        )
+        # A NaN breaks the line: each finite stretch is drawn on its own.
+        finite = np.isfinite(y)
+        starts = np.flatnonzero(finite & ~np.r_[False, finite[:-1]])
+        ends = np.flatnonzero(finite & ~np.r_[finite[1:], False]) + 1
+        for start, end in zip(starts, ends, strict=True):
+            points = " ".join(
+                f"{a:.1f},{b:.1f}" for a, b in zip(x[start:end], y[start:end], strict=True)
+            )
+            parts.append(
+                f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
+            )
     days = pd.DatetimeIndex(index).normalize()
     for position in np.flatnonzero(np.r_[True, days[1:] != days[:-1]]):
         parts.append(

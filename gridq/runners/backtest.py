@@ -13,6 +13,11 @@ from gridq.engine.run import Backtest, backtest_perfect, backtest_rolling
 from gridq.io import bundle as io
 
 
+def backtest_command(mode: Literal["perfect", "rolling"]) -> str:
+    """The command a backtest in ``mode`` records in its outputs' lineage."""
+    return "backtest --mode rolling" if mode == "rolling" else "backtest"
+
+
 def backtest_bundle(
     bundle: Path,
     inputs: io.BundleInputs,
@@ -27,11 +32,11 @@ def backtest_bundle(
         vintages = io.read_forecast_vintages(bundle / io.FORECASTS) if replayed else None
         provider = make_provider(forecast, timeseries, site, run_config, vintages)
         done = backtest_rolling(site, run_config, timeseries, provider, progress)
-        command, made_from = "backtest --mode rolling", (*io.INPUT_FILES, *replayed)
+        made_from = (*io.INPUT_FILES, *replayed)
     else:
         done = backtest_perfect(site, run_config, timeseries)
-        command, made_from = "backtest", io.INPUT_FILES
-    publish_backtest(bundle, inputs, done, command, made_from)
+        made_from = io.INPUT_FILES
+    publish_backtest(bundle, inputs, done, backtest_command(mode), made_from)
     return done
 
 

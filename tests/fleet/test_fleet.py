@@ -383,3 +383,22 @@ def test_a_decomposed_fleet_with_an_event_matches_the_joint_lp_on_workers(tmp_pa
     assert outcome["committed_kwh"] == pytest.approx(event["reduction_kw"] * 2.0)
     assert outcome["revenue_gbp"] == pytest.approx(event["reduction_kw"] * 2.0 * 0.5)
     assert outcome["least_reduction_kw"] >= event["reduction_kw"] - 1e-6
+
+
+def test_a_rerun_in_another_mode_solves_again(tmp_path):
+    sites = (("home-a", "pv_battery_tou", ["rolling.forecast=persistence_day"]),)
+    scenarios = [{"name": "base"}]
+    out = tmp_path / "out"
+    for mode, resumed, command in (
+        ("perfect", False, "backtest"),
+        ("perfect", True, "backtest"),
+        ("rolling", False, "backtest --mode rolling"),
+    ):
+        fleet_file = write_fleet(
+            tmp_path, sites=sites, scenarios=scenarios, days=2, runner={"mode": mode}
+        )
+        result = invoke("fleet", "run", fleet_file, "--out", out, "--workers", 1)
+        assert result.exit_code == 0, result.output
+        assert list(results(out)["resumed"]) == [resumed]
+        metrics = json.loads((out / "sites" / "home-a" / "base" / io.METRICS).read_text())
+        assert metrics["lineage"]["command"] == command

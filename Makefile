@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint repro bench value lock clean
+.PHONY: install test lint repro bench bench-fleet value lock clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ repro: install
 # Speed and memory live here, never in timed tests: prints a markdown table (takes minutes).
 bench: install
 	$(BIN)/gridq bench --cases day,month,year,random_year,rolling_year,rolling_year_30min,rolling_year_learned
+
+# Fleets: throughput on 1 and 2 workers, overhead, memory, a projection (about 5 minutes).
+bench-fleet: install
+	$(BIN)/gridq bench --cases fleet
 
 # Achievable value: each example's rolling run per forecast against perfect foresight (minutes).
 value: install

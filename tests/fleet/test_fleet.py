@@ -402,3 +402,9 @@ def test_a_rerun_in_another_mode_solves_again(tmp_path):
         assert list(results(out)["resumed"]) == [resumed]
         metrics = json.loads((out / "sites" / "home-a" / "base" / io.METRICS).read_text())
         assert metrics["lineage"]["command"] == command
+
+
+def test_local_workers_keep_glibcs_own_malloc_thresholds():
+    with dask_client(None, 1) as client:
+        seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert list(seen.values()) == [None]

@@ -10,9 +10,8 @@ from gridq.engine.model.joint import SharedConnection, solve_joint
 from gridq.engine.model.problem import make_problem
 from gridq.engine.model.solve import solve_in_place
 from gridq.errors import InfeasibleError
-from gridq.io.bundle import read_bundle
 from tests.conftest import make_run_config, make_site, make_timeseries
-from tests.engine.test_joint import LOAD_KW, PRICE_GBP_PER_KWH
+from tests.engine.test_joint import LOAD_KW, PRICE_GBP_PER_KWH, two_example_weeks
 
 
 def two_sites():
@@ -84,12 +83,7 @@ def test_decomposition_matches_the_joint_lp_on_random_fleets(seed):
 
 
 def test_decomposition_matches_the_joint_lp_on_two_example_weeks(example_bundles):
-    problems = []
-    for name in ("commercial_demand_charge", "uk_business_duos"):
-        inputs = read_bundle(example_bundles[name])
-        problems.append(make_problem(inputs.site, inputs.run_config, inputs.timeseries.iloc[:672]))
-    alone = [solve_in_place(problem) for problem in problems]
-    peak_kw = sum(a.dispatch[col.GRID_IMPORT_KW].to_numpy() for a in alone).max()
+    problems, _, peak_kw = two_example_weeks(example_bundles)
     shared = SharedConnection(import_limit_kw=0.8 * peak_kw)
     joint = solve_joint(problems, shared)
     decomposed = solve_decomposed(problems, shared)

@@ -39,14 +39,19 @@ def test_a_limit_the_batteries_cannot_bridge_is_one_line():
         two_sites(limit_kw=5.0)
 
 
-@pytest.mark.parametrize("limit_frac", [10.0, 0.7])
-def test_the_joint_lp_against_each_site_alone(example_bundles, limit_frac):
+def two_example_weeks(example_bundles):
+    """The first week of two example sites, and their summed import peak alone [kW]."""
     problems = []
     for name in ("commercial_demand_charge", "uk_business_duos"):
         inputs = read_bundle(example_bundles[name])
         problems.append(make_problem(inputs.site, inputs.run_config, inputs.timeseries.iloc[:672]))
     alone = [solve_in_place(problem) for problem in problems]
-    peak_kw = sum(a.dispatch[col.GRID_IMPORT_KW].to_numpy() for a in alone).max()
+    return problems, alone, sum(a.dispatch[col.GRID_IMPORT_KW].to_numpy() for a in alone).max()
+
+
+@pytest.mark.parametrize("limit_frac", [10.0, 0.7])
+def test_the_joint_lp_against_each_site_alone(example_bundles, limit_frac):
+    problems, alone, peak_kw = two_example_weeks(example_bundles)
     result = solve_joint(problems, SharedConnection(import_limit_kw=limit_frac * peak_kw))
     separate_gbp = sum(a.objective_gbp for a in alone)
     total_import_kw = sum(d[col.GRID_IMPORT_KW].to_numpy() for d in result.dispatches)

@@ -11,6 +11,7 @@ from gridq.cli import (
     fleet_commands,
     forecast_commands,
     generate_commands,
+    import_commands,
     live_commands,
     tariff_commands,
     underwrite_commands,
@@ -27,6 +28,7 @@ app = typer.Typer(
 logging.getLogger("linopy").setLevel(logging.ERROR)
 bundle_commands.register(app)
 generate_commands.register(app)
+import_commands.register(app)
 tariff_commands.register(app)
 live_commands.register(app)
 forecast_commands.register(app)

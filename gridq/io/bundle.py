@@ -39,6 +39,7 @@ from gridq.io.files import (
     json_text,
     parse_model,
     read_config,
+    read_json,
     read_table,
     write_json,
     write_table,
@@ -67,6 +68,8 @@ UNDERWRITING_YEARS = "underwriting.parquet"
 UNDERWRITING = "underwriting.json"
 UNDERWRITING_SWEEP = "underwriting_sweep.parquet"
 UNDERWRITING_REPORT = "underwriting.html"
+IMPORT_PROVENANCE = "import_provenance.json"
+"""Written by ``gridq import``: where the timeseries came from (repeated in the metadata)."""
 FORECAST_EVALUATION = "forecast_evaluation.json"
 INPUT_FILES = (SITE_CONFIG, RUN_CONFIG, TIMESERIES)
 OUTPUT_FILES = (DISPATCH, BASELINE, SOLVE_STATS, METRICS)
@@ -157,7 +160,12 @@ def write_metadata(bundle: Path, inputs: BundleInputs) -> None:
             },
             "site": inputs.site.model_dump(mode="json"),
             "run_config": inputs.run_config.model_dump(mode="json"),
-        },
+        }
+        | (
+            {"import_provenance": read_json(bundle / IMPORT_PROVENANCE)}
+            if (bundle / IMPORT_PROVENANCE).is_file()
+            else {}
+        ),
     )
 
 

@@ -1,0 +1,222 @@
+"""``gridq import``: a bundle's timeseries.parquet from real meter, price and PV files.
+
+Each file gives one quantity (load, PV, import or export price) in a layout: a preset of
+:data:`~gridq.schemas.importing.PRESETS` or one named in a mapping file. Every file is put on
+UTC step starts in kW or GBP per kWh, its gaps refused or filled, resampled to the bundle's
+step, and the files joined on the steps they all cover. The bundle keeps a provenance record
+(``import_provenance.json``: each file's SHA-256, layout, rows, step and filled steps), which
+``bundle_metadata.json`` repeats. Nothing is written unless every file imports.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridq import conventions as col
+from gridq.engine import ingest
+from gridq.engine.timeseries import check_plausible, check_timeseries
+from gridq.errors import ConfigError, GridqError, InputError
+from gridq.io import bundle as io
+from gridq.io import lineage
+from gridq.io.files import (
+    about_file,
+    os_message,
+    read_config,
+    read_yaml,
+    write_json,
+    write_table,
+)
+from gridq.schemas import RunConfig
+from gridq.schemas.importing import ENERGY_UNITS, PRESETS, PRICE_UNITS, FileLayout
+
+FILLED = "filled"
+"""Extra timeseries column: the step was missing in some file and filled."""
+
+QUANTITIES = {
+    "load": col.LOAD_KW,
+    "pv": col.PV_KW,
+    "import_price": col.IMPORT_PRICE,
+    "export_price": col.EXPORT_PRICE,
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file for one quantity (a key of :data:`QUANTITIES`) in the named layout."""
+
+    quantity: str
+    path: Path
+    layout: str
+
+
+def layouts(mapping: Path | None) -> dict[str, FileLayout]:
+    """The presets, and the layouts of ``mapping`` (a YAML of ``name: layout``)."""
+    found = dict(PRESETS)
+    if mapping is None:
+        return found
+    data = read_yaml(mapping)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{mapping}: give a mapping of layout names to layouts")
+    for name, layout in data.items():
+        try:
+            found[str(name)] = FileLayout.model_validate(layout)
+        except ValueError as error:
+            first = str(error).splitlines()
+            raise ConfigError(
+                f"{mapping}: layout '{name}': {' '.join(first[1:3]).strip()}"
+            ) from None
+    return found
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        raise InputError(
+            "Excel files are not read yet; save the sheet as CSV (File > Save As > CSV)"
+        )
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except OSError as error:
+        raise InputError(os_message(error)) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise InputError(
+            f"not a readable CSV ({str(error).splitlines()[0]}); export the file as CSV"
+        ) from None
+
+
+def read_source(source: Source, layout: FileLayout) -> tuple[pd.Series, int]:
+    """The file's readings on UTC step starts in GridQ's units, and their step [min]."""
+    table = _read_table(source.path)
+    wanted = [
+        c
+        for c in (layout.time_column, layout.date_column, layout.period_column, layout.value_column)
+        if c is not None
+    ]
+    missing = [c for c in wanted if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"no column {missing[0]!r} (layout '{source.layout}'); the file has "
+            f"{list(table.columns)}: choose another layout or write one in a mapping file"
+        )
+    energy = source.quantity in ("load", "pv")
+    if layout.unit not in (ENERGY_UNITS if energy else PRICE_UNITS):
+        raise ConfigError(
+            f"layout '{source.layout}' reads {layout.unit}, not a unit of {source.quantity}; "
+            f"use one of {', '.join(ENERGY_UNITS if energy else PRICE_UNITS)}"
+        )
+    if layout.time_column is not None:
+        index = ingest.stamps_to_utc(table[layout.time_column], layout.time_zone)
+    else:
+        assert layout.date_column is not None
+        assert layout.period_column is not None
+        index = ingest.settlement_period_starts(
+            table[layout.date_column], table[layout.period_column], layout.time_zone
+        )
+    step_min = ingest.step_of(index)
+    if layout.stamps == "end":
+        index = index - pd.Timedelta(minutes=step_min)
+    ingest.check_order(index)
+    values = ingest.numbers(table[layout.value_column], layout.value_column)
+    converted = (
+        ingest.to_kw(values, layout.unit, step_min / 60)  # type: ignore[arg-type]
+        if energy
+        else ingest.to_gbp_per_kwh(values, layout.unit)  # type: ignore[arg-type]
+    )
+    return pd.Series(converted, index=index.rename(col.TIMESTAMP)), step_min
+
+
+def import_timeseries(
+    sources: list[Source],
+    timestep_min: int,
+    fill: ingest.GapPolicy,
+    export_price_gbp_per_kwh: float,
+    mapping: Path | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The joined timeseries (with a ``filled`` column) and its provenance record."""
+    known = layouts(mapping)
+    given = [source.quantity for source in sources]
+    for needed in ("load", "import_price"):
+        if needed not in given:
+            raise ConfigError(f"no {needed} file; pass --{needed.replace('_', '-')} FILE[:LAYOUT]")
+    columns: dict[str, pd.Series] = {}
+    filled: dict[str, pd.Series] = {}
+    records = []
+    for source in sources:
+        if source.layout not in known:
+            raise ConfigError(
+                f"{source.path}: unknown layout '{source.layout}'; choose one of "
+                f"{', '.join(sorted(known))} or name one in --mapping"
+            )
+        layout = known[source.layout]
+        try:
+            series, step_min = read_source(source, layout)
+            whole, was_filled = ingest.fill_gaps(series.to_frame(), step_min, fill)
+            steps, step_filled = ingest.resample(whole, step_min, timestep_min, was_filled)
+        except GridqError as error:
+            raise error.with_context(str(source.path)) from None
+        name = QUANTITIES[source.quantity]
+        columns[name] = steps.iloc[:, 0]
+        filled[name] = pd.Series(step_filled, index=steps.index)
+        records.append(
+            {
+                "quantity": source.quantity,
+                "file": source.path.name,
+                "sha256": lineage.sha256_file(source.path),
+                "layout": source.layout,
+                "layout_fields": layout.model_dump(mode="json"),
+                "rows": len(series),
+                "step_min": step_min,
+                "filled_steps": int(np.sum(was_filled)),
+            }
+        )
+    start = max(series.index[0] for series in columns.values())
+    end = min(series.index[-1] for series in columns.values())
+    if start >= end:
+        raise InputError(
+            "the files share no stretch of time; give load, PV and price files that overlap"
+        )
+    index = pd.date_range(start, end, freq=f"{timestep_min}min", name=col.TIMESTAMP)
+    frame = pd.DataFrame({name: series.reindex(index) for name, series in columns.items()})
+    frame[col.PV_KW] = frame.get(col.PV_KW, pd.Series(0.0, index=index))
+    if col.EXPORT_PRICE not in frame:
+        frame[col.EXPORT_PRICE] = export_price_gbp_per_kwh
+    frame[FILLED] = np.any([mask.reindex(index).to_numpy() for mask in filled.values()], axis=0)
+    frame = frame[[*col.TIMESERIES_COLUMNS, FILLED]]
+    provenance = {
+        "sources": records,
+        "fill": fill,
+        "timestep_min": timestep_min,
+        "pv": "file" if "pv" in given else "none (0 kW)",
+        "export_price": "file" if "export_price" in given else export_price_gbp_per_kwh,
+        "steps": len(frame),
+        "first_step_utc": f"{index[0]:%Y-%m-%dT%H:%MZ}",
+        "last_step_utc": f"{index[-1]:%Y-%m-%dT%H:%MZ}",
+        "filled_steps": int(frame[FILLED].sum()),
+    }
+    return frame, provenance
+
+
+def import_bundle(
+    bundle: Path,
+    sources: list[Source],
+    fill: ingest.GapPolicy,
+    export_price_gbp_per_kwh: float,
+    mapping: Path | None = None,
+) -> dict[str, Any]:
+    """Import ``sources`` into ``bundle`` (which holds its run config); the provenance.
+
+    The joined timeseries is checked as any bundle's before anything is written.
+    """
+    io.require_bundle(bundle)
+    run_config = read_config(bundle / io.RUN_CONFIG, RunConfig)
+    frame, provenance = import_timeseries(
+        sources, run_config.timestep_min, fill, export_price_gbp_per_kwh, mapping
+    )
+    with about_file(bundle / io.TIMESERIES):
+        checked = check_timeseries(frame, run_config.timestep_min)
+        check_plausible(checked, run_config.plausibility)
+    write_table(bundle / io.TIMESERIES, frame)
+    write_json(bundle / io.IMPORT_PROVENANCE, provenance)
+    return provenance

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint repro bench bench-fleet value lock clean
+.PHONY: install test lint repro bench bench-fleet value lock clean docker-build docker-backtest
 
 install: $(STAMP)
 
@@ -38,6 +38,21 @@ bench-fleet: install
 # Achievable value: each example's rolling run per forecast against perfect foresight (minutes).
 value: install
 	$(BIN)/gridq value
+
+# Docker: the image installs from the lock file; the backtest writes its bundle to ./docker_out.
+IMAGE ?= gridq:latest
+BASE_IMAGE := python:3.11-slim
+DOCKER_OUT := $(CURDIR)/docker_out
+
+docker-build:
+	@docker info >/dev/null 2>&1 || { echo "make docker-build: no Docker daemon answers; start Docker (or set DOCKER_HOST) and retry" >&2; exit 2; }
+	@docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || docker pull -q $(BASE_IMAGE) >/dev/null 2>&1 || { echo "make docker-build: cannot pull $(BASE_IMAGE): no image registry reachable; pull it where one is, or docker load it" >&2; exit 2; }
+	docker build -t $(IMAGE) .
+
+docker-backtest:
+	@docker image inspect $(IMAGE) >/dev/null 2>&1 || { echo "make docker-backtest: no image $(IMAGE) (or no Docker daemon); run make docker-build first" >&2; exit 2; }
+	mkdir -p $(DOCKER_OUT)
+	docker run --rm -v $(DOCKER_OUT):/gridq/out $(IMAGE) sh -c "gridq generate pv_battery_tou --out out/pv_battery_tou && gridq backtest out/pv_battery_tou"
 
 lock:
 	$(PYTHON) -m venv /tmp/gridq-lock-venv

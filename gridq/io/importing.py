@@ -8,6 +8,7 @@ step, and the files joined on the steps they all cover. The bundle keeps a prove
 ``bundle_metadata.json`` repeats. Nothing is written unless every file imports.
 """
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,18 +72,35 @@ def layouts(mapping: Path | None) -> dict[str, FileLayout]:
     return found
 
 
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+
+
 def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() in (".xlsx", ".xls"):
-        raise InputError(
-            "Excel files are not read yet; save the sheet as CSV (File > Save As > CSV)"
-        )
+    """Every cell as text (empty cells missing): a CSV, or an Excel workbook's first sheet."""
+    excel = path.suffix.lower() in EXCEL_SUFFIXES
     try:
+        if excel:
+            return pd.read_excel(
+                path,
+                sheet_name=0,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                engine="openpyxl",
+            )
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except OSError as error:
         raise InputError(os_message(error)) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+    except (
+        ValueError,
+        KeyError,
+        zipfile.BadZipFile,
+        pd.errors.ParserError,
+        UnicodeDecodeError,
+    ) as error:
+        kind = "an Excel workbook (.xlsx)" if excel else "a CSV file"
         raise InputError(
-            f"not a readable CSV ({str(error).splitlines()[0]}); export the file as CSV"
+            f"not readable as {kind} ({str(error).splitlines()[0]}); save it as CSV or .xlsx"
         ) from None
 
 

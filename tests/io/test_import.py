@@ -177,3 +177,19 @@ def test_mixed_time_zones_and_an_unknown_layout_are_refused(bundle, tmp_path):
     )
     assert wrong.exit_code == 2
     assert "no column 'Time' (layout 'inverter_power_w')" in wrong.output
+
+
+def test_an_excel_workbook_imports_as_its_csv(bundle, tmp_path):
+    workbook = tmp_path / "meter.xlsx"
+    pd.read_csv(METER, dtype=str).to_excel(workbook, index=False)
+    assert invoke("import", bundle, "--load", METER, "--import-price", PRICES).exit_code == 0
+    from_csv = pd.read_parquet(bundle / io.TIMESERIES)
+    result = invoke("import", bundle, "--load", workbook, "--import-price", PRICES)
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_parquet(bundle / io.TIMESERIES), from_csv)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(workbook.read_bytes()[:500])
+    result = invoke("import", bundle, "--load", broken, "--import-price", PRICES)
+    assert result.exit_code == 2
+    assert f"{broken}: not readable as an Excel workbook (.xlsx)" in result.output
+    assert len(result.output.strip().splitlines()) == 1

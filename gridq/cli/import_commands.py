@@ -37,6 +37,13 @@ def import_(
     mapping: Annotated[
         Path | None, typer.Option(help="YAML of named file layouts.", dir_okay=False)
     ] = None,
+    forecast: Annotated[
+        str | None,
+        typer.Option(
+            help="Forecast vintages (issued_at, timestamp, load, PV) for rolling.forecast: replay: "
+            f"{SOURCE_HELP} [default layout: forecast_vintages_kw]."
+        ),
+    ] = None,
     fill: Annotated[
         Literal["refuse", "linear", "zero", "previous_day"],
         typer.Option(help="Missing steps: refuse, or fill (flagged in column 'filled')."),
@@ -55,7 +62,15 @@ def import_(
         )
         if found is not None
     ]
-    provenance = importing.import_bundle(bundle, sources, fill, export_price_gbp_per_kwh, mapping)
+    given = _source("forecast", forecast, "forecast_vintages_kw")
+    provenance = importing.import_bundle(
+        bundle,
+        sources,
+        fill,
+        export_price_gbp_per_kwh,
+        mapping,
+        importing.Source(*given) if given is not None else None,
+    )
     typer.echo(
         f"{bundle}: {provenance['steps']} steps from {provenance['first_step_utc']} to "
         f"{provenance['last_step_utc']}, {provenance['filled_steps']} filled"

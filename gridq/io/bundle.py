@@ -36,6 +36,7 @@ from gridq.io import lineage
 from gridq.io.files import (
     PUBLISHED_DECIMALS,
     about_file,
+    atomic_write,
     json_text,
     parse_model,
     read_config,
@@ -364,6 +365,12 @@ def read_forecast_vintages(path: Path) -> pd.DataFrame:
         stamps = pd.DatetimeIndex(frame[col.TIMESTAMP])
         values = {c: checked_values(frame[c], stamps) for c in (col.LOAD_KW, col.PV_KW)}
         return frame[needed].assign(**values)
+
+
+def write_forecast_vintages(path: Path, vintages: pd.DataFrame) -> None:
+    """Write forecast vintages (``issued_at``, ``timestamp``, load and PV kW, UTC), atomically."""
+    table = pa.Table.from_pandas(vintages, preserve_index=False)
+    atomic_write(path, lambda temporary: pq.write_table(table, temporary))
 
 
 def read_solved(

@@ -31,7 +31,14 @@ from gridq.io.files import (
     write_table,
 )
 from gridq.schemas import RunConfig
-from gridq.schemas.importing import ENERGY_UNITS, PRESETS, PRICE_UNITS, FileLayout
+from gridq.schemas.importing import (
+    ENERGY_UNITS,
+    FORECAST_PRESETS,
+    PRESETS,
+    PRICE_UNITS,
+    FileLayout,
+    ForecastLayout,
+)
 
 FILLED = "filled"
 """Extra timeseries column: the step was missing in some file and filled."""
@@ -62,6 +69,8 @@ def layouts(mapping: Path | None) -> dict[str, FileLayout]:
     if not isinstance(data, dict):
         raise ConfigError(f"{mapping}: give a mapping of layout names to layouts")
     for name, layout in data.items():
+        if isinstance(layout, dict) and "issued_column" in layout:
+            continue  # a forecast layout (import_forecasts)
         try:
             found[str(name)] = FileLayout.model_validate(layout)
         except ValueError as error:
@@ -216,16 +225,90 @@ def import_timeseries(
     return frame, provenance
 
 
+def import_forecasts(
+    source: Source, timestep_min: int, mapping: Path | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Forecast vintages (``issued_at``, ``timestamp``, load and PV kW) on the bundle's step."""
+    known = dict(FORECAST_PRESETS)
+    if mapping is not None:
+        for name, layout in read_yaml(mapping).items():
+            if isinstance(layout, dict) and "issued_column" in layout:
+                try:
+                    known[str(name)] = ForecastLayout.model_validate(layout)
+                except ValueError as error:
+                    first = str(error).splitlines()
+                    raise ConfigError(
+                        f"{mapping}: layout '{name}': {' '.join(first[1:3]).strip()}"
+                    ) from None
+    if source.layout not in known:
+        raise ConfigError(
+            f"{source.path}: unknown forecast layout '{source.layout}'; choose one of "
+            f"{', '.join(sorted(known))} or name one in --mapping"
+        )
+    layout = known[source.layout]
+    try:
+        table = _read_table(source.path)
+        wanted = [layout.issued_column, layout.time_column, layout.load_column, layout.pv_column]
+        missing = [c for c in wanted if c is not None and c not in table.columns]
+        if missing:
+            raise InputError(
+                f"no column {missing[0]!r} (layout '{source.layout}'); the file has "
+                f"{list(table.columns)}"
+            )
+        issued = ingest.stamps_to_utc(table[layout.issued_column], layout.time_zone)
+        steps = ingest.stamps_to_utc(table[layout.time_column], layout.time_zone)
+        step_min = ingest.step_of(pd.DatetimeIndex(steps.unique().sort_values()))
+        if layout.stamps == "end":
+            steps = steps - pd.Timedelta(minutes=step_min)
+        series = {
+            name: ingest.to_kw(ingest.numbers(table[column], column), layout.unit, step_min / 60)
+            for name, column in ((col.LOAD_KW, layout.load_column), (col.PV_KW, layout.pv_column))
+            if column is not None
+        }
+        vintages = []
+        for issued_at in pd.unique(issued):
+            rows = np.flatnonzero(issued == issued_at)
+            frame = pd.DataFrame(
+                {name: values[rows] for name, values in series.items()},
+                index=pd.DatetimeIndex(steps[rows], name=col.TIMESTAMP),
+            )
+            ingest.check_order(pd.DatetimeIndex(frame.index))
+            whole, filled = ingest.fill_gaps(frame, step_min, "refuse")
+            on_step, _ = ingest.resample(whole, step_min, timestep_min, filled)
+            vintages.append(on_step.assign(issued_at=issued_at))
+    except GridqError as error:
+        raise error.with_context(str(source.path)) from None
+    joined = pd.concat(vintages)
+    if col.PV_KW not in joined:
+        joined[col.PV_KW] = 0.0
+    if col.LOAD_KW not in joined:
+        raise InputError(f"{source.path}: the forecast has no load; give load_column")
+    joined = joined.rename_axis(col.TIMESTAMP).reset_index()
+    record = {
+        "quantity": "forecast",
+        "file": source.path.name,
+        "sha256": lineage.sha256_file(source.path),
+        "layout": source.layout,
+        "layout_fields": layout.model_dump(mode="json"),
+        "rows": len(table),
+        "vintages": len(vintages),
+        "step_min": step_min,
+    }
+    return joined[["issued_at", col.TIMESTAMP, col.LOAD_KW, col.PV_KW]], record
+
+
 def import_bundle(
     bundle: Path,
     sources: list[Source],
     fill: ingest.GapPolicy,
     export_price_gbp_per_kwh: float,
     mapping: Path | None = None,
+    forecast: Source | None = None,
 ) -> dict[str, Any]:
-    """Import ``sources`` into ``bundle`` (which holds its run config); the provenance.
+    """Import ``sources`` (and ``forecast``) into ``bundle``, which holds its run config.
 
-    The joined timeseries is checked as any bundle's before anything is written.
+    Everything is read and checked as any bundle's before anything is written; the provenance
+    is returned.
     """
     io.require_bundle(bundle)
     run_config = read_config(bundle / io.RUN_CONFIG, RunConfig)
@@ -235,6 +318,12 @@ def import_bundle(
     with about_file(bundle / io.TIMESERIES):
         checked = check_timeseries(frame, run_config.timestep_min)
         check_plausible(checked, run_config.plausibility)
+    vintages = None
+    if forecast is not None:
+        vintages, record = import_forecasts(forecast, run_config.timestep_min, mapping)
+        provenance["sources"].append(record)
     write_table(bundle / io.TIMESERIES, frame)
+    if vintages is not None:
+        io.write_forecast_vintages(bundle / io.FORECASTS, vintages)
     write_json(bundle / io.IMPORT_PROVENANCE, provenance)
     return provenance

@@ -43,6 +43,31 @@ class FileLayout(FrozenModel):
         return self
 
 
+class ForecastLayout(FrozenModel):
+    """Where a forecast file keeps each vintage: when it was issued, the steps, load and PV."""
+
+    issued_column: str
+    time_column: str
+    time_zone: str = Field("UTC", description="The clock of timestamps without an offset.")
+    stamps: Literal["start", "end"] = "start"
+    load_column: str | None = None
+    pv_column: str | None = None
+    unit: Literal["kWh", "Wh", "kW", "W"] = "kW"
+
+    @model_validator(mode="after")
+    def _some_series(self) -> "ForecastLayout":
+        if self.load_column is None and self.pv_column is None:
+            raise ValueError("a forecast layout needs load_column or pv_column")
+        return self
+
+
+FORECAST_PRESETS: dict[str, ForecastLayout] = {
+    # One row per vintage and step: UTC times with an offset, mean kW.
+    "forecast_vintages_kw": ForecastLayout(
+        issued_column="issued_at", time_column="timestamp", load_column="load_kw", pv_column="pv_kw"
+    ),
+}
+
 PRESETS: dict[str, FileLayout] = {
     # A supplier's half-hourly consumption export: a local date, the settlement period, kWh.
     "supplier_hh_kwh": FileLayout(

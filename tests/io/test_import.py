@@ -193,3 +193,29 @@ def test_an_excel_workbook_imports_as_its_csv(bundle, tmp_path):
     assert result.exit_code == 2
     assert f"{broken}: not readable as an Excel workbook (.xlsx)" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_forecast_vintages_import_and_replay_in_a_rolling_backtest(bundle):
+    vintages_file = EXAMPLES / "forecast_vintages.csv"
+    result = import_(bundle, "--forecast", vintages_file)
+    assert result.exit_code == 0, result.output
+    vintages = io.read_forecast_vintages(bundle / io.FORECASTS)
+    written = pd.read_csv(vintages_file)
+    # Four daily vintages of 30-minute means, each step now two 15-minute steps.
+    assert vintages["issued_at"].nunique() == 4
+    assert len(vintages) == 2 * len(written)
+    assert vintages["load_kw"].sum() == pytest.approx(2 * written["load_kw"].sum())
+    run_config = bundle / io.RUN_CONFIG
+    run_config.write_text(run_config.read_text().replace("forecast: learned", "forecast: replay"))
+    assert "forecast: replay" in run_config.read_text()
+    rolling = invoke("backtest", bundle, "--mode", "rolling")
+    assert rolling.exit_code == 0, rolling.output
+    metrics = json.loads((bundle / io.METRICS).read_text())
+    assert io.FORECASTS in metrics["lineage"]["made_from"], "the run replayed the vintages"
+    provenance = json.loads((bundle / io.METADATA).read_text())["import_provenance"]
+    assert provenance["sources"][-1] | {"sha256": None} == provenance["sources"][-1] | {
+        "sha256": None,
+        "quantity": "forecast",
+        "vintages": 4,
+        "step_min": 30,
+    }

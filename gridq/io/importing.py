@@ -25,6 +25,7 @@ from gridq.io import lineage
 from gridq.io.files import (
     about_file,
     os_message,
+    parse_model,
     read_config,
     read_yaml,
     write_json,
@@ -60,25 +61,24 @@ class Source:
     layout: str
 
 
-def layouts(mapping: Path | None) -> dict[str, FileLayout]:
-    """The presets, and the layouts of ``mapping`` (a YAML of ``name: layout``)."""
-    found = dict(PRESETS)
+def layouts(mapping: Path | None) -> tuple[dict[str, FileLayout], dict[str, ForecastLayout]]:
+    """The presets and the layouts of ``mapping`` (YAML ``name: layout``): readings, forecasts.
+
+    A layout with an ``issued_column`` is a forecast's.
+    """
+    readings: dict[str, FileLayout] = dict(PRESETS)
+    forecasts: dict[str, ForecastLayout] = dict(FORECAST_PRESETS)
     if mapping is None:
-        return found
-    data = read_yaml(mapping)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{mapping}: give a mapping of layout names to layouts")
-    for name, layout in data.items():
-        if isinstance(layout, dict) and "issued_column" in layout:
-            continue  # a forecast layout (import_forecasts)
+        return readings, forecasts
+    for name, layout in read_yaml(mapping).items():
         try:
-            found[str(name)] = FileLayout.model_validate(layout)
-        except ValueError as error:
-            first = str(error).splitlines()
-            raise ConfigError(
-                f"{mapping}: layout '{name}': {' '.join(first[1:3]).strip()}"
-            ) from None
-    return found
+            if isinstance(layout, dict) and "issued_column" in layout:
+                forecasts[str(name)] = parse_model(ForecastLayout, layout)
+            else:
+                readings[str(name)] = parse_model(FileLayout, layout)
+        except ConfigError as error:
+            raise error.with_context(f"{mapping}: layout '{name}'") from None
+    return readings, forecasts
 
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -162,7 +162,7 @@ def import_timeseries(
     mapping: Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The joined timeseries (with a ``filled`` column) and its provenance record."""
-    known = layouts(mapping)
+    known, _ = layouts(mapping)
     given = [source.quantity for source in sources]
     for needed in ("load", "import_price"):
         if needed not in given:
@@ -229,17 +229,7 @@ def import_forecasts(
     source: Source, timestep_min: int, mapping: Path | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Forecast vintages (``issued_at``, ``timestamp``, load and PV kW) on the bundle's step."""
-    known = dict(FORECAST_PRESETS)
-    if mapping is not None:
-        for name, layout in read_yaml(mapping).items():
-            if isinstance(layout, dict) and "issued_column" in layout:
-                try:
-                    known[str(name)] = ForecastLayout.model_validate(layout)
-                except ValueError as error:
-                    first = str(error).splitlines()
-                    raise ConfigError(
-                        f"{mapping}: layout '{name}': {' '.join(first[1:3]).strip()}"
-                    ) from None
+    _, known = layouts(mapping)
     if source.layout not in known:
         raise ConfigError(
             f"{source.path}: unknown forecast layout '{source.layout}'; choose one of "

@@ -219,3 +219,48 @@ def test_forecast_vintages_import_and_replay_in_a_rolling_backtest(bundle):
         "vintages": 4,
         "step_min": 30,
     }
+
+
+def test_a_mapping_file_names_other_layouts(bundle, tmp_path):
+    meter = pd.read_csv(METER)
+    starts = ingest.settlement_period_starts(meter["Date"], meter["Period"])
+    own = pd.DataFrame(
+        {
+            "Start (UTC)": starts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Mean kW": meter["Consumption (kWh)"] * 2,
+        }
+    )
+    own.to_csv(tmp_path / "own.csv", index=False)
+    mapping = tmp_path / "layouts.yaml"
+    mapping.write_text(
+        "my_meter: {time_column: 'Start (UTC)', value_column: 'Mean kW', unit: kW}\n"
+    )
+    result = invoke(
+        "import",
+        bundle,
+        "--load",
+        f"{tmp_path / 'own.csv'}:my_meter",
+        "--import-price",
+        PRICES,
+        "--mapping",
+        mapping,
+    )
+    assert result.exit_code == 0, result.output
+    from_mapping = pd.read_parquet(bundle / io.TIMESERIES)
+    assert invoke("import", bundle, "--load", METER, "--import-price", PRICES).exit_code == 0
+    pd.testing.assert_frame_equal(from_mapping, pd.read_parquet(bundle / io.TIMESERIES))
+    mapping.write_text("my_meter: {time_column: t, value_column: v, unit: kW, clock: UTC}\n")
+    bad = invoke(
+        "import",
+        bundle,
+        "--load",
+        f"{tmp_path / 'own.csv'}:my_meter",
+        "--import-price",
+        PRICES,
+        "--mapping",
+        mapping,
+    )
+    assert bad.exit_code == 2
+    assert f"{mapping}: layout 'my_meter': " in bad.output
+    assert "clock" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ step, and the files joined on the steps they all cover. The bundle keeps a prove
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -113,20 +113,36 @@ def _read_table(path: Path) -> pd.DataFrame:
         ) from None
 
 
-def read_source(source: Source, layout: FileLayout) -> tuple[pd.Series, int]:
-    """The file's readings on UTC step starts in GridQ's units, and their step [min]."""
+def _table_with(source: Source, columns: tuple[str | None, ...]) -> pd.DataFrame:
+    """The source's table, refused unless it has every named column of its layout."""
     table = _read_table(source.path)
-    wanted = [
-        c
-        for c in (layout.time_column, layout.date_column, layout.period_column, layout.value_column)
-        if c is not None
-    ]
-    missing = [c for c in wanted if c not in table.columns]
+    missing = [c for c in columns if c is not None and c not in table.columns]
     if missing:
         raise InputError(
             f"no column {missing[0]!r} (layout '{source.layout}'); the file has "
             f"{list(table.columns)}: choose another layout or write one in a mapping file"
         )
+    return table
+
+
+LayoutT = TypeVar("LayoutT", FileLayout, ForecastLayout)
+
+
+def _layout_of(source: Source, known: dict[str, LayoutT], kind: str) -> LayoutT:
+    if source.layout not in known:
+        raise ConfigError(
+            f"{source.path}: unknown {kind} '{source.layout}'; choose one of "
+            f"{', '.join(sorted(known))} or name one in --mapping"
+        )
+    return known[source.layout]
+
+
+def read_source(source: Source, layout: FileLayout) -> tuple[pd.Series, int]:
+    """The file's readings on UTC step starts in GridQ's units, and their step [min]."""
+    table = _table_with(
+        source,
+        (layout.time_column, layout.date_column, layout.period_column, layout.value_column),
+    )
     energy = source.quantity in ("load", "pv")
     if layout.unit not in (ENERGY_UNITS if energy else PRICE_UNITS):
         raise ConfigError(
@@ -171,12 +187,7 @@ def import_timeseries(
     filled: dict[str, pd.Series] = {}
     records = []
     for source in sources:
-        if source.layout not in known:
-            raise ConfigError(
-                f"{source.path}: unknown layout '{source.layout}'; choose one of "
-                f"{', '.join(sorted(known))} or name one in --mapping"
-            )
-        layout = known[source.layout]
+        layout = _layout_of(source, known, "layout")
         try:
             series, step_min = read_source(source, layout)
             whole, was_filled = ingest.fill_gaps(series.to_frame(), step_min, fill)
@@ -229,22 +240,11 @@ def import_forecasts(
     source: Source, timestep_min: int, mapping: Path | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Forecast vintages (``issued_at``, ``timestamp``, load and PV kW) on the bundle's step."""
-    _, known = layouts(mapping)
-    if source.layout not in known:
-        raise ConfigError(
-            f"{source.path}: unknown forecast layout '{source.layout}'; choose one of "
-            f"{', '.join(sorted(known))} or name one in --mapping"
-        )
-    layout = known[source.layout]
+    layout = _layout_of(source, layouts(mapping)[1], "forecast layout")
     try:
-        table = _read_table(source.path)
-        wanted = [layout.issued_column, layout.time_column, layout.load_column, layout.pv_column]
-        missing = [c for c in wanted if c is not None and c not in table.columns]
-        if missing:
-            raise InputError(
-                f"no column {missing[0]!r} (layout '{source.layout}'); the file has "
-                f"{list(table.columns)}"
-            )
+        table = _table_with(
+            source, (layout.issued_column, layout.time_column, layout.load_column, layout.pv_column)
+        )
         issued = ingest.stamps_to_utc(table[layout.issued_column], layout.time_zone)
         steps = ingest.stamps_to_utc(table[layout.time_column], layout.time_zone)
         step_min = ingest.step_of(pd.DatetimeIndex(steps.unique().sort_values()))

@@ -235,31 +235,15 @@ def test_a_mapping_file_names_other_layouts(bundle, tmp_path):
     mapping.write_text(
         "my_meter: {time_column: 'Start (UTC)', value_column: 'Mean kW', unit: kW}\n"
     )
-    result = invoke(
-        "import",
-        bundle,
-        "--load",
-        f"{tmp_path / 'own.csv'}:my_meter",
-        "--import-price",
-        PRICES,
-        "--mapping",
-        mapping,
-    )
+    load = f"{tmp_path / 'own.csv'}:my_meter"
+    mapped = ("import", bundle, "--load", load, "--import-price", PRICES, "--mapping", mapping)
+    result = invoke(*mapped)
     assert result.exit_code == 0, result.output
     from_mapping = pd.read_parquet(bundle / io.TIMESERIES)
     assert invoke("import", bundle, "--load", METER, "--import-price", PRICES).exit_code == 0
     pd.testing.assert_frame_equal(from_mapping, pd.read_parquet(bundle / io.TIMESERIES))
     mapping.write_text("my_meter: {time_column: t, value_column: v, unit: kW, clock: UTC}\n")
-    bad = invoke(
-        "import",
-        bundle,
-        "--load",
-        f"{tmp_path / 'own.csv'}:my_meter",
-        "--import-price",
-        PRICES,
-        "--mapping",
-        mapping,
-    )
+    bad = invoke(*mapped)
     assert bad.exit_code == 2
     assert f"{mapping}: layout 'my_meter': " in bad.output
     assert "clock" in bad.output

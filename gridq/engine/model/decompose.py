@@ -269,11 +269,9 @@ def solve_decomposed(
         # master lacks prices at the master's duals alone next.
         price = (
             master_price
-            if stable is None
-            else (SMOOTHING * stable + (1 - SMOOTHING) * master_price)
+            if stable is None or mispriced
+            else SMOOTHING * stable + (1 - SMOOTHING) * master_price
         )
-        if mispriced:
-            price = master_price
         offers = sites.propose(price[:steps], price[steps:])
         flows = [np.concatenate([offer.import_kw, offer.export_kw]) for offer in offers]
         bound_gbp = float(

@@ -125,9 +125,8 @@ def _failed(task: Task, error: str) -> dict[str, Any]:
 
 
 def _solve(
-    coupling: Coupling, problems: list[DispatchProblem], client: Any
+    coupling: Coupling, problems: list[DispatchProblem], shared: SharedConnection, client: Any
 ) -> tuple[list[pd.DataFrame], dict[str, Any]]:
-    shared = shared_connection(coupling, problems[0].time_index)
     if coupling.method == "joint":
         joint = solve_joint(problems, shared)
         return joint.dispatches, joint.stats
@@ -156,7 +155,8 @@ def run_coupled(
         try:
             inputs = [fleet_io.task_inputs(task.configs()) for task in group]
             problems = [make_problem(i.site, i.run_config, i.timeseries) for i in inputs]
-            dispatches, fleet_stats = _solve(coupling, problems, client)
+            shared = shared_connection(coupling, problems[0].time_index)
+            dispatches, fleet_stats = _solve(coupling, problems, shared, client)
         except GridqError as error:
             rows |= {
                 task.key: _failed(task, f"scenario '{scenario.name}': {error}") for task in group
@@ -165,7 +165,6 @@ def run_coupled(
         solve_s = time.perf_counter() - started
         index = problems[0].time_index
         total_import_kw = np.sum([d[col.GRID_IMPORT_KW].to_numpy() for d in dispatches], axis=0)
-        shared = shared_connection(coupling, index)
         run.profiles[scenario.name] = pd.DataFrame(
             {
                 "import_kw": total_import_kw,

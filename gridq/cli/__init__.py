@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: rich markup would swallow units and defaults in brackets ("[days]").
+    rich_markup_mode=None,
 )
 # linopy logs a warning before GridQ raises its own one-line error for the same failure.
 logging.getLogger("linopy").setLevel(logging.ERROR)

@@ -35,6 +35,8 @@ FLOW_COLUMNS: Final = (
     PV_CURTAIL_KW,
 )
 DISPATCH_COLUMNS: Final = (LOAD_KW, PV_KW, *FLOW_COLUMNS, SOC_KWH)
+FORECAST_COLUMNS: Final = {LOAD_KW: "load_forecast_kw", PV_KW: "pv_forecast_kw"}
+"""A rolling run's dispatch also holds, per step, the forecast its plan was made on [kW]."""
 
 DEFAULT_TIMESTEP_MIN: Final = 15
 DEFAULT_LOCAL_TIMEZONE: Final = "Europe/London"

@@ -44,6 +44,8 @@ class Windows:
 class WindowsResult:
     """The settled dispatch from the first plan on and what the run measured.
 
+    ``dispatch`` also holds the forecast each step was planned on (``FORECAST_COLUMNS``).
+
     ``solve_stats`` are the last plan's solve facts (for one window, the whole run's);
     ``timings_s`` sums the plans' ``build_s`` and ``solve_s``.
     """
@@ -198,7 +200,7 @@ def solve_windows(
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[np.ndarray] = []
     actuals = {series: timeseries[series].to_numpy() for series in FORECAST_SERIES}
-    errors: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
+    acted_on: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
     timings_s = {"build_s": 0.0, "solve_s": 0.0}
     solve_stats: dict[str, Any] = {}
     for number, issue in enumerate(issues):
@@ -255,7 +257,7 @@ def solve_windows(
         values = part[list(col.DISPATCH_COLUMNS)].to_numpy()
         settled.append(values)
         for series in FORECAST_SERIES:
-            errors[series].append(point[series].to_numpy()[:length] - actuals[series][applied])
+            acted_on[series].append(point[series].to_numpy()[:length])
         soc_kwh = float(values[-1, SOC_POSITION])
         settled_import_kw[applied.start - start : applied.stop - start] = values[:, IMPORT_POSITION]
         _raise_peaks(
@@ -275,8 +277,9 @@ def solve_windows(
     limit = site.grid.import_limit_kw
     exceeded = 0 if limit is None else int((dispatch[col.GRID_IMPORT_KW] > limit + 1e-6).sum())
     forecast_error = {}
-    for series, parts in errors.items():
-        error = np.concatenate(parts)
+    for series, parts in acted_on.items():
+        dispatch[col.FORECAST_COLUMNS[series]] = np.concatenate(parts)
+        error = dispatch[col.FORECAST_COLUMNS[series]].to_numpy() - actuals[series][start:]
         forecast_error[series] = {
             "mae_kw": float(np.abs(error).mean()),
             "rmse_kw": float(np.sqrt((error**2).mean())),

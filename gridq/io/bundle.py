@@ -122,7 +122,10 @@ def read_bundle(bundle: Path) -> BundleInputs:
 
 
 def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
-    """Read a dispatch table (``dispatch.parquet`` or ``baseline.parquet``)."""
+    """Read a dispatch table (``dispatch.parquet`` or ``baseline.parquet``).
+
+    A rolling run's forecast columns, where present, are kept after the dispatch's own.
+    """
     frame = read_table(path)
     with about_file(path):
         if col.TIMESTAMP not in frame.columns:
@@ -134,7 +137,8 @@ def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
             )
         frame = frame.set_index(col.TIMESTAMP)
         frame.index = check_time_index(frame.index, timestep_min)
-        return frame[list(col.DISPATCH_COLUMNS)].astype("float64")
+        forecasts = [c for c in col.FORECAST_COLUMNS.values() if c in frame.columns]
+        return frame[[*col.DISPATCH_COLUMNS, *forecasts]].astype("float64")
 
 
 def write_inputs(bundle: Path, site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> None:

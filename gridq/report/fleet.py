@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
-from gridq.report.html import STYLE, ready_script
-from gridq.report.svg import bar_chart, time_chart
+from gridq.report.charts import RANGE_BUTTONS, chart, html_page, time_trace
 
 SHOWN_SITES = 5
 """Top and bottom sites listed per scenario."""
@@ -19,18 +19,37 @@ BINS = 10
 
 
 def _histogram(table: pd.DataFrame, scenarios: list[str]) -> str:
-    """Sites per savings band, one bar per scenario in each band."""
+    """Sites per savings band, one bar per scenario in each band (bands shared)."""
     savings = table["savings_gbp"].to_numpy(dtype=float)
     edges = np.histogram_bin_edges(savings, bins=BINS)
-    labels = [f"{low:,.0f}" for low in edges[:-1]]
-    counts = {
-        scenario: [
-            float(n)
-            for n in np.histogram(table[table["scenario"] == scenario]["savings_gbp"], edges)[0]
+    labels = [f"{low:,.0f} to {high:,.0f}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    figure = go.Figure(
+        [
+            go.Bar(
+                name=scenario,
+                x=labels,
+                y=np.histogram(table[table["scenario"] == scenario]["savings_gbp"], edges)[0],
+            )
+            for scenario in scenarios
         ]
-        for scenario in scenarios
-    }
-    return bar_chart("Sites by savings (band from, GBP)", "sites", labels, counts)
+    )
+    figure.update_layout(barmode="group")
+    figure.update_xaxes(title_text="savings GBP", type="category")
+    figure.update_yaxes(title_text="sites")
+    return chart(figure, "savings-spread", "Sites by savings")
+
+
+def _totals(metrics: dict[str, Any], scenarios: list[str]) -> str:
+    figure = go.Figure(
+        go.Bar(
+            name="total savings",
+            x=scenarios,
+            y=[metrics["scenarios"][s]["total_savings_gbp"] for s in scenarios],
+        )
+    )
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(title_text="GBP")
+    return chart(figure, "scenario-totals", "Total savings by scenario", 320)
 
 
 def _scenario_table(metrics: dict[str, Any]) -> str:
@@ -88,7 +107,7 @@ def _coupling(metrics: dict[str, Any], profiles: dict[str, pd.DataFrame]) -> lis
     if not profiles:
         return []
     parts = ["<h2>Shared connection</h2>"]
-    for name, profile in profiles.items():
+    for position, (name, profile) in enumerate(profiles.items()):
         facts = metrics["scenarios"][name]
         solve = facts["solve"]
         gap = solve.get("gap_frac")
@@ -103,16 +122,25 @@ def _coupling(metrics: dict[str, Any], profiles: dict[str, pd.DataFrame]) -> lis
             )
             + f"; summed import peaks at {facts['peak_import_kw']:,.1f} kW.</p>"
         )
-        series = {"summed import kW": profile["import_kw"].to_numpy()}
+        index = pd.DatetimeIndex(profile.index)
+        figure = go.Figure(time_trace("summed import kW", index, profile["import_kw"]))
         limit = profile["import_limit_kw"].to_numpy()
         if np.isfinite(limit).any():
-            series["import limit kW"] = np.where(np.isfinite(limit), limit, np.nan)
+            figure.add_trace(
+                time_trace(
+                    "import limit kW",
+                    index,
+                    np.where(np.isfinite(limit), limit, np.nan),
+                    line={"width": 1.5, "dash": "dash", "color": "#d62728"},
+                )
+            )
+        figure.update_xaxes(rangeselector={"buttons": RANGE_BUTTONS}, title_text="UTC")
+        figure.update_yaxes(title_text="kW")
         parts.append(
-            time_chart(
+            chart(
+                figure,
+                f"shared-import-{position}",
                 f"{name}: the sites' summed import against the shared limit",
-                "kW",
-                pd.DatetimeIndex(profile.index),
-                series,
             )
         )
         for event in facts["flexibility_events"]:
@@ -130,32 +158,16 @@ def build_fleet_report(
     """The page of one fleet run: ``table`` its results, ``profiles`` its coupled scenarios'."""
     scenarios = list(metrics["scenarios"])
     done = table[table["status"] == "ok"]
-    charts = []
-    if len(done):
-        totals = [metrics["scenarios"][s]["total_savings_gbp"] for s in scenarios]
-        charts.append(_histogram(done, scenarios))
-        charts.append(
-            bar_chart("Total savings by scenario", "GBP", scenarios, {"total savings": totals})
-        )
-    coupling = _coupling(metrics, profiles)
-    chart_count = len(charts) + sum("<svg" in part for part in coupling)
-    return "\n".join(
+    charts = [_histogram(done, scenarios), _totals(metrics, scenarios)] if len(done) else []
+    return html_page(
+        f"GridQ fleet: {metrics['fleet']}",
         [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>GridQ fleet: {escape(metrics['fleet'])}</title>",
-            STYLE,
-            ready_script(chart_count),
-            "</head><body>",
-            f"<h1>GridQ fleet: {escape(metrics['fleet'])}</h1>",
             f'<p class="headline"><span id="succeeded">{metrics["succeeded"]}</span> of '
             f"{metrics['tasks']} tasks done, {metrics['failed']} failed.</p>",
             _scenario_table(metrics),
             *charts,
             *(_ranked(done, scenario) for scenario in scenarios if len(done)),
-            *coupling,
+            *_coupling(metrics, profiles),
             _failures(metrics),
-            "</body></html>",
-            "",
-        ]
+        ],
     )

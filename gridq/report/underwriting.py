@@ -4,9 +4,9 @@ from html import escape
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 
-from gridq.report.html import STYLE, ready_script
-from gridq.report.svg import bar_chart
+from gridq.report.charts import chart, html_page, values
 from gridq.schemas import Site
 
 FIGURES = (
@@ -75,48 +75,78 @@ def _sweep_table(sweep: pd.DataFrame | None) -> str:
     return "<h2>Sizing sweep</h2><table><tr>" + head + "</tr>" + "\n".join(rows) + "</table>"
 
 
+def _state_of_health(years: pd.DataFrame) -> str:
+    """The reference life's SOH by year inside the band the drawn lives span."""
+    reference = years[(years["life"] == 0) & (years["year"] > 0)]
+    drawn = years[(years["life"] > 0) & (years["year"] > 0)].groupby("year")["soh_end_frac"]
+    labels = [int(year) for year in reference["year"]]
+    figure = go.Figure()
+    if len(drawn.groups):
+        band_years = [int(year) for year in drawn.min().index]
+        figure.add_trace(
+            go.Scatter(
+                name="highest drawn",
+                x=band_years,
+                y=values(100 * drawn.max()),
+                mode="lines",
+                line={"width": 0.5, "color": "#9ecae1"},
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                name="lowest drawn",
+                x=band_years,
+                y=values(100 * drawn.min()),
+                mode="lines",
+                line={"width": 0.5, "color": "#9ecae1"},
+                fill="tonexty",
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            name="reference",
+            x=labels,
+            y=values(100 * reference["soh_end_frac"]),
+            mode="lines+markers",
+            line={"color": "#1f77b4"},
+        )
+    )
+    figure.update_xaxes(title_text="year", dtick=1)
+    figure.update_yaxes(title_text="%")
+    return chart(figure, "state-of-health", "State of health at the end of each year")
+
+
+def _cash_flows(years: pd.DataFrame) -> str:
+    """Cash flow and discounted cash flow by year (year 0 the capex), and their running sum."""
+    reference = years[years["life"] == 0]
+    labels = [int(year) for year in reference["year"]]
+    figure = go.Figure(
+        [
+            go.Bar(name="cash flow", x=labels, y=values(reference["cash_flow_gbp"])),
+            go.Bar(name="discounted", x=labels, y=values(reference["discounted_cash_flow_gbp"])),
+            go.Scatter(
+                name="cumulative discounted",
+                x=labels,
+                y=values(reference["discounted_cash_flow_gbp"].cumsum()),
+                mode="lines+markers",
+            ),
+        ]
+    )
+    figure.update_layout(barmode="group")
+    figure.update_xaxes(title_text="year", dtick=1)
+    figure.update_yaxes(title_text="GBP")
+    return chart(figure, "cash-flows", "Cash flow by year (year 0: capex)")
+
+
 def build_underwriting_report(
     site: Site, years: pd.DataFrame, summary: dict[str, Any], sweep: pd.DataFrame | None = None
 ) -> str:
     """The page for one underwriting run (and its sweep, if any)."""
-    reference = years[years["life"] == 0]
-    life = reference[reference["year"] > 0]
-    labels = [str(year) for year in reference["year"]]
-    drawn_soh = years[(years["life"] > 0) & (years["year"] > 0)].groupby("year")["soh_end_frac"]
-    soh_series = {
-        "reference": list(100 * life["soh_end_frac"]),
-        "lowest drawn": list(100 * drawn_soh.min()),
-        "highest drawn": list(100 * drawn_soh.max()),
-    }
-    charts = [
-        bar_chart(
-            "State of health at the end of each year",
-            "%",
-            [str(y) for y in life["year"]],
-            soh_series,
-        ),
-        bar_chart(
-            "Cash flow by year (year 0: capex)",
-            "GBP",
-            labels,
-            {
-                "cash flow": list(reference["cash_flow_gbp"]),
-                "discounted": list(reference["discounted_cash_flow_gbp"]),
-                "cumulative": list(reference["cash_flow_gbp"].cumsum()),
-            },
-        ),
-    ]
     npv_gbp = summary["reference"]["npv_gbp"]
     battery = site.battery
-    return "\n".join(
+    return html_page(
+        f"GridQ underwriting: {site.name}",
         [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>GridQ underwriting: {escape(site.name)}</title>",
-            STYLE,
-            ready_script(len(charts)),
-            "</head><body>",
-            f"<h1>GridQ underwriting: {escape(site.name)}</h1>",
             f"<p>Battery {battery.capacity_kwh:g} kWh, {battery.charge_power_max_kw:g}/"
             f"{battery.discharge_power_max_kw:g} kW; {summary['life_years']} years at a "
             f"{summary['discount_rate_frac']:.1%} discount rate, tariffs escalating "
@@ -126,9 +156,8 @@ def build_underwriting_report(
             f" P90 {summary['uncertainty']['npv_gbp']['p90']:,.0f} GBP)</p>",
             _operation(summary),
             _figures_table(summary),
-            *charts,
+            _state_of_health(years),
+            _cash_flows(years),
             _sweep_table(sweep),
-            "</body></html>",
-            "",
-        ]
+        ],
     )

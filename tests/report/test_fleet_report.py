@@ -1,13 +1,12 @@
 """The fleet page: its numbers agree with fleet_metrics.json; it renders in headless Chromium."""
 
 import json
-import subprocess
 
 import yaml
 
 from gridq.io import fleet as fleet_io
 from tests.conftest import PARAMS, invoke
-from tests.report.test_report import CHROMIUM_FLAGS, chromium, render
+from tests.report.test_report import assert_offline, console_errors, render, screenshot
 
 
 def fleet_file(folder, coupling=None):
@@ -40,7 +39,7 @@ def test_the_fleet_page_renders_with_its_numbers(tmp_path):
     result = invoke("fleet", "run", fleet_file(tmp_path), "--out", out, "--workers", 2)
     assert result.exit_code == 0, result.output
     page = (out / fleet_io.FLEET_REPORT).resolve()
-    assert "http" not in page.read_text().replace("http://www.w3.org", "")
+    assert_offline(page.read_text())
     rendered = render(page, tmp_path)
     dom = rendered.stdout
     assert 'data-ready="yes"' in dom
@@ -50,21 +49,8 @@ def test_the_fleet_page_renders_with_its_numbers(tmp_path):
         total = metrics["scenarios"][name]["total_savings_gbp"]
         assert f'<td id="total-{name}">{total:,.2f}</td>' in dom
     assert "the 5 highest and lowest savings" in dom
-    assert [line for line in rendered.stderr.splitlines() if "CONSOLE" in line] == []
-    subprocess.run(
-        [
-            chromium(),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'shot'}",
-            f"--screenshot={tmp_path / 'fleet.png'}",
-            "--window-size=1000,1600",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    assert (tmp_path / "fleet.png").stat().st_size > 10_000
+    assert console_errors(rendered) == []
+    screenshot(page, tmp_path / "fleet.png", height_px=1600)
 
 
 def test_a_coupled_fleet_page_shows_the_summed_import_against_the_limit(tmp_path):

@@ -253,7 +253,7 @@ def test_cli_underwrites_and_sweeps_a_bundle(tmp_path):
     assert f"capacity_kwh {best['capacity_kwh']:g}" in result.stdout
     years = pd.read_parquet(folder / "underwriting.parquet")
     assert list(years[years["life"] == 0]["year"]) == list(range(11))
-    assert (folder / "underwriting.html").read_text().count("<svg") == 2
+    assert (folder / "underwriting.html").read_text().count('class="plotly-graph-div"') == 2
 
 
 @pytest.mark.parametrize(

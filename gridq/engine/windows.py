@@ -44,7 +44,8 @@ class Windows:
 class WindowsResult:
     """The settled dispatch from the first plan on and what the run measured.
 
-    ``dispatch`` also holds the forecast each step was planned on (``FORECAST_COLUMNS``).
+    Unless the forecast was perfect, ``dispatch`` also holds the forecast each step was
+    planned on (``FORECAST_COLUMNS``).
 
     ``solve_stats`` are the last plan's solve facts (for one window, the whole run's);
     ``timings_s`` sums the plans' ``build_s`` and ``solve_s``.
@@ -278,8 +279,11 @@ def solve_windows(
     exceeded = 0 if limit is None else int((dispatch[col.GRID_IMPORT_KW] > limit + 1e-6).sum())
     forecast_error = {}
     for series, parts in acted_on.items():
-        dispatch[col.FORECAST_COLUMNS[series]] = np.concatenate(parts)
-        error = dispatch[col.FORECAST_COLUMNS[series]].to_numpy() - actuals[series][start:]
+        forecast_kw = np.concatenate(parts)
+        # A perfect forecast is the actuals: the dispatch already holds them.
+        if not isinstance(provider, PerfectForecast):
+            dispatch[col.FORECAST_COLUMNS[series]] = forecast_kw
+        error = forecast_kw - actuals[series][start:]
         forecast_error[series] = {
             "mae_kw": float(np.abs(error).mean()),
             "rmse_kw": float(np.sqrt((error**2).mean())),

@@ -82,26 +82,21 @@ def _state_of_health(years: pd.DataFrame) -> str:
     labels = [int(year) for year in reference["year"]]
     figure = go.Figure()
     if len(drawn.groups):
-        band_years = [int(year) for year in drawn.min().index]
-        figure.add_trace(
-            go.Scatter(
-                name="highest drawn",
-                x=band_years,
-                y=values(100 * drawn.max()),
-                mode="lines",
-                line={"width": 0.5, "color": "#9ecae1"},
+        # The lowest line fills up to the highest: the band the drawn lives span.
+        for name, edge, fill in (
+            ("highest", drawn.max(), None),
+            ("lowest", drawn.min(), "tonexty"),
+        ):
+            figure.add_trace(
+                go.Scatter(
+                    name=f"{name} drawn",
+                    x=[int(year) for year in edge.index],
+                    y=values(100 * edge),
+                    mode="lines",
+                    line={"width": 0.5, "color": "#9ecae1"},
+                    fill=fill,
+                )
             )
-        )
-        figure.add_trace(
-            go.Scatter(
-                name="lowest drawn",
-                x=band_years,
-                y=values(100 * drawn.min()),
-                mode="lines",
-                line={"width": 0.5, "color": "#9ecae1"},
-                fill="tonexty",
-            )
-        )
     figure.add_trace(
         go.Scatter(
             name="reference",

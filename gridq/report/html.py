@@ -181,8 +181,11 @@ def _whole_run(
     return chart(figure, "whole-run", "The whole run: drag to zoom, double-click to reset", 760)
 
 
-def _bill_by_component(by_month: dict[str, dict[str, Bill]]) -> str:
-    """Each month's bill by component, a panel per dispatch on one scale; revenues below zero."""
+def bill_figure(by_month: dict[str, dict[str, Bill]]) -> go.Figure:
+    """Each month's bill by component, a panel per dispatch on one scale; revenues below zero.
+
+    Each panel's bars for a month stack to that month's total cost, marked by a line.
+    """
     months = list(by_month)
     names = list(by_month[months[0]]) if months else []
     figure = make_subplots(
@@ -192,13 +195,19 @@ def _bill_by_component(by_month: dict[str, dict[str, Bill]]) -> str:
         subplot_titles=names,
         horizontal_spacing=0.03,
     )
+    # An item any panel shows is in every panel, so the legend (on the first) names them all.
+    shown = [
+        (position, item)
+        for position, item in enumerate(item_names())
+        if any(
+            abs(getattr(bills[name], item)) > 1e-9 for bills in by_month.values() for name in names
+        )
+    ]
     for position, name in enumerate(names, start=1):
         bills = [by_month[month][name] for month in months]
-        for item_position, item in enumerate(item_names()):
+        for item_position, item in shown:
             sign = -1 if item in REVENUE_ITEMS else 1
             amounts = [sign * getattr(its, item) for its in bills]
-            if all(abs(amount) < 1e-9 for amount in amounts):
-                continue
             figure.add_trace(
                 go.Bar(
                     name=item.removesuffix("_gbp").replace("_", " "),
@@ -232,7 +241,7 @@ def _bill_by_component(by_month: dict[str, dict[str, Bill]]) -> str:
     figure.update_layout(barmode="relative")
     figure.update_xaxes(type="category")
     figure.update_yaxes(title_text="GBP", row=1, col=1)
-    return chart(figure, "monthly-bill", "Bill by month and component (revenues below zero)")
+    return figure
 
 
 def _monthly_peaks(metrics: dict[str, Any]) -> str:
@@ -315,7 +324,11 @@ def build_report(
     )
     charts = [
         _whole_run(timeseries, dispatch, baseline, run_config.baseline),
-        _bill_by_component(by_month),
+        chart(
+            bill_figure(by_month),
+            "monthly-bill",
+            "Bill by month and component (revenues below zero)",
+        ),
         _monthly_peaks(metrics),
         _soc_heatmap(dispatch, run_config.tariff.local_timezone, site.battery.capacity_kwh),
     ]

@@ -3,13 +3,13 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from gridq import conventions as col
-from gridq.engine.bill import REVENUE_ITEMS, item_names
 from gridq.io import bundle as io
-from gridq.report.html import bills_by_month
+from gridq.report.html import bill_figure, bills_by_month
 from tests.conftest import PARAMS, invoke
 from tests.report.test_report import console_errors, render
 
@@ -50,30 +50,34 @@ def random_bundle(request, tmp_path_factory):
     return folder
 
 
-def test_each_months_components_stack_to_its_total(random_bundle):
-    """The bill chart stacks signed components: per month they must add to the total cost."""
+def test_each_months_bars_stack_to_its_total(random_bundle):
+    """The bill chart's own numbers: per panel and month the bars add up to the total marked,
+    and the months to the run's bill in metrics.json."""
     inputs = io.read_bundle(random_bundle)
     covered, dispatch, baseline = io.read_solved(random_bundle, inputs)
-    by_month = bills_by_month(
-        inputs.site,
-        inputs.run_config,
-        covered,
-        {"optimised": dispatch, inputs.run_config.baseline: baseline},
+    names = ["optimised", inputs.run_config.baseline]
+    figure = bill_figure(
+        bills_by_month(
+            inputs.site,
+            inputs.run_config,
+            covered,
+            dict(zip(names, (dispatch, baseline), strict=True)),
+        )
     )
-    assert len(by_month) == 2
     metrics = json.loads((random_bundle / io.METRICS).read_text())
-    for name, run_bill in (
-        ("optimised", metrics["optimised"]["bill"]),
-        (metrics["baseline"], metrics["baselines"][metrics["baseline"]]["bill"]),
-    ):
-        for bills in by_month.values():
-            stacked = math.fsum(
-                (-1 if item in REVENUE_ITEMS else 1) * getattr(bills[name], item)
-                for item in item_names()
-            )
-            assert stacked == pytest.approx(bills[name].total_cost_gbp, abs=1e-9)
-        months_gbp = math.fsum(bills[name].total_cost_gbp for bills in by_month.values())
-        assert months_gbp == pytest.approx(run_bill["total_cost_gbp"], abs=1e-3)
+    run_bills = [metrics["optimised"]["bill"], metrics["baselines"][names[1]]["bill"]]
+    legend = [trace.name for trace in figure.data if trace.showlegend]
+    assert len(legend) == len(set(legend)) >= 2
+    for axis, run_bill in zip(("x", "x2"), run_bills, strict=True):
+        panel = [trace for trace in figure.data if trace.xaxis == axis]
+        # Every item in the legend has its bars in this panel too.
+        assert sorted(trace.name for trace in panel) == sorted(legend)
+        bars = np.array([trace.y for trace in panel if trace.type == "bar"], dtype=float)
+        (total,) = (np.asarray(trace.y, dtype=float) for trace in panel if trace.type != "bar")
+        assert len(total) == 2  # two months
+        # float32 on the page: seven significant digits.
+        np.testing.assert_allclose(bars.sum(axis=0), total, rtol=1e-6, atol=1e-3)
+        assert math.fsum(total) == pytest.approx(run_bill["total_cost_gbp"], rel=1e-6)
 
 
 def test_a_perfect_dispatch_has_no_forecast_columns(random_bundle):

@@ -68,7 +68,8 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # Any free port: 8787 may belong to another run (None still means 8787).
+            dashboard_address=":0",
             silence_logs=logging.ERROR,
         )
     client = Client(cluster)

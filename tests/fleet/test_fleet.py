@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -408,3 +409,16 @@ def test_local_workers_keep_glibcs_own_malloc_thresholds():
     with dask_client(None, 1) as client:
         seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert list(seen.values()) == [None]
+
+
+def test_a_local_cluster_starts_while_another_holds_dasks_usual_port():
+    """Two fleet runs at once: the second must not warn (pytest turns warnings into errors)."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            taken.bind(("", 8787))
+        except OSError:
+            pass  # Someone holds it already, which is the case under test.
+        taken.listen()
+        with dask_client(None, 1) as client:
+            assert client.submit(sum, [1, 2]).result() == 3

@@ -1,7 +1,6 @@
 """Published figures mean what they say and do not depend on summation order or the machine."""
 
 import dataclasses
-import math
 from fractions import Fraction
 
 import numpy as np
@@ -26,6 +25,18 @@ from gridq.engine.tariff import CompiledTariff
 from gridq.io.files import json_text
 from gridq.io.params import example_bundle
 from tests.conftest import PARAMS, make_site
+
+
+_HUGE_GBP = 2.0**70
+"""A term so large that adding any of the month's own terms (each far below half its ulp) to it
+changes nothing: summed left to right, whatever follows it before its negative is lost."""
+
+
+def _left_to_right_sum(values) -> float:
+    total = 0.0
+    for value in values:
+        total += float(value)
+    return total
 
 
 def _dispatch(rows: list[tuple[float, ...]]) -> pd.DataFrame:
@@ -86,8 +97,10 @@ def test_exact_sums_equal_rational_arithmetic_in_any_order():
     assert sums.exact_sum(values) == exact
     assert sums.exact_sum(values[::-1]) == exact
     assert sums.exact_sum(rng.permutation(values)) == exact
-    # The data are order-sensitive: numpy's own sums do not all agree (so the test can fail).
-    assert len({float(values.sum()), float(values[::-1].sum()), math.fsum(values)}) > 1
+    # Constructed to cancel: summed left to right, 1.0 is lost in one order and kept in the other.
+    cancelling = np.array([_HUGE_GBP, 1.0, -_HUGE_GBP])
+    assert _left_to_right_sum(cancelling) != _left_to_right_sum(cancelling[[0, 2, 1]])
+    assert sums.exact_sum(cancelling) == sums.exact_sum(cancelling[[0, 2, 1]]) == 1.0
 
 
 def _permuted(tariff: CompiledTariff, order: np.ndarray) -> CompiledTariff:
@@ -141,12 +154,37 @@ def test_bill_is_bit_identical_with_the_steps_permuted(solved_month):
     assert json_text(original.as_dict()) == json_text(shuffled.as_dict())
     assert battery_usage(dispatch, site.battery) == battery_usage(permuted, site.battery)
     assert self_sufficiency_frac(dispatch) == self_sufficiency_frac(permuted)
-    # Summed the numpy way, the same month's energy cost depends on the order.
-    naive = {
-        float(dispatch[col.GRID_IMPORT_KW].to_numpy() @ tariff.energy_price_gbp_per_kwh),
-        float(permuted[col.GRID_IMPORT_KW].to_numpy() @ tariff.energy_price_gbp_per_kwh[order]),
-    }
-    assert len(naive) > 1
+
+
+def test_bill_is_order_free_where_naive_summation_provably_is_not(solved_month):
+    """Two steps import 2**70 kW, one at +1 and one at -1 GBP/kWh (a constructed, not a real site).
+
+    In the original order they cancel at once and the month's energy follows; moved to the
+    ends, every term between them is absorbed by 2**70 and lost. IEEE-754 left-to-right sums
+    of the two orders therefore differ on any machine, so swapping ``math.fsum`` for naive
+    summation fails this test.
+    """
+    site, run_config, timeseries, dispatch, _ = solved_month
+    tariff = make_problem(site, run_config, timeseries).tariff
+    grid_import_kw = dispatch[col.GRID_IMPORT_KW].to_numpy().copy()
+    price_gbp_per_kwh = tariff.energy_price_gbp_per_kwh.copy()
+    grid_import_kw[:2] = _HUGE_GBP
+    price_gbp_per_kwh[:2] = (1.0, -1.0)
+    constructed = dispatch.assign(**{col.GRID_IMPORT_KW: grid_import_kw})
+    constructed_tariff = dataclasses.replace(tariff, energy_price_gbp_per_kwh=price_gbp_per_kwh)
+    # The negative term moves to the end, the rest shuffled between.
+    middle = np.random.default_rng(5).permutation(np.arange(2, len(dispatch)))
+    order = np.r_[0, middle, 1]
+    permuted = constructed.iloc[order].set_axis(constructed.index)
+    terms = grid_import_kw * price_gbp_per_kwh
+    naive = {_left_to_right_sum(terms), _left_to_right_sum(terms[order])}
+    assert len(naive) == 2 and 0.0 in naive  # the inputs really are order-sensitive
+    exact_gbp = float(sum(Fraction(term) for term in terms)) * run_config.timestep_min / 60
+    original = bill(constructed, constructed_tariff, 0.0)
+    shuffled = bill(permuted, _permuted(constructed_tariff, order), 0.0)
+    assert original.energy_import_gbp == shuffled.energy_import_gbp == exact_gbp
+    assert exact_gbp > 1000.0
+    assert dataclasses.asdict(original) == dataclasses.asdict(shuffled)
 
 
 def test_metrics_json_is_byte_identical_under_another_summation(solved_month, monkeypatch):

@@ -26,7 +26,6 @@ from gridq.io.files import json_text
 from gridq.io.params import example_bundle
 from tests.conftest import PARAMS, make_site
 
-
 _HUGE_GBP = 2.0**70
 """A term so large that adding any of the month's own terms (each far below half its ulp) to it
 changes nothing: summed left to right, whatever follows it before its negative is lost."""
@@ -178,7 +177,8 @@ def test_bill_is_order_free_where_naive_summation_provably_is_not(solved_month):
     permuted = constructed.iloc[order].set_axis(constructed.index)
     terms = grid_import_kw * price_gbp_per_kwh
     naive = {_left_to_right_sum(terms), _left_to_right_sum(terms[order])}
-    assert len(naive) == 2 and 0.0 in naive  # the inputs really are order-sensitive
+    assert len(naive) == 2  # the inputs really are order-sensitive
+    assert 0.0 in naive
     exact_gbp = float(sum(Fraction(term) for term in terms)) * run_config.timestep_min / 60
     original = bill(constructed, constructed_tariff, 0.0)
     shuffled = bill(permuted, _permuted(constructed_tariff, order), 0.0)

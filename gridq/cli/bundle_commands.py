@@ -154,9 +154,8 @@ def metrics(bundle: BundleArg) -> None:
             command="metrics",
             made_from=(*io.INPUT_FILES, io.DISPATCH, io.BASELINE),
             tables={},
-            documents={io.METRICS: result},
+            documents={io.METRICS: result, io.METADATA: io.metadata_document(bundle, inputs)},
         )
-        io.write_metadata(bundle, inputs)
     typer.echo(f"{bundle}: saves {result['savings_gbp']:.2f} GBP against {result['baseline']}")
 
 

@@ -18,7 +18,7 @@ def generate(
         Path | None, typer.Option(help="Bundle folder [default: bundles/NAME].", file_okay=False)
     ] = None,
     days: Annotated[
-        int | None, typer.Option(min=1, help="Length [days] instead of the bundle's own.")
+        int | None, typer.Option(min=1, max=3660, help="Length [days] instead of the bundle's own.")
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -35,7 +35,7 @@ def generate(
     from gridq.io import params as params_io
 
     example = params_io.example_bundle(params, name, tuple(set_ or ()))
-    series = example.series if days is None else example.series.model_copy(update={"days": days})
+    series = example.series if days is None else params_io.with_days(example.series, days)
     folder = out or Path("bundles") / name
     timeseries = synth.make_timeseries(
         series,
@@ -44,7 +44,9 @@ def generate(
         example.run_config.tariff.local_timezone,
         example.run_config.tariff.bank_holidays,
     )
-    io.write_inputs(folder, example.site, example.run_config, timeseries)
+    folder.mkdir(parents=True, exist_ok=True)
+    with io.locked(folder):  # another command may be reading or writing this bundle
+        io.write_inputs(folder, example.site, example.run_config, timeseries)
     typer.echo(f"{folder}: {len(timeseries)} steps from {timeseries.index[0]:%Y-%m-%d}")
 
 

@@ -6,12 +6,13 @@ each example's tariff bands on the local clock. Equal arguments give equal frame
 """
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pvlib
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from gridq import conventions as col
 from gridq.engine.tariff import working_days
@@ -21,15 +22,33 @@ from gridq.schemas.base import FrozenModel
 _PV_SYSTEM_LOSS_FRAC = 0.14
 
 
+MAX_DAYS = 3660
+"""A synthetic series is at most ten years long."""
+CALENDAR_FIRST = datetime(1900, 1, 1)
+CALENDAR_LAST = datetime(2250, 1, 1)
+"""pandas holds nanosecond timestamps up to 2262; a series stays inside these dates."""
+
+
 class SyntheticSeries(FrozenModel):
     """How to draw an example bundle's timeseries."""
 
     seed: int = Field(description="Seed of every random draw.")
     start_utc: AwareDatetime = Field(description="First step, UTC.")
-    days: int = Field(gt=0, description="Length of the run [days].")
+    days: int = Field(gt=0, le=MAX_DAYS, description="Length of the run [days].")
     pv_peak_kw: float = Field(ge=0, description="PV array peak [kWp].")
     load_profile: Literal["home", "commercial", "small_business"]
     price_profile: Literal["home_tou", "commercial_day_night", "flat", "agile"]
+
+    @model_validator(mode="after")
+    def _within_the_calendar(self) -> "SyntheticSeries":
+        start = self.start_utc.replace(tzinfo=None)
+        if not (CALENDAR_FIRST <= start and start + timedelta(days=self.days) <= CALENDAR_LAST):
+            raise ValueError(
+                f"series from {self.start_utc:%Y-%m-%d} for {self.days} days leaves the calendar "
+                f"GridQ's tables hold ({CALENDAR_FIRST:%Y}-{CALENDAR_LAST:%Y}); move start_utc or "
+                "shorten days"
+            )
+        return self
 
 
 def _hour(local: pd.DatetimeIndex) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 
 from gridq.errors import GridqError
 from gridq.io import bundle as io
-from gridq.io import files
+from gridq.io import files, lineage
 from gridq.io import fleet as fleet_io
 from gridq.io.files import os_message
 from gridq.runners.backtest import backtest_bundle, backtest_command
@@ -62,7 +62,7 @@ def tasks_of(fleet_file: Path, fleet: Fleet, out: Path) -> list[Task]:
 def _finished(bundle: Path, inputs: io.BundleInputs, command: str) -> bool:
     """The bundle holds ``inputs`` and metrics ``command`` made, whose lineage chain holds."""
     try:
-        made_by = files.read_json(bundle / io.METRICS).get("lineage", {}).get("command")
+        made_by = (lineage.read_record(bundle / io.METRICS) or {}).get("command")
     except (GridqError, OSError):
         return False
     return made_by == command and fleet_io.holds_inputs(bundle, inputs) and not io.verify(bundle)
@@ -96,9 +96,10 @@ def run_task(task: Task) -> dict[str, Any]:
         bundle = task.bundle
         resumed = _finished(bundle, inputs, backtest_command(task.fleet.runner.mode))
         if not resumed:
-            if not fleet_io.holds_inputs(bundle, inputs):
-                io.write_inputs(bundle, inputs.site, inputs.run_config, inputs.timeseries)
+            bundle.mkdir(parents=True, exist_ok=True)
             with io.locked(bundle):
+                if not fleet_io.holds_inputs(bundle, inputs):
+                    io.write_inputs(bundle, inputs.site, inputs.run_config, inputs.timeseries)
                 backtest_bundle(bundle, inputs, task.fleet.runner.mode)
         metrics = files.read_json(bundle / io.METRICS)
         stats = files.read_json(bundle / io.SOLVE_STATS)

@@ -8,6 +8,7 @@ a command's outputs published together (:mod:`gridq.io.publish`).
 """
 
 import fcntl
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -36,15 +37,15 @@ from gridq.io import lineage
 from gridq.io.files import (
     PUBLISHED_DECIMALS,
     about_file,
-    atomic_write,
     json_text,
+    one_read_per_file,
     parse_model,
     read_config,
     read_json,
     read_table,
+    table_bytes,
     write_json,
-    write_table,
-    write_yaml,
+    yaml_bytes,
 )
 from gridq.io.publish import PUBLISH_JOURNAL, publish, roll_forward
 from gridq.schemas import RunConfig, Site
@@ -80,8 +81,11 @@ LINEAGE_OUTPUTS = (
     DISPATCH_VALIDATION,
     FORECAST_EVALUATION,
     UNDERWRITING,
+    METADATA,
 )
 """The outputs that carry a lineage record, checked by every reader and ``gridq verify``."""
+SIDECAR_DOCUMENTS = (METRICS, FORECAST_EVALUATION, UNDERWRITING)
+"""Documents DVC reads as metrics: their lineage record sits beside them (``*.lineage.json``)."""
 LOCK_WAIT_ENV = "GRIDQ_LOCK_WAIT_S"
 DEFAULT_LOCK_WAIT_S = 600.0
 LOCK_POLL_S = 0.1
@@ -142,49 +146,56 @@ def read_dispatch(path: Path, timestep_min: int) -> pd.DataFrame:
 
 
 def write_inputs(bundle: Path, site: Site, run_config: RunConfig, timeseries: pd.DataFrame) -> None:
-    """Write a bundle's three inputs (for ``gridq generate``)."""
-    write_yaml(bundle / SITE_CONFIG, site.model_dump(mode="json"))
-    write_yaml(bundle / RUN_CONFIG, run_config.model_dump(mode="json"))
-    write_table(bundle / TIMESERIES, timeseries[list(col.TIMESERIES_COLUMNS)])
-
-
-def write_metadata(bundle: Path, inputs: BundleInputs) -> None:
-    """Record input and output hashes, versions and the validated config."""
-    write_json(
-        bundle / METADATA,
+    """Publish a bundle's three inputs together (``gridq generate``); hold the bundle's lock."""
+    publish(
+        bundle,
         {
-            "gridq_version": gridq.__version__,
-            "versions": {
-                name: version(name) for name in ("linopy", "highspy", "pandas", "pyarrow")
-            },
-            "inputs_sha256": {name: lineage.sha256_file(bundle / name) for name in INPUT_FILES},
-            "outputs_sha256": {
-                name: lineage.sha256_file(bundle / name)
-                for name in OUTPUT_FILES
-                if (bundle / name).is_file()
-            },
-            "site": inputs.site.model_dump(mode="json"),
-            "run_config": inputs.run_config.model_dump(mode="json"),
-        }
-        | (
-            {"import_provenance": read_json(bundle / IMPORT_PROVENANCE)}
-            if (bundle / IMPORT_PROVENANCE).is_file()
-            else {}
-        ),
+            SITE_CONFIG: yaml_bytes(site.model_dump(mode="json")),
+            RUN_CONFIG: yaml_bytes(run_config.model_dump(mode="json")),
+            TIMESERIES: table_bytes(timeseries[list(col.TIMESERIES_COLUMNS)]),
+        },
     )
 
 
-def _parquet_bytes(frame: pd.DataFrame, lineage_record: dict[str, Any]) -> bytes:
-    """A table on a UTC index as parquet bytes, its lineage in the schema metadata."""
+def metadata_document(bundle: Path, inputs: BundleInputs) -> dict[str, Any]:
+    """bundle_metadata.json: versions, the inputs' hashes as read, and the validated config.
+
+    Published with the outputs it describes (see :func:`write_outputs`), which adds the hash
+    of every file published with it.
+    """
+    return {
+        "gridq_version": gridq.__version__,
+        "versions": {name: version(name) for name in ("linopy", "highspy", "pandas", "pyarrow")},
+        "inputs_sha256": {name: lineage.sha256_file(bundle / name) for name in INPUT_FILES},
+        "site": inputs.site.model_dump(mode="json"),
+        "run_config": inputs.run_config.model_dump(mode="json"),
+    } | (
+        {"import_provenance": read_json(bundle / IMPORT_PROVENANCE)}
+        if (bundle / IMPORT_PROVENANCE).is_file()
+        else {}
+    )
+
+
+def _parquet_bytes(frame: pd.DataFrame, lineage_of: Any) -> bytes:
+    """A table on a UTC index as parquet bytes, its lineage in the schema metadata.
+
+    ``lineage_of`` turns the table's content hash into its lineage record.
+    """
     table = pa.Table.from_pandas(
         frame.rename_axis(col.TIMESTAMP).reset_index(), preserve_index=False
     )
-    table = table.replace_schema_metadata(
-        (table.schema.metadata or {}) | {lineage.PARQUET_KEY: json_text(lineage_record).encode()}
+
+    def serialised(table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        return bytes(sink.getvalue().to_pybytes())
+
+    # Hashed as a reader will see it: read back from parquet, as lineage.check reads it.
+    content = lineage.table_sha256(pq.read_table(pa.BufferReader(serialised(table))))
+    record = json_text(lineage_of(content)).encode()
+    return serialised(
+        table.replace_schema_metadata((table.schema.metadata or {}) | {lineage.PARQUET_KEY: record})
     )
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return bytes(sink.getvalue().to_pybytes())
 
 
 def write_outputs(
@@ -199,26 +210,49 @@ def write_outputs(
 ) -> None:
     """Write output tables and JSON documents (and the timings, if given), with lineage.
 
-    Each output records ``command`` and the hashes of ``made_from`` (files of the bundle);
+    Each output records ``command``, the hashes of ``made_from`` (files of the bundle, as this
+    command read them), its own content's hash and the names of everything published with it;
     documents also record the tables and ``attachments`` (files already serialised, with no
-    record of their own: plot tables, pages) written with them. The outputs appear together or
-    not at all: each is staged whole beside the bundle's files (``.<name>.staged``), then a journal
-    naming them is written atomically (the commit point) and they are renamed into place. A
-    run killed before the journal leaves the old outputs and staged files that the next command
-    deletes; one killed after it is completed by the next command that takes the lock.
+    record of their own: plot tables, pages) written with them. A document DVC reads as metrics
+    keeps its record beside it (:data:`SIDECAR_DOCUMENTS`); ``bundle_metadata.json``, if among
+    ``documents``, lists the hash of every other file published. The outputs appear together or
+    not at all (:func:`gridq.io.publish.publish`).
     """
     sources = {name: lineage.sha256_file(bundle / name) for name in made_from}
-    table_bytes = {
-        name: _parquet_bytes(frame, lineage.record(command, sources))
+    sidecars = {
+        lineage.sidecar_path(Path(name)).name for name in documents if name in SIDECAR_DOCUMENTS
+    }
+    everything = (*tables, *(attachments or {}), *documents, *sidecars)
+
+    def record(content_sha256: str, name: str, made_from: dict[str, str]) -> dict[str, Any]:
+        siblings = tuple(other for other in everything if other != name)
+        return lineage.record(command, made_from, content_sha256, siblings)
+
+    contents = {
+        name: _parquet_bytes(frame, lambda content, name=name: record(content, name, sources))
         for name, frame in tables.items()
     }
-    table_bytes |= attachments or {}
-    with_tables = sources | {name: lineage.sha256_bytes(data) for name, data in table_bytes.items()}
-    texts = {
-        name: json_text(data | {lineage.LINEAGE_KEY: lineage.record(command, with_tables)})
-        for name, data in documents.items()
-    }
-    publish(bundle, table_bytes | {name: text.encode("utf-8") for name, text in texts.items()})
+    contents |= attachments or {}
+    with_tables = sources | {name: lineage.sha256_bytes(data) for name, data in contents.items()}
+    for name, data in documents.items():
+        if name == METADATA:
+            continue
+        if name in SIDECAR_DOCUMENTS:
+            text = json_text(data).encode("utf-8")
+            sidecar = lineage.sidecar_path(Path(name)).name
+            contents[name] = text
+            contents[sidecar] = json_text(
+                record(lineage.sha256_bytes(text), name, with_tables)
+            ).encode("utf-8")
+        else:
+            own = record(lineage.document_sha256(data), name, with_tables)
+            contents[name] = json_text(data | {lineage.LINEAGE_KEY: own}).encode("utf-8")
+    if METADATA in documents:
+        published_hashes = {name: lineage.sha256_bytes(data) for name, data in contents.items()}
+        data = documents[METADATA] | {"outputs_sha256": published_hashes}
+        own = record(lineage.document_sha256(data), METADATA, with_tables)
+        contents[METADATA] = json_text(data | {lineage.LINEAGE_KEY: own}).encode("utf-8")
+    publish(bundle, contents)
     if timings_s is not None:
         write_json(bundle / TIMINGS, timings_s)
 
@@ -233,11 +267,7 @@ def locked(bundle: Path) -> Iterator[None]:
     left by a killed run is removed and a publish the run had committed is completed.
     """
     require_bundle(bundle)
-    raw_wait = os.environ.get(LOCK_WAIT_ENV, str(DEFAULT_LOCK_WAIT_S))
-    try:
-        wait_s = float(raw_wait)
-    except ValueError:
-        raise ConfigError(f"{LOCK_WAIT_ENV}={raw_wait!r}: give seconds to wait, e.g. 60") from None
+    wait_s = lock_wait_s()
     folder = os.open(bundle, os.O_RDONLY)
     try:
         deadline = time.monotonic() + wait_s
@@ -255,9 +285,24 @@ def locked(bundle: Path) -> Iterator[None]:
         for stale in bundle.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
         roll_forward(bundle)
-        yield
+        with one_read_per_file():
+            yield
     finally:
         os.close(folder)
+
+
+def lock_wait_s() -> float:
+    """Seconds to wait for a bundle's lock: ``GRIDQ_LOCK_WAIT_S``, finite and >= 0."""
+    raw_wait = os.environ.get(LOCK_WAIT_ENV, str(DEFAULT_LOCK_WAIT_S))
+    try:
+        wait_s = float(raw_wait)
+    except ValueError:
+        wait_s = math.nan
+    if not (math.isfinite(wait_s) and wait_s >= 0):
+        raise ConfigError(
+            f"{LOCK_WAIT_ENV}={raw_wait!r}: give a finite number of seconds >= 0 to wait, e.g. 60"
+        )
+    return wait_s
 
 
 def check_lineage(bundle: Path, *names: str) -> None:
@@ -371,10 +416,11 @@ def read_forecast_vintages(path: Path) -> pd.DataFrame:
         return frame[needed].assign(**values)
 
 
-def write_forecast_vintages(path: Path, vintages: pd.DataFrame) -> None:
-    """Write forecast vintages (``issued_at``, ``timestamp``, load and PV kW, UTC), atomically."""
-    table = pa.Table.from_pandas(vintages, preserve_index=False)
-    atomic_write(path, lambda temporary: pq.write_table(table, temporary))
+def forecast_vintages_bytes(vintages: pd.DataFrame) -> bytes:
+    """Forecast vintages (``issued_at``, ``timestamp``, load and PV kW, UTC) as parquet bytes."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(vintages, preserve_index=False), sink)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def read_solved(

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +43,43 @@ def existing(path: Path) -> Path:
     if not path.is_file():
         raise BundleError(f"{path}: file not found; check the path, or run the step that writes it")
     return path
+
+
+_BYTES_READ: ContextVar[dict[Path, bytes] | None] = ContextVar("gridq_bytes_read", default=None)
+"""The bytes of each file read so far inside :func:`one_read_per_file` (by absolute path)."""
+
+
+@contextmanager
+def one_read_per_file() -> Iterator[None]:
+    """Inside, each file is read from disk once: later reads, hashes and checks see those bytes.
+
+    A command parses, checks and records in its lineage the same bytes, even if the file is
+    edited while it runs. A file this process writes is read afresh afterwards.
+    """
+    token = _BYTES_READ.set({})
+    try:
+        yield
+    finally:
+        _BYTES_READ.reset(token)
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of ``path``: as first read inside :func:`one_read_per_file`, else from disk."""
+    seen = _BYTES_READ.get()
+    key = Path(os.path.abspath(path))
+    if seen is not None and key in seen:
+        return seen[key]
+    data = existing(path).read_bytes()
+    if seen is not None:
+        seen[key] = data
+    return data
+
+
+def forget_read(path: Path) -> None:
+    """Drop ``path``'s remembered bytes (this process has just replaced the file)."""
+    seen = _BYTES_READ.get()
+    if seen is not None:
+        seen.pop(Path(os.path.abspath(path)), None)
 
 
 def pydantic_message(error: PydanticValidationError) -> str:
@@ -76,7 +114,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     Every GridQ YAML file is a mapping: an empty one would otherwise read as all defaults.
     """
     try:
-        data = yaml.safe_load(existing(path).read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_bytes(path).decode("utf-8"))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -102,8 +140,9 @@ def read_config(path: Path, model: type[ModelT]) -> ModelT:
 
 def read_table(path: Path) -> pd.DataFrame:
     """Read a parquet file; an unreadable one is an InputError naming it."""
+    data = read_bytes(path)  # a permission or disk failure is the machine's, not the file's
     try:
-        return pq.read_table(existing(path)).to_pandas()
+        return pq.read_table(pa.BufferReader(data)).to_pandas()
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{path}: not a readable parquet file ({error}); rewrite it") from None
 
@@ -111,11 +150,13 @@ def read_table(path: Path) -> pd.DataFrame:
 def read_json(path: Path) -> Any:
     """Read a JSON output of a bundle."""
     try:
-        return json.loads(existing(path).read_text(encoding="utf-8"))
+        return json.loads(read_bytes(path).decode("utf-8"))
     except json.JSONDecodeError as error:
         raise InputError(
             f"{path}: malformed JSON at line {error.lineno}; rerun the step that writes it"
         ) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text; rerun the step that writes it") from None
 
 
 def _file_mode() -> int:
@@ -133,10 +174,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(Path(temporary))
         os.chmod(temporary, _file_mode())
+        _flush_to_disk(Path(temporary))
         os.replace(temporary, path)
+        forget_read(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _flush_to_disk(path: Path) -> None:
+    """Fsync ``path`` so a rename after it never exposes an empty file after a crash."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 PUBLISHED_DECIMALS = 6
@@ -161,24 +213,34 @@ def json_text(data: Any) -> str:
     return json.dumps(published(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as sorted, indented JSON, atomically."""
-    text = json_text(data)
-    atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+def json_bytes(data: Any) -> bytes:
+    """:func:`json_text` as UTF-8 bytes."""
+    return json_text(data).encode("utf-8")
 
 
-def write_yaml(path: Path, data: Any) -> None:
-    """Write ``data`` as YAML (keys in the given order), atomically."""
-    text = yaml.safe_dump(data, sort_keys=False)
-    atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+def yaml_bytes(data: Any) -> bytes:
+    """``data`` as YAML (keys in the given order), UTF-8."""
+    return yaml.safe_dump(data, sort_keys=False).encode("utf-8")
 
 
-def write_table(path: Path, frame: pd.DataFrame) -> None:
-    """Write a table on a UTC index as parquet with a ``timestamp`` column, atomically."""
+def table_bytes(frame: pd.DataFrame) -> bytes:
+    """A table on a UTC index as parquet bytes with a ``timestamp`` column."""
     table = pa.Table.from_pandas(
         frame.rename_axis(col.TIMESTAMP).reset_index(), preserve_index=False
     )
-    atomic_write(path, lambda temporary: pq.write_table(table, temporary))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, atomically."""
+    atomic_write(path, lambda temporary: temporary.write_bytes(data))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as sorted, indented JSON, atomically."""
+    write_bytes(path, json_bytes(data))
 
 
 def read_suite(path: Path) -> dict[str, Any]:

@@ -24,13 +24,14 @@ from gridq.io import bundle as io
 from gridq.io import lineage
 from gridq.io.files import (
     about_file,
+    json_bytes,
     os_message,
     parse_model,
     read_config,
     read_yaml,
-    write_json,
-    write_table,
+    table_bytes,
 )
+from gridq.io.publish import publish
 from gridq.schemas import RunConfig
 from gridq.schemas.importing import (
     ENERGY_UNITS,
@@ -300,20 +301,18 @@ def import_bundle(
     Everything is read and checked as any bundle's before anything is written; the provenance
     is returned.
     """
-    io.require_bundle(bundle)
-    run_config = read_config(bundle / io.RUN_CONFIG, RunConfig)
-    frame, provenance = import_timeseries(
-        sources, run_config.timestep_min, fill, export_price_gbp_per_kwh, mapping
-    )
-    with about_file(bundle / io.TIMESERIES):
-        checked = check_timeseries(frame, run_config.timestep_min)
-        check_plausible(checked, run_config.plausibility)
-    vintages = None
-    if forecast is not None:
-        vintages, record = import_forecasts(forecast, run_config.timestep_min, mapping)
-        provenance["sources"].append(record)
-    write_table(bundle / io.TIMESERIES, frame)
-    if vintages is not None:
-        io.write_forecast_vintages(bundle / io.FORECASTS, vintages)
-    write_json(bundle / io.IMPORT_PROVENANCE, provenance)
+    with io.locked(bundle):
+        run_config = read_config(bundle / io.RUN_CONFIG, RunConfig)
+        frame, provenance = import_timeseries(
+            sources, run_config.timestep_min, fill, export_price_gbp_per_kwh, mapping
+        )
+        with about_file(bundle / io.TIMESERIES):
+            checked = check_timeseries(frame, run_config.timestep_min)
+            check_plausible(checked, run_config.plausibility)
+        written = {io.TIMESERIES: table_bytes(frame)}
+        if forecast is not None:
+            vintages, record = import_forecasts(forecast, run_config.timestep_min, mapping)
+            provenance["sources"].append(record)
+            written[io.FORECASTS] = io.forecast_vintages_bytes(vintages)
+        publish(bundle, written | {io.IMPORT_PROVENANCE: json_bytes(provenance)})
     return provenance

@@ -197,3 +197,11 @@ def example_bundle(params_path: Path, name: str, overrides: tuple[str, ...] = ()
         )
     except ConfigError as error:
         raise error.with_context(where) from None
+
+
+def with_days(series: SyntheticSeries, days: int) -> SyntheticSeries:
+    """``series`` over ``days`` instead of its own length, validated as the params are."""
+    try:
+        return parse_model(SyntheticSeries, series.model_dump() | {"days": days})
+    except ConfigError as error:
+        raise ConfigError(f"--days {days}: {error}") from None

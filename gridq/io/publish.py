@@ -11,7 +11,7 @@ import os
 import signal
 from pathlib import Path
 
-from gridq.io.files import atomic_write
+from gridq.io.files import atomic_write, forget_read
 
 KILL_AFTER_ENV = "GRIDQ_TEST_KILL_AFTER"
 """Test hook: the output (e.g. ``dispatch.parquet``) after whose publication the process kills
@@ -28,14 +28,31 @@ def staged_path(bundle: Path, name: str) -> Path:
     return bundle / f".{name}{STAGED_SUFFIX}"
 
 
+def _journal_names(journal: Path) -> list[str]:
+    """The outputs a journal names; none if it is empty or corrupt.
+
+    A crash can leave a journal that never reached the disk whole: its publish cannot be
+    completed, so it is dropped like an uncommitted one. The old outputs stay, and readers'
+    lineage checks refuse any that no longer belong together.
+    """
+    try:
+        names = json.loads(journal.read_bytes().decode("utf-8"))
+    except ValueError:  # bad JSON or bad UTF-8
+        return []
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        return []
+    return [name for name in names if name == Path(name).name and not name.startswith(".")]
+
+
 def roll_forward(bundle: Path) -> None:
     """Finish a committed publish (rename what the journal names); drop uncommitted stages."""
     journal = bundle / PUBLISH_JOURNAL
     if journal.is_file():
-        for name in json.loads(journal.read_text(encoding="utf-8")):
+        for name in _journal_names(journal):
             staged = staged_path(bundle, name)
             if staged.is_file():
                 os.replace(staged, bundle / name)
+                forget_read(bundle / name)
                 fault_point(name)
         journal.unlink()
     for leftover in bundle.glob(f".*{STAGED_SUFFIX}"):

@@ -47,13 +47,16 @@ def publish_backtest(
     command: str,
     made_from: tuple[str, ...] = io.INPUT_FILES,
 ) -> None:
-    """Publish a backtest's dispatch, baseline, solve stats and metrics, then the metadata."""
+    """Publish a backtest's dispatch, baseline, solve stats, metrics and metadata together."""
     io.write_outputs(
         bundle,
         command=command,
         made_from=made_from,
         tables={io.DISPATCH: done.dispatch, io.BASELINE: done.baseline},
-        documents={io.SOLVE_STATS: done.solve_stats, io.METRICS: done.metrics},
+        documents={
+            io.SOLVE_STATS: done.solve_stats,
+            io.METRICS: done.metrics,
+            io.METADATA: io.metadata_document(bundle, inputs),
+        },
         timings_s=done.timings_s,
     )
-    io.write_metadata(bundle, inputs)

@@ -6,14 +6,13 @@ inputs: killed before the commit, the old run stays whole (and is refused as sta
 after it, the next command completes the new run.
 """
 
-import json
 import shutil
 import signal
 
 import pytest
 
 from gridq.io import bundle as io
-from gridq.io import files, publish
+from gridq.io import files, lineage, publish
 from tests.conftest import PARAMS, backtested_bundle
 
 PUBLISHED_IN_ORDER = (io.DISPATCH, io.BASELINE, io.SOLVE_STATS, io.METRICS)
@@ -61,8 +60,7 @@ def test_a_run_killed_while_publishing_is_completed_by_the_next_command(
         result = gridq_runner.run(reader, root)
         assert result["code"] == 0, (reader, result)
     assert not _leftovers(root / "b")
-    metrics = json.loads((root / "b" / io.METRICS).read_text())
-    assert metrics["lineage"]["made_from"][io.DISPATCH]
+    assert lineage.read_record(root / "b" / io.METRICS)["made_from"][io.DISPATCH]
 
 
 def test_a_run_killed_before_its_commit_leaves_the_old_run_whole_and_refused_as_stale(

@@ -19,6 +19,7 @@ from gridq.fleet.run import dask_client, run_fleet
 from gridq.fleet.tasks import tasks_of
 from gridq.io import bundle as io
 from gridq.io import fleet as fleet_io
+from gridq.io import lineage
 from tests.conftest import PARAMS, REPO, invoke
 
 SITES = (
@@ -401,8 +402,8 @@ def test_a_rerun_in_another_mode_solves_again(tmp_path):
         result = invoke("fleet", "run", fleet_file, "--out", out, "--workers", 1)
         assert result.exit_code == 0, result.output
         assert list(results(out)["resumed"]) == [resumed]
-        metrics = json.loads((out / "sites" / "home-a" / "base" / io.METRICS).read_text())
-        assert metrics["lineage"]["command"] == command
+        made = lineage.read_record(out / "sites" / "home-a" / "base" / io.METRICS)
+        assert made["command"] == command
 
 
 def test_local_workers_keep_glibcs_own_malloc_thresholds():

@@ -1,5 +1,6 @@
 """Bundles round-trip, and equal inputs give byte-identical outputs."""
 
+import hashlib
 import json
 import shutil
 
@@ -37,7 +38,10 @@ def test_metadata_records_input_hashes_and_versions(example_bundles):
     bundle = example_bundles["pv_battery_tou"]
     metadata = json.loads((bundle / io.METADATA).read_text())
     assert set(metadata["inputs_sha256"]) == set(io.INPUT_FILES)
-    assert set(metadata["outputs_sha256"]) == set(io.OUTPUT_FILES)
+    # Every file published with it (metrics.json's lineage record sits beside it).
+    assert set(metadata["outputs_sha256"]) == {*io.OUTPUT_FILES, "metrics.lineage.json"}
+    for name, sha256 in metadata["outputs_sha256"].items():
+        assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == sha256
     assert {"linopy", "highspy"} <= set(metadata["versions"])
     assert metadata["site"]["battery"]["capacity_kwh"] == 13.5
 

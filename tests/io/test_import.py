@@ -12,6 +12,7 @@ import pytest
 
 from gridq.engine import ingest
 from gridq.io import bundle as io
+from gridq.io import lineage
 from tests.conftest import PARAMS, REPO, invoke
 
 EXAMPLES = REPO / "data" / "import_examples"
@@ -210,8 +211,9 @@ def test_forecast_vintages_import_and_replay_in_a_rolling_backtest(bundle):
     assert "forecast: replay" in run_config.read_text()
     rolling = invoke("backtest", bundle, "--mode", "rolling")
     assert rolling.exit_code == 0, rolling.output
-    metrics = json.loads((bundle / io.METRICS).read_text())
-    assert io.FORECASTS in metrics["lineage"]["made_from"], "the run replayed the vintages"
+    assert io.FORECASTS in lineage.read_record(bundle / io.METRICS)["made_from"], (
+        "the run replayed the vintages"
+    )
     provenance = json.loads((bundle / io.METADATA).read_text())["import_provenance"]
     assert provenance["sources"][-1] | {"sha256": None} == provenance["sources"][-1] | {
         "sha256": None,

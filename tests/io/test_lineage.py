@@ -32,7 +32,7 @@ def test_a_fresh_backtest_verifies(tmp_path):
     folder = _backtested(tmp_path)
     result = invoke("verify", folder)
     assert result.exit_code == 0, result.output
-    assert "4 output(s) current" in result.stdout
+    assert "5 output(s) current" in result.stdout
 
 
 def test_an_edited_input_makes_every_reader_refuse_and_nothing_is_rewritten(tmp_path):

@@ -18,6 +18,9 @@ KILL_AFTER_ENV = "GRIDQ_TEST_KILL_AFTER"
 itself with SIGKILL, or ``before-commit`` (every output staged, none published), so tests can
 stop a real run at each moment a reader could see."""
 BEFORE_COMMIT = "before-commit"
+EDIT_BEFORE_PUBLISH_ENV = "GRIDQ_TEST_EDIT_BEFORE_PUBLISH"
+"""Test hook: ``NAME=SOURCE`` copies file SOURCE over the bundle's NAME just before a publish
+stages its outputs, as a person editing an input while a command runs would."""
 PUBLISH_JOURNAL = ".publishing.json"
 """Names the staged outputs of a committed publish until they are all in place."""
 STAGED_SUFFIX = ".staged"
@@ -65,8 +68,16 @@ def fault_point(published: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def edit_point(bundle: Path) -> None:
+    """Edit an input here if the test hook :data:`EDIT_BEFORE_PUBLISH_ENV` says so."""
+    name, _, source = os.environ.get(EDIT_BEFORE_PUBLISH_ENV, "").partition("=")
+    if name and source:
+        (bundle / name).write_bytes(Path(source).read_bytes())
+
+
 def publish(bundle: Path, contents: dict[str, bytes]) -> None:
     """Put every file of ``contents`` (name: bytes) into ``bundle`` at once."""
+    edit_point(bundle)
     for name, data in contents.items():
         atomic_write(
             staged_path(bundle, name), lambda temporary, data=data: temporary.write_bytes(data)

@@ -105,7 +105,7 @@ def test_a_second_writer_fails_in_one_line_and_stale_temp_files_go(tmp_path, mon
     assert not orphan.exists()
 
 
-@pytest.mark.parametrize("wait", ["soon", "-"])
+@pytest.mark.parametrize("wait", ["soon", "-", "nan", "inf", "-5"])
 def test_a_bad_lock_wait_is_one_line(tmp_path, monkeypatch, wait):
     folder = _backtested(tmp_path)
     monkeypatch.setenv(io.LOCK_WAIT_ENV, wait)

@@ -113,9 +113,22 @@ def _refuse_unparsed(parsed: pd.Series, text: pd.Series) -> None:
         )
 
 
+THOUSANDS = r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?"
+"""A number whose commas can only be thousands separators: 1,234 or -12,345.6 (not 0,200)."""
+
+
 def numbers(values: pd.Series, column: str) -> np.ndarray:
     """``values`` as floats; text that is not a number is refused, naming the row."""
-    parsed = pd.to_numeric(values.astype(str).str.replace(",", "").str.strip(), errors="coerce")
+    text = values.astype(str).str.strip()
+    with_comma = text.str.contains(",", regex=False) & values.notna()
+    decimal_comma = np.flatnonzero((with_comma & ~text.str.fullmatch(THOUSANDS)).to_numpy())
+    if len(decimal_comma):
+        raise InputError(
+            f"row {decimal_comma[0] + 1}: column '{column}' holds "
+            f"{values.iloc[decimal_comma[0]]!r}: decimal commas are not read (is '0,200' 0.2 or "
+            "200?); save the file with decimal points"
+        )
+    parsed = pd.to_numeric(text.str.replace(",", ""), errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())
     if len(bad):
         raise InputError(

@@ -3,20 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from gridq.conventions import (
-    EXPORT_PRICE,
-    IMPORT_PRICE,
-    LOAD_KW,
-    NON_NEGATIVE_COLUMNS,
-    PV_KW,
-    TIMESERIES_COLUMNS,
-    TIMESTAMP,
-)
+from gridq.conventions import NON_NEGATIVE_COLUMNS, TIMESERIES_COLUMNS, TIMESTAMP
 from gridq.errors import InputError
-from gridq.schemas import Plausibility
-
-PRICE_COLUMNS = (IMPORT_PRICE, EXPORT_PRICE)
-POWER_COLUMNS = (LOAD_KW, PV_KW)
 
 
 def _stamp(index: pd.DatetimeIndex, position: int) -> str:
@@ -110,41 +98,6 @@ def check_timeseries(frame: pd.DataFrame, timestep_min: int) -> pd.DataFrame:
         )
     columns = {column: checked_values(frame[column], index) for column in TIMESERIES_COLUMNS}
     return pd.DataFrame(columns, index=index)
-
-
-def check_plausible(timeseries: pd.DataFrame, bounds: Plausibility) -> None:
-    """Refuse a checked timeseries whose prices or powers no real site has.
-
-    The same bounds parametrise the timeseries suite of ``gridq validate``; each is raised in
-    run_config.yaml's ``plausibility`` where a real site exceeds it.
-    """
-    low, high = bounds.price_min_gbp_per_kwh, bounds.price_max_gbp_per_kwh
-    for column in PRICE_COLUMNS:
-        values = timeseries[column].to_numpy()
-        outside = (values < low) | (values > high)
-        if not outside.any():
-            continue
-        first = int(np.argmax(outside))
-        hint = (
-            "the prices look like pence: divide by 100"
-            if ((values / 100 >= low) & (values / 100 <= high)).all()
-            else f"fix the data, or widen run_config plausibility ({low:g}..{high:g})"
-        )
-        raise InputError(
-            f"column '{column}' has {int(outside.sum())} prices outside {low:g}..{high:g} GBP/kWh "
-            f"(first {values[first]:g} at {_stamp(pd.DatetimeIndex(timeseries.index), first)}); "
-            f"{hint}"
-        )
-    for column in POWER_COLUMNS:
-        values = timeseries[column].to_numpy()
-        if values.max() > bounds.power_max_kw:
-            first = int(np.argmax(values > bounds.power_max_kw))
-            raise InputError(
-                f"column '{column}' reaches {values.max():g} kW, above run_config "
-                f"plausibility.power_max_kw ({bounds.power_max_kw:g}) at "
-                f"{_stamp(pd.DatetimeIndex(timeseries.index), first)}; check the units (W: "
-                "divide by 1000) or raise the bound"
-            )
 
 
 def timestep_h(index: pd.DatetimeIndex) -> float:

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 
 import gridq
 from gridq import conventions as col
+from gridq.engine.plausibility import check_plausible
 from gridq.engine.timeseries import (
-    check_plausible,
     check_time_index,
     check_timeseries,
     checked_values,
@@ -121,7 +121,7 @@ def read_bundle(bundle: Path) -> BundleInputs:
     site = read_config(bundle / SITE_CONFIG, Site)
     timeseries = read_timeseries(bundle / TIMESERIES, run_config.timestep_min)
     with about_file(bundle / TIMESERIES):
-        check_plausible(timeseries, run_config.plausibility)
+        check_plausible(timeseries, run_config.plausibility, site)
     return BundleInputs(site=site, run_config=run_config, timeseries=timeseries)
 
 

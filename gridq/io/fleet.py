@@ -27,7 +27,14 @@ from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.errors import ConfigError, GridqError
 from gridq.io import bundle as io
 from gridq.io.files import atomic_write, parse_model, read_config, write_json
-from gridq.io.params import SERIES, PipelineParams, apply_overrides, example_data, read_params
+from gridq.io.params import (
+    SERIES,
+    PipelineParams,
+    apply_overrides,
+    example_data,
+    read_params,
+    record_array,
+)
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.fleet import Fleet, FleetSite, Scenario
 
@@ -90,6 +97,7 @@ def task_configs(
         )
     apply_overrides(parts, site.overrides, where)
     apply_overrides(parts, scenario.overrides, where)
+    record_array(parts)
     parts["site"]["name"] = site.name
     try:
         return TaskConfigs(

@@ -18,7 +18,8 @@ import pandas as pd
 
 from gridq import conventions as col
 from gridq.engine import ingest
-from gridq.engine.timeseries import check_plausible, check_timeseries
+from gridq.engine.plausibility import implausible
+from gridq.engine.timeseries import check_timeseries
 from gridq.errors import ConfigError, GridqError, InputError
 from gridq.io import bundle as io
 from gridq.io import lineage
@@ -32,7 +33,7 @@ from gridq.io.files import (
     table_bytes,
 )
 from gridq.io.publish import publish
-from gridq.schemas import RunConfig
+from gridq.schemas import RunConfig, Site
 from gridq.schemas.importing import (
     ENERGY_UNITS,
     FORECAST_PRESETS,
@@ -288,6 +289,29 @@ def import_forecasts(
     return joined[["issued_at", col.TIMESTAMP, col.LOAD_KW, col.PV_KW]], record
 
 
+def _check_against_site(
+    timeseries: pd.DataFrame,
+    run_config: RunConfig,
+    site: Site | None,
+    sources: list[Source],
+    provenance: dict[str, Any],
+    bundle: Path,
+) -> None:
+    """Refuse readings no real site (or this bundle's site) has, naming the file and its unit."""
+    for problem in implausible(timeseries, run_config.plausibility, site)[:1]:
+        given = {QUANTITIES[source.quantity]: source for source in sources}
+        units = {
+            QUANTITIES[r["quantity"]]: r["layout_fields"]["unit"] for r in provenance["sources"]
+        }
+        source = given.get(problem.column)
+        where = (
+            f"{source.path} (layout '{source.layout}')" if source else str(bundle / io.TIMESERIES)
+        )
+        raise InputError(
+            f"{where}: {problem.column} {problem.what}; {problem.hint(units.get(problem.column))}"
+        )
+
+
 def import_bundle(
     bundle: Path,
     sources: list[Source],
@@ -308,7 +332,12 @@ def import_bundle(
         )
         with about_file(bundle / io.TIMESERIES):
             checked = check_timeseries(frame, run_config.timestep_min)
-            check_plausible(checked, run_config.plausibility)
+        site = (
+            read_config(bundle / io.SITE_CONFIG, Site)
+            if (bundle / io.SITE_CONFIG).is_file()
+            else None
+        )
+        _check_against_site(checked, run_config, site, sources, provenance, bundle)
         written = {io.TIMESERIES: table_bytes(frame)}
         if forecast is not None:
             vintages, record = import_forecasts(forecast, run_config.timestep_min, mapping)

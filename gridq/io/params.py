@@ -183,12 +183,19 @@ def apply_overrides(
         _set(parts[part], keys[1:] if part == SERIES else keys, value)
 
 
+def record_array(parts: dict[str, dict[str, Any]]) -> None:
+    """A synthetic site's ``pv_peak_kw`` is the array its series is drawn for, unless set."""
+    if SERIES in parts and parts["site"].get("pv_peak_kw") is None:
+        parts["site"]["pv_peak_kw"] = parts[SERIES].get("pv_peak_kw")
+
+
 def example_bundle(params_path: Path, name: str, overrides: tuple[str, ...] = ()) -> ExampleBundle:
     """Resolve bundle ``name`` of params.yaml, then ``overrides``, into validated configs."""
     site_data, run_data, series = example_data(read_params(params_path), params_path, name)
     where = f"{params_path}: bundles.{name}"
     parts = {"site": site_data, "run_config": run_data, SERIES: series.model_dump(mode="json")}
     apply_overrides(parts, overrides, where)
+    record_array(parts)
     try:
         return ExampleBundle(
             site=parse_model(Site, parts["site"]),

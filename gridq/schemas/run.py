@@ -21,6 +21,9 @@ from gridq.schemas.tariff import Tariff
 from gridq.schemas.underwriting import Underwriting
 
 Efficiency = Annotated[float, Field(gt=0.0, le=1.0)]
+SIZE_MAX = 1_000_000.0
+"""The largest battery [kWh], battery power, connection or PV array [kW] a site may have (1 GWh,
+1 GW): far above any behind-the-meter site, far below a unit slip of 1000."""
 
 
 class TerminalSocTarget(FrozenModel):
@@ -64,13 +67,17 @@ class Battery(FrozenModel):
     """A stationary battery behind the site's meter; capacity 0 is a site without one."""
 
     capacity_kwh: float = Field(
-        ge=0, description="Nameplate energy capacity [kWh]; 0 for a site without a battery."
+        ge=0,
+        le=SIZE_MAX,
+        description="Nameplate energy capacity [kWh]; 0 for a site without a battery.",
     )
     charge_power_max_kw: float = Field(
-        ge=0, description="Largest charging power, positive into the battery [kW]."
+        ge=0, le=SIZE_MAX, description="Largest charging power, positive into the battery [kW]."
     )
     discharge_power_max_kw: float = Field(
-        ge=0, description="Largest discharging power, positive out of the battery [kW]."
+        ge=0,
+        le=SIZE_MAX,
+        description="Largest discharging power, positive out of the battery [kW].",
     )
     charge_efficiency_frac: Efficiency = Field(
         0.95, description="Share of charging energy that reaches storage, in (0, 1]."
@@ -150,10 +157,16 @@ class GridConnection(FrozenModel):
     """The site's connection agreement; ``None`` means no limit."""
 
     import_limit_kw: float | None = Field(
-        None, gt=0, description="Maximum import capacity (MIC), positive from the grid [kW]."
+        None,
+        gt=0,
+        le=SIZE_MAX,
+        description="Maximum import capacity (MIC), positive from the grid [kW].",
     )
     export_limit_kw: float | None = Field(
-        None, ge=0, description="Maximum export capacity (MEC), positive to the grid [kW]."
+        None,
+        ge=0,
+        le=SIZE_MAX,
+        description="Maximum export capacity (MEC), positive to the grid [kW].",
     )
 
 
@@ -169,6 +182,13 @@ class Site(FrozenModel):
     longitude_deg: float = Field(ge=-180, le=180, description="Longitude [degrees east].")
     battery: Battery = Field(NO_BATTERY, description="Omit (or capacity 0) for no battery.")
     grid: GridConnection = GridConnection()
+    pv_peak_kw: float | None = Field(
+        None,
+        ge=0,
+        le=SIZE_MAX,
+        description="The PV array's peak [kWp]; PV readings far above it are refused as a unit "
+        "slip. null: unknown (PV is then held only to plausibility.power_max_kw).",
+    )
     pv_curtailable: bool = Field(
         True,
         description="false: PV must be used, stored or exported (no inverter curtailment), so "
@@ -240,6 +260,12 @@ class Plausibility(FrozenModel):
     )
     power_max_kw: float = Field(
         100_000.0, gt=0, description="Largest plausible load or PV [kW] (100 MW)."
+    )
+    import_price_median_min_gbp_per_kwh: float = Field(
+        0.005,
+        ge=0,
+        description="Lowest plausible median import price [GBP/kWh] (0.5 p/kWh, about 100 "
+        "times below real tariffs; an all-zero price is allowed).",
     )
 
     @model_validator(mode="after")

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridq import conventions as col
-from gridq.engine.timeseries import check_plausible, check_timeseries
+from gridq.engine.plausibility import check_plausible
+from gridq.engine.timeseries import check_timeseries
 from gridq.errors import GridqError
 from gridq.io import files
 from gridq.schemas import Plausibility, RunConfig, Site

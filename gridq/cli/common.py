@@ -19,6 +19,7 @@ import typer
 from typer._click import exceptions as click
 
 from gridq.errors import EXIT_CODE, ConfigError, GridqError
+from gridq.highs_banner import swallow_highs_banner
 
 if TYPE_CHECKING:
     from gridq import schemas
@@ -31,27 +32,6 @@ R = TypeVar("R")
 INTERNAL_EXIT_CODE = 1
 TRACEBACK_ENV = "GRIDQ_TRACEBACK"
 """Set to 1 to see the traceback of an internal error (for a bug report)."""
-
-
-def swallow_highs_banner() -> None:
-    """Make the process's first ``highspy.Highs`` with stdout pointed at the null device.
-
-    HiGHS prints its banner from C on the first model of a process, before any option can
-    silence it; it would land above an error line or inside a printed table. Later models print
-    nothing, so one made here, muted, leaves the command's output its own.
-    """
-    import highspy
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:

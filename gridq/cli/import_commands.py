@@ -14,7 +14,11 @@ SOURCE_HELP = "FILE or FILE:LAYOUT (a preset or a layout of --mapping)"
 def _source(quantity: str, given: str | None, default_layout: str) -> tuple[str, Path, str] | None:
     if given is None:
         return None
-    path, _, layout = given.partition(":")
+    # A file whose own name holds ':' is that file; otherwise FILE:LAYOUT splits at the last ':'.
+    if Path(given).is_file() or ":" not in given:
+        path, layout = given, ""
+    else:
+        path, _, layout = given.rpartition(":")
     if not path:
         raise ConfigError(f"--{quantity.replace('_', '-')} {given!r}: give FILE or FILE:LAYOUT")
     return quantity, Path(path), layout or default_layout

@@ -11,6 +11,7 @@ from gridq.cli.common import (
     reports_errors,
 )
 from gridq.errors import ConfigError
+from gridq.schemas.run import SIZE_MAX
 
 if TYPE_CHECKING:
     pass
@@ -28,7 +29,10 @@ def live_step(
     at: Annotated[str, typer.Option(help="Start of the next interval, UTC (ISO 8601).")],
     soc_kwh: Annotated[float, typer.Option(help="Stored energy now [kWh].", min=0.0)],
     peak_so_far_kw: Annotated[
-        float, typer.Option(help="Highest demand already set this billing month [kW].", min=0.0)
+        float,
+        typer.Option(
+            help="Highest demand already set this billing month [kW].", min=0.0, max=SIZE_MAX
+        ),
     ] = 0.0,
 ) -> None:
     """Plan the horizon from now and print the next setpoint and the plan as JSON."""
@@ -47,6 +51,12 @@ def live_step(
     if now.tz is None:
         raise ConfigError(f"--at '{at}' has no time zone; add Z for UTC")
     now = now.tz_convert("UTC")
+    first, last = inputs.timeseries.index[0], inputs.timeseries.index[-1]
+    if not first <= now <= last:
+        raise ConfigError(
+            f"--at {now:%Y-%m-%dT%H:%MZ} is outside {bundle / io.TIMESERIES} "
+            f"({first:%Y-%m-%dT%H:%MZ} to {last:%Y-%m-%dT%H:%MZ}); give a time within it"
+        )
     options = inputs.run_config.rolling
     provider = forecasts.make_provider(
         options.forecast, inputs.timeseries, inputs.site, inputs.run_config

@@ -177,9 +177,15 @@ def make_provider(
 
 def learned_forecast(actuals: pd.DataFrame, site: Site, run_config: RunConfig) -> ForecastProvider:
     """The learned provider as the run config's ``rolling`` options set it up."""
-    from gridq.engine.learned_forecast import LearnedForecast, LearnedOptions
+    from gridq.engine.learned_forecast import MAX_LEAD, LearnedForecast, LearnedOptions
 
     options = run_config.rolling
+    # Checked on the option, not per request: a run ending within 48 h never asks further.
+    if pd.Timedelta(hours=options.horizon_h) > MAX_LEAD:
+        raise InputError(
+            f"rolling.horizon_h {options.horizon_h:g}: the learned forecast reaches at most "
+            f"{MAX_LEAD / pd.Timedelta(hours=1):g} h ahead; set rolling.horizon_h to 48 or less"
+        )
     return LearnedForecast(
         actuals,
         run_config.tariff.local_timezone,

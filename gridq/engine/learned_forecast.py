@@ -125,8 +125,9 @@ class LearnedForecast:
         first = self._index[0] + self.options.min_history
         if issued_at < first:
             raise InputError(
-                f"the learned forecast needs {self.options.min_history} of history before "
-                f"{issued_at}; start the forecast at {first} or later"
+                f"the learned forecast needs {self.options.min_history.days} days of history "
+                f"before {issued_at:%Y-%m-%dT%H:%MZ}; start the forecast at "
+                f"{first:%Y-%m-%dT%H:%MZ} or later"
             )
         cut_time = first + ((issued_at - first) // self.options.retrain_every) * (
             self.options.retrain_every

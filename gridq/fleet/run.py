@@ -10,6 +10,7 @@ behind a shared connection is solved as one LP per scenario instead (:mod:`gridq
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,22 +40,55 @@ class FleetRun:
     metrics: dict[str, Any]
 
 
+CONNECT_ERRORS = (OSError, TimeoutError, ValueError, MemoryError)
+"""What a failed connection raises (MemoryError: a non-Dask server's bytes read as a length)."""
+
+
+def _connect(client_class: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``, or one line saying why there is none.
+
+    Something other than Dask on that port can make the handshake read garbage as a frame
+    length (a MemoryError) or wait forever, so the attempt runs in a thread with a deadline.
+    """
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["client"] = client_class(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+        except BaseException as error:  # kept for the caller: a thread must not print its own
+            outcome["error"] = error
+
+    thread = threading.Thread(target=attempt, name="gridq-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S + 5)
+    if "client" in outcome:
+        return outcome["client"]
+    error = outcome.get("error")
+    if error is not None and not isinstance(error, CONNECT_ERRORS):
+        raise error
+    if error is None:
+        reason = f"nothing answered the handshake within {CONNECT_TIMEOUT_S + 5} s"
+    elif isinstance(error, MemoryError):
+        reason = "something other than a Dask scheduler answered"
+    else:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    raise ConfigError(
+        f"--scheduler {scheduler}: no Dask scheduler answered ({reason}); check the address "
+        "(e.g. tcp://host:8786), or leave --scheduler out to run on a local cluster"
+    )
+
+
 @contextmanager
 def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     """A client of the cluster at ``scheduler``, or of a LocalCluster of ``workers`` processes."""
     import dask
     from distributed import Client, LocalCluster
 
+    from gridq.fleet.worker_setup import QuietHighs
+
     if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
-        except (OSError, TimeoutError, ValueError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise ConfigError(
-                f"--scheduler {scheduler}: no Dask scheduler answered ({reason}); check the "
-                "address (e.g. tcp://host:8786), or leave --scheduler out to run on a local "
-                "cluster"
-            ) from None
+        client = _connect(Client, scheduler)
+        client.register_plugin(QuietHighs())
         try:
             yield client
         finally:
@@ -73,6 +107,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             silence_logs=logging.ERROR,
         )
     client = Client(cluster)
+    client.register_plugin(QuietHighs())
     try:
         yield client
     finally:

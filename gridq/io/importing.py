@@ -102,12 +102,13 @@ def _read_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except OSError as error:
         raise InputError(os_message(error)) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text; save it as a UTF-8 CSV (or as .xlsx)") from None
     except (
         ValueError,
         KeyError,
         zipfile.BadZipFile,
         pd.errors.ParserError,
-        UnicodeDecodeError,
     ) as error:
         kind = "an Excel workbook (.xlsx)" if excel else "a CSV file"
         raise InputError(

@@ -102,6 +102,22 @@ def read_params(path: Path) -> PipelineParams:
     return read_config(path, PipelineParams)
 
 
+def confined(params_path: Path, field: str, relative: str) -> Path:
+    """``relative`` (from ``params_path``'s folder), refused unless it stays inside that folder.
+
+    A pipeline's files live in its project: an absolute path, a ``..`` or a symlink that leads
+    out of it would make a run depend on (and read) files the project does not hold.
+    """
+    project = params_path.parent.resolve()
+    path = params_path.parent / relative
+    if Path(relative).is_absolute() or not path.resolve().is_relative_to(project):
+        raise ConfigError(
+            f"{params_path}: {field} {relative!r} leads outside the project ({project}); keep "
+            "tariff files inside it, e.g. data/tariffs/NAME.yaml"
+        )
+    return path
+
+
 def example_data(
     params: PipelineParams, params_path: Path, name: str
 ) -> tuple[dict[str, Any], dict[str, Any], SyntheticSeries]:
@@ -118,7 +134,9 @@ def example_data(
     }
     library_tariff: dict[str, Any] = {}
     if bundle.tariff_file is not None:
-        library_tariff = read_yaml(params_path.parent / bundle.tariff_file)
+        library_tariff = read_yaml(
+            confined(params_path, f"bundles.{name}.tariff_file", bundle.tariff_file)
+        )
     run_data = {
         "timestep_min": params.horizon.timestep_min,
         "baseline": bundle.baseline,

@@ -78,10 +78,15 @@ def edit_point(bundle: Path) -> None:
 def publish(bundle: Path, contents: dict[str, bytes]) -> None:
     """Put every file of ``contents`` (name: bytes) into ``bundle`` at once."""
     edit_point(bundle)
-    for name, data in contents.items():
-        atomic_write(
-            staged_path(bundle, name), lambda temporary, data=data: temporary.write_bytes(data)
-        )
+    try:
+        for name, data in contents.items():
+            atomic_write(
+                staged_path(bundle, name), lambda temporary, data=data: temporary.write_bytes(data)
+            )
+    except BaseException:  # a full disk, say: leave no staged file behind
+        for name in contents:
+            staged_path(bundle, name).unlink(missing_ok=True)
+        raise
     fault_point(BEFORE_COMMIT)
     # The commit point: once the journal names the staged outputs, the publish completes, here
     # or, after a kill, in the next command that takes the bundle's lock.

@@ -232,7 +232,10 @@ class RollingOptions(FrozenModel):
         168.0, gt=0, description="How often the learned forecast retrains [h]."
     )
     training_days: float = Field(
-        56.0, gt=0, description="History each learned model trains on [days]."
+        56.0,
+        ge=1,
+        description="History each learned model trains on [days]; at least one day, so every "
+        "time of day has a sample.",
     )
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -169,6 +170,9 @@ def test_a_killed_fleet_run_resumes_with_only_the_missing_tasks(clean_run, tmp_p
     assert len(table) == len(sites)
     assert set(table[table["resumed"]]["site"]) >= finished
     assert f"{len(sites)} of {len(sites)} tasks done" in rerun.stdout
+    # The workers solved the rest: HiGHS's banner stays out of the fleet's output, as it does
+    # out of every single-site command's.
+    assert rerun.stderr == "", rerun.stderr
 
 
 @pytest.mark.parametrize(
@@ -243,6 +247,45 @@ def test_an_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path):
     assert result.exit_code == 2
     assert "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered" in result.output
     assert result.output.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "greeting",
+    [b"SSH-2.0-OpenSSH_9.2p1\r\n" + b"\xff" * 64, None],
+    ids=["answers-garbage", "answers-nothing"],
+)
+def test_a_scheduler_address_where_something_else_listens_is_one_line(greeting, tmp_path):
+    """An SSH banner read as a Dask frame length asked for exabytes ("out of memory"); a server
+    that never answers hung the handshake past Dask's own timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    held = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            held.append(connection)
+            if greeting is not None:
+                connection.sendall(greeting)
+
+    threading.Thread(target=serve, daemon=True).start()
+    fleet_file = write_fleet(tmp_path / "f", sites=SITES[:1])
+    out = tmp_path / "out"
+    address = f"tcp://127.0.0.1:{port}"
+    try:
+        result = invoke("fleet", "run", fleet_file, "--out", out, "--scheduler", address)
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert f"--scheduler {address}: no Dask scheduler answered" in result.output
+    assert "memory" not in result.output
     assert not out.exists()
 
 

@@ -6,6 +6,7 @@ bundle ``b`` (a three-day home, backtested), ``params.yaml``, ``data/tariffs/`` 
 ``tariff.yaml``.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from gridq import conventions as col
@@ -31,6 +34,8 @@ class Case:
     code: int = 2
     one_line: bool = True
     """False where a command lists every problem, one line each (``gridq verify``)."""
+    env: dict[str, str] | None = None
+    """Environment variables the command runs with."""
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -137,9 +142,16 @@ INPUTS = (col.LOAD_KW, col.PV_KW, col.IMPORT_PRICE, col.EXPORT_PRICE)
 CASES: list[Case] = []
 
 
-def add(id_: str, argv: tuple[str, ...], names: tuple[str, ...], edit: Edit | None = None) -> None:
+def add(
+    id_: str,
+    argv: tuple[str, ...],
+    names: tuple[str, ...],
+    edit: Edit | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
     """Add one case to the catalogue."""
-    CASES.append(Case(id_, argv, names, edit, one_line=argv[0] != "verify" or len(argv) == 1))
+    one_line = argv[0] != "verify" or len(argv) == 1
+    CASES.append(Case(id_, argv, names, edit, one_line=one_line, env=env))
 
 
 # --- YAML files: empty, not a mapping, malformed, not UTF-8 -------------------------------------
@@ -700,3 +712,224 @@ add(
     ("import_limit_kw",),
     yaml_set(SC, "grid.import_limit_kw", 0.01),
 )
+
+
+# --- Trust, round 2 -----------------------------------------------------------------------------
+# Outputs are checked where they are used: content, siblings, lineage (issue 26, classes 2-3).
+def _json_edit(file: str, change: Callable[[dict[str, Any]], None]) -> Edit:
+    def edit(root: Path) -> None:
+        data = json.loads((root / file).read_text())
+        change(data)
+        (root / file).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    return edit
+
+
+def _keep_metadata(change: Callable[[pd.DataFrame], pd.DataFrame], file: str) -> Edit:
+    """Rewrite a table's values, keeping its schema metadata (lineage record and all)."""
+
+    def edit(root: Path) -> None:
+        table = pq.read_table(root / file)
+        changed = pa.Table.from_pandas(change(table.to_pandas()), preserve_index=False)
+        pq.write_table(changed.replace_schema_metadata(table.schema.metadata), root / file)
+
+    return edit
+
+
+SAVINGS_9999 = _json_edit("b/metrics.json", lambda m: m.update(savings_gbp=9999.99))
+for command in (("verify", "b"), ("report", "b")):
+    add(f"tampered-metrics-{command[0]}", command, ("metrics.json", "edited"), SAVINGS_9999)
+HALF_IMPORT = _keep_metadata(_assign(col.GRID_IMPORT_KW, 0.0), "b/dispatch.parquet")
+for command in (("bill", "b"), ("metrics", "b"), ("verify", "b"), ("report", "b")):
+    add(f"tampered-dispatch-{command[0]}", command, ("dispatch.parquet", "edited"), HALF_IMPORT)
+add(
+    "tampered-solve-stats-verify",
+    ("verify", "b"),
+    ("solve_stats.json", "edited"),
+    _json_edit("b/solve_stats.json", lambda m: m.update(objective_gbp=-1.0)),
+)
+add(
+    "tampered-metadata-verify",
+    ("verify", "b"),
+    ("bundle_metadata.json", "edited"),
+    _json_edit("b/bundle_metadata.json", lambda m: m["site"]["battery"].update(capacity_kwh=99)),
+)
+for command in (("verify", "b"), ("report", "b"), ("metrics", "b")):
+    add(
+        f"deleted-metadata-{command[0]}",
+        command,
+        ("bundle_metadata.json", "missing"),
+        remove("b/bundle_metadata.json"),
+    )
+add(
+    "deleted-metrics-lineage-report",
+    ("report", "b"),
+    ("metrics.lineage.json", "missing"),
+    remove("b/metrics.lineage.json"),
+)
+for journal in ("", '["dispatch.par', "{}"):
+    add(
+        f"corrupt-journal-{journal or 'empty'}-bill",
+        ("bill", "b"),
+        ("b", "gridq verify b"),
+        text("b/.publishing.json", journal),
+    )
+
+# The lock's wait is finite (class 4).
+LOCK_WAIT_ENV = "GRIDQ_LOCK_WAIT_S"
+for wait in ("nan", "inf", "-inf", "-1"):
+    add(f"lock-wait-{wait}", SOLVE, (LOCK_WAIT_ENV,), env={LOCK_WAIT_ENV: wait})
+
+
+# Units checked against the site, at import and at every read (class 5).
+def _csv(source: str, target: str, change: Callable[[pd.DataFrame], pd.DataFrame]) -> Edit:
+    def edit(root: Path) -> None:
+        table = pd.read_csv(REPO_DATA / "import_examples" / source, dtype=str)
+        change(table).to_csv(root / target, index=False)
+
+    return edit
+
+
+def _scaled(column: str, factor: float) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    return lambda t: t.assign(**{column: (t[column].astype(float) * factor).map("{:.6f}".format)})
+
+
+REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+METER, PRICES, INVERTER = "meter.csv", "prices.csv", "inverter.csv"
+IMPORT = ("import", "b", "--load", METER, "--import-price", PRICES)
+EXAMPLE_FILES = both(
+    _csv("meter_half_hourly.csv", METER, lambda t: t),
+    _csv("prices_half_hourly.csv", PRICES, lambda t: t),
+    _csv("inverter_5min.csv", INVERTER, lambda t: t),
+)
+KWH, PENCE = "Consumption (kWh)", "value_inc_vat"
+add(
+    "import-wh-labelled-kwh",
+    IMPORT,
+    (METER, "load_kw", "Wh labelled kWh", "divide by 1000"),
+    both(EXAMPLE_FILES, _csv("meter_half_hourly.csv", METER, _scaled(KWH, 1000))),
+)
+add(
+    "import-w-labelled-kw",
+    (*IMPORT, "--pv", f"{INVERTER}:inverter_kw", "--mapping", "mapping.yaml"),
+    (INVERTER, "pv_kw", "W labelled kW", "pv_peak_kw"),
+    both(
+        EXAMPLE_FILES,
+        text(
+            "mapping.yaml",
+            "inverter_kw: {time_column: Time, time_zone: Europe/London, stamps: end, "
+            "value_column: 'Power (W)', unit: kW}\n",
+        ),
+    ),
+)
+add(
+    "import-decimal-commas",
+    IMPORT,
+    (METER, "decimal commas", "0,200"),
+    both(
+        EXAMPLE_FILES,
+        _csv(
+            "meter_half_hourly.csv",
+            METER,
+            lambda t: t.assign(**{KWH: t[KWH].str.replace(".", ",")}),
+        ),
+    ),
+)
+add(
+    "import-gbp-given-to-a-pence-layout",
+    IMPORT,
+    (PRICES, "import_price_gbp_per_kwh", "GBP given to a p/kWh layout"),
+    both(EXAMPLE_FILES, _csv("prices_half_hourly.csv", PRICES, _scaled(PENCE, 0.01))),
+)
+add(
+    "import-per-mwh-given-to-a-gbp-layout",
+    (*IMPORT[:-1], f"{PRICES}:gbp", "--mapping", "mapping.yaml"),
+    (PRICES, "GBP/MWh"),
+    both(
+        EXAMPLE_FILES,
+        _csv("prices_half_hourly.csv", PRICES, _scaled(PENCE, 10)),
+        text(
+            "mapping.yaml",
+            "gbp: {time_column: valid_from, value_column: value_inc_vat, unit: GBP/kWh}\n",
+        ),
+    ),
+)
+add(
+    "import-latin-1",
+    IMPORT,
+    (METER, "UTF-8"),
+    both(
+        EXAMPLE_FILES, text(METER, "Date,Period,Consommation (kWh) \xe9t\xe9\n".encode("latin-1"))
+    ),
+)
+for column, factor, names in (
+    (col.LOAD_KW, 1000, ("load_kw", "import_limit_kw", "divide by 1000")),
+    (col.PV_KW, 1000, ("pv_kw", "pv_peak_kw", "divide by 1000")),
+    (col.IMPORT_PRICE, 0.01, ("import_price_gbp_per_kwh", "multiply by 100")),
+    (col.IMPORT_PRICE, 1000, ("import_price_gbp_per_kwh", "GBP/MWh", "divide by 1000")),
+    (col.IMPORT_PRICE, 100, ("import_price_gbp_per_kwh", "pence", "divide by 100")),
+):
+    add(
+        f"timeseries-{column}-x{factor:g}",
+        BACKTEST,
+        ("timeseries.parquet", *names),
+        frame(lambda t, c=column, f=factor: t.assign(**{c: t[c] * f})),
+    )
+for dotted, value in (
+    ("battery.capacity_kwh", 1e12),
+    ("battery.charge_power_max_kw", 1e9),
+    ("grid.import_limit_kw", 1e9),
+    ("pv_peak_kw", 4e6),
+):
+    add(
+        f"site-size-{dotted}={value:g}",
+        BACKTEST,
+        ("site_config.yaml", dotted),
+        yaml_set(SC, dotted, value),
+    )
+
+# Bad options that were internal errors or passed silently (class 6), and vague lines (class 7).
+add(
+    "training-days-below-a-day",
+    BACKTEST,
+    ("run_config.yaml", "rolling.training_days"),
+    yaml_set(RC, "rolling.training_days", 0.001),
+)
+add(
+    "learned-horizon-past-48h",
+    (*BACKTEST, "--mode", "rolling", "--forecast", "learned", "--horizon", "72h"),
+    ("rolling.horizon_h", "48"),
+)
+add("generate-days-past-the-limit", (*GENERATE, "--days", "10000000"), ("--days",))
+add(
+    "generate-series-past-the-calendar",
+    (*GENERATE, "--days", "400"),
+    ("series", "calendar", "--days"),
+    yaml_set("params.yaml", "bundles.home.series.start_utc", "2249-06-01T00:00Z"),
+)
+LIVE = ("live", "step", "b", "--at", "2025-03-18T10:00Z", "--soc-kwh", "3")
+add("peak-so-far-1e300", (*LIVE, "--peak-so-far-kw", "1e300"), ("--peak-so-far-kw",))
+add(
+    "live-at-after-the-data",
+    ("live", "step", "b", "--at", "2026-01-01T00:00Z", "--soc-kwh", "3"),
+    ("--at", "timeseries.parquet", "2025-03-17T00:00Z", "within"),
+)
+
+
+# tariff_file stays inside the project (class 8).
+def _link_outside(root: Path) -> None:
+    (root / "data" / "tariffs" / "link.yaml").symlink_to("/etc/hostname")
+
+
+for label, path, setup in (
+    ("dotdot", "../../etc/passwd", None),
+    ("absolute", "/etc/passwd", None),
+    ("symlink", "data/tariffs/link.yaml", _link_outside),
+):
+    edits = [yaml_set("params.yaml", "bundles.home.tariff_file", path)]
+    add(
+        f"tariff-file-{label}",
+        GENERATE,
+        ("params.yaml", "tariff_file", "outside the project"),
+        both(*([setup] if setup else []), *edits),
+    )

@@ -64,7 +64,7 @@ def test_bad_input_is_one_line_and_changes_nothing(case: Case, pristine, gridq_r
     if case.edit is not None:
         case.edit(root)
     before = _hashes(root)
-    result = gridq_runner.run(case.argv, root)
+    result = gridq_runner.run(case.argv, root, case.env)
     lines = [line for line in result["stderr"].splitlines() if line.strip()]
     assert result["code"] == case.code, result
     assert len(lines) == 1 if case.one_line else len(lines) >= 1, result["stderr"]

@@ -15,7 +15,7 @@ import typer
 
 from gridq.cli import common as cli_common
 from gridq.io import bundle as io
-from gridq.io import files
+from gridq.io import files, publish
 from gridq.runners import underwrite
 from tests.conftest import backtested_bundle, invoke
 
@@ -115,3 +115,21 @@ def test_a_bug_is_one_line_with_exit_1_and_a_traceback_on_request(monkeypatch, c
     with pytest.raises(SystemExit):
         cli_common.main(app)
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_disk_that_fills_while_staging_leaves_no_staged_file(finished, monkeypatch):
+    """The third output cannot be staged: the two already staged go too, not at the next run."""
+    before = _hashes(finished)
+    real_write = Path.write_bytes
+
+    def full(path, data):
+        if path.name.startswith(f".{publish.staged_path(finished, io.SOLVE_STATS).name}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_write(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    result = invoke("backtest", finished)
+    assert result.exit_code == 2, result.output
+    assert "disk is full" in result.stderr
+    assert not [p.name for p in finished.iterdir() if p.name.startswith(".")]
+    assert _hashes(finished) == before

@@ -250,3 +250,16 @@ def test_a_mapping_file_names_other_layouts(bundle, tmp_path):
     assert f"{mapping}: layout 'my_meter': " in bad.output
     assert "clock" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+
+
+def test_a_file_whose_name_holds_a_colon_imports(bundle, tmp_path):
+    """`meter 12:00.csv` is a file, not FILE:LAYOUT; FILE:LAYOUT still splits at the last ':'."""
+    expected = invoke("import", bundle, "--load", METER, "--import-price", PRICES)
+    assert expected.exit_code == 0, expected.output
+    imported = pd.read_parquet(bundle / io.TIMESERIES)
+    colon = tmp_path / "export 2025-03-28 12:00.csv"
+    colon.write_bytes(METER.read_bytes())
+    for given in (str(colon), f"{colon}:supplier_hh_kwh"):
+        result = invoke("import", bundle, "--load", given, "--import-price", PRICES)
+        assert result.exit_code == 0, (given, result.output)
+        pd.testing.assert_frame_equal(imported, pd.read_parquet(bundle / io.TIMESERIES))

@@ -75,7 +75,11 @@ def test_quantiles_are_ordered_and_roughly_calibrated():
 def test_too_little_history_names_the_start():
     actuals = _site_year(1, "commercial", 14)
     provider = make_provider("learned", actuals, make_site(), make_run_config())
-    with pytest.raises(InputError, match="needs 7 days .* of history"):
+    with pytest.raises(
+        InputError,
+        match=r"needs 7 days of history before \d{4}-\d\d-\d\dT00:00Z; "
+        r"start the forecast at \d{4}-\d\d-\d\dT00:00Z or later",
+    ):
         provider.forecast(actuals.index[3 * STEPS_PER_DAY], 4)
 
 
@@ -84,6 +88,9 @@ def test_a_horizon_beyond_two_days_is_refused():
     provider = make_provider("learned", actuals, make_site(), make_run_config())
     with pytest.raises(InputError, match="rolling.horizon_h"):
         provider.forecast(actuals.index[8 * STEPS_PER_DAY], 3 * STEPS_PER_DAY)
+    # Refused on the option itself, before a run whose data end within 48 h never asks further.
+    with pytest.raises(InputError, match="rolling.horizon_h 72"):
+        make_provider("learned", actuals, make_site(), make_run_config(rolling={"horizon_h": 72.0}))
 
 
 def test_retraining_more_often_than_a_step_is_refused():

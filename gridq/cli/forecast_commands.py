@@ -28,7 +28,7 @@ def _evaluate(bundle: Path) -> None:
     inputs = io.read_bundle(bundle)
     vintages = None
     if (bundle / io.FORECASTS).exists():
-        vintages = io.read_forecast_vintages(bundle / io.FORECASTS)
+        vintages = io.read_forecast_vintages(bundle / io.FORECASTS, inputs.site)
     result = evaluation.evaluate_forecasts(
         inputs.site, inputs.run_config, inputs.timeseries, vintages
     )

@@ -122,12 +122,14 @@ def bill(
     from gridq.engine import run as runner
     from gridq.engine import timeseries as timeseries_checks
     from gridq.io import bundle as io
+    from gridq.io.files import one_read_per_file
 
-    inputs = io.read_bundle(bundle)
-    if dispatch is None:
-        io.check_lineage(bundle, io.DISPATCH)
-    path = dispatch or bundle / io.DISPATCH
-    table_in = io.read_meter(path, inputs.run_config.timestep_min)
+    with one_read_per_file():  # the lineage checked is that of the bytes priced
+        inputs = io.read_bundle(bundle)
+        if dispatch is None:
+            io.check_lineage(bundle, io.DISPATCH)
+        path = dispatch or bundle / io.DISPATCH
+        table_in = io.read_meter(path, inputs.run_config.timestep_min, inputs.site)
     # The bundle's own dispatch may cover only the steps after a rolling run's warm-up.
     timeseries = (
         inputs.timeseries

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gridq.conventions import EXPORT_PRICE, IMPORT_PRICE, LOAD_KW, PV_KW
+from gridq.conventions import (
+    EXPORT_PRICE,
+    GRID_EXPORT_KW,
+    GRID_IMPORT_KW,
+    IMPORT_PRICE,
+    LOAD_KW,
+    PV_KW,
+)
 from gridq.errors import InputError
 from gridq.schemas import Plausibility, Site
 
@@ -92,13 +99,14 @@ def _price_problem(
 
 
 def _power_problems(timeseries: pd.DataFrame, site: Site | None) -> list[Implausible]:
+    """Load and PV (a timeseries, or forecast vintages) against what ``site`` can have."""
     if site is None:
         return []
     found = []
     import_limit_kw, pv_peak_kw = site.grid.import_limit_kw, site.pv_peak_kw
     load_kw = timeseries[LOAD_KW].to_numpy()
     pv_kw = timeseries[PV_KW].to_numpy()
-    if import_limit_kw is not None:
+    if import_limit_kw is not None and len(load_kw):
         pv_max_kw = float(pv_kw.max(initial=0)) if pv_peak_kw is None else pv_peak_kw
         supply_kw = import_limit_kw + site.battery.discharge_power_max_kw + pv_max_kw
         over = load_kw > SITE_MARGIN * supply_kw
@@ -115,7 +123,7 @@ def _power_problems(timeseries: pd.DataFrame, site: Site | None) -> list[Implaus
                     "check the data, or site_config.yaml grid.import_limit_kw",
                 )
             )
-    if pv_peak_kw is not None:
+    if pv_peak_kw is not None and len(pv_kw):
         over = pv_kw > SITE_MARGIN * pv_peak_kw
         if over.any():
             first = int(np.argmax(over))
@@ -171,3 +179,32 @@ def check_plausible(
     """
     for problem in implausible(timeseries, bounds, site)[:1]:
         raise InputError(f"column '{problem.column}' {problem.what}; {problem.hint()}")
+
+
+def check_site_powers(frame: pd.DataFrame, site: Site) -> None:
+    """Refuse load and PV (of forecast vintages, say) that ``site`` cannot have."""
+    for problem in _power_problems(frame, site)[:1]:
+        raise InputError(f"column '{problem.column}' {problem.what}; {problem.hint()}")
+
+
+def check_meter(meter: pd.DataFrame, site: Site) -> None:
+    """Refuse a meter table whose grid flows the site's connection cannot carry.
+
+    ``meter`` holds ``grid_import_kw`` and ``grid_export_kw`` [kW]; a limit the site does not
+    set is not checked.
+    """
+    limits = {GRID_IMPORT_KW: site.grid.import_limit_kw, GRID_EXPORT_KW: site.grid.export_limit_kw}
+    for column, limit_kw in limits.items():
+        values = meter[column].to_numpy()
+        if limit_kw is None or limit_kw == 0 or not len(values):
+            continue
+        over = values > SITE_MARGIN * limit_kw
+        if over.any():
+            first = int(np.argmax(over))
+            slip = values.max() / 1000 <= SITE_MARGIN * limit_kw
+            raise InputError(
+                f"column '{column}' reaches {values.max():g} kW (first {values[first]:g} at "
+                f"{_stamp(meter.index, first)}), over {SITE_MARGIN:g} times the connection's "
+                f"{limit_kw:g} kW (site_config.yaml grid); "
+                + ("looks like W labelled kW: divide by 1000" if slip else "check the data")
+            )

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 import gridq
 from gridq import conventions as col
-from gridq.engine.plausibility import check_plausible
+from gridq.engine.plausibility import check_meter, check_plausible, check_site_powers
 from gridq.engine.timeseries import (
     check_time_index,
     check_timeseries,
@@ -372,11 +372,12 @@ def parse_tariff(path: Path, data: Any) -> "Tariff":
         return parse_model(Tariff, data)
 
 
-def read_meter(path: Path, timestep_min: int) -> pd.DataFrame:
-    """Read a dispatch or meter table for pricing.
+def read_meter(path: Path, timestep_min: int, site: Site) -> pd.DataFrame:
+    """Read a dispatch or meter table for pricing at ``site``.
 
     It needs timestamp, grid_import_kw and grid_export_kw; battery_discharge_kw is optional
-    (without it no battery wear is billed).
+    (without it no battery wear is billed). Flows the site's connection cannot carry are
+    refused as a unit slip.
     """
     frame = read_table(path)
     with about_file(path):
@@ -397,11 +398,12 @@ def read_meter(path: Path, timestep_min: int) -> pd.DataFrame:
                 f"column '{flows.columns[column]}' has a negative, NaN or infinite "
                 f"value at {flows.index[row]:%Y-%m-%dT%H:%MZ}; flows are >= 0"
             )
+        check_meter(flows, site)
         return flows
 
 
-def read_forecast_vintages(path: Path) -> pd.DataFrame:
-    """Read forecast vintages: issued_at, timestamp, load_kw and pv_kw, all UTC."""
+def read_forecast_vintages(path: Path, site: Site) -> pd.DataFrame:
+    """Read forecast vintages of ``site``: issued_at, timestamp, load_kw and pv_kw, all UTC."""
     frame = read_table(path)
     with about_file(path):
         needed = ["issued_at", col.TIMESTAMP, col.LOAD_KW, col.PV_KW]
@@ -413,6 +415,7 @@ def read_forecast_vintages(path: Path) -> pd.DataFrame:
                 raise InputError(f"column '{column}' is not UTC timestamps; store UTC timestamps")
         stamps = pd.DatetimeIndex(frame[col.TIMESTAMP])
         values = {c: checked_values(frame[c], stamps) for c in (col.LOAD_KW, col.PV_KW)}
+        check_site_powers(pd.DataFrame(values, index=stamps), site)
         return frame[needed].assign(**values)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from gridq import conventions as col
 from gridq.engine import ingest
-from gridq.engine.plausibility import implausible
+from gridq.engine.plausibility import check_site_powers, implausible
 from gridq.engine.timeseries import check_timeseries
 from gridq.errors import ConfigError, GridqError, InputError
 from gridq.io import bundle as io
@@ -342,6 +342,9 @@ def import_bundle(
         written = {io.TIMESERIES: table_bytes(frame)}
         if forecast is not None:
             vintages, record = import_forecasts(forecast, run_config.timestep_min, mapping)
+            if site is not None:
+                with about_file(forecast.path):
+                    check_site_powers(vintages.set_index(col.TIMESTAMP), site)
             provenance["sources"].append(record)
             written[io.FORECASTS] = io.forecast_vintages_bytes(vintages)
         publish(bundle, written | {io.IMPORT_PROVENANCE: json_bytes(provenance)})

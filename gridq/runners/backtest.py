@@ -29,7 +29,9 @@ def backtest_bundle(
     if mode == "rolling":
         forecast = run_config.rolling.forecast
         replayed = (io.FORECASTS,) if forecast == "replay" else ()
-        vintages = io.read_forecast_vintages(bundle / io.FORECASTS) if replayed else None
+        vintages = (
+            io.read_forecast_vintages(bundle / io.FORECASTS, inputs.site) if replayed else None
+        )
         provider = make_provider(forecast, timeseries, site, run_config, vintages)
         done = backtest_rolling(site, run_config, timeseries, provider, progress)
         made_from = (*io.INPUT_FILES, *replayed)

@@ -37,6 +37,7 @@ from gridq.engine.run import backtest_rolling
 from gridq.engine.underwriting_draws import central, drawn, sources, weather_year
 from gridq.errors import ConfigError
 from gridq.schemas import RunConfig, Site
+from gridq.schemas.run import SIZE_MAX
 
 EXCEEDED_IN = {"p10": 0.9, "p50": 0.5, "p90": 0.1}
 """P90 is the value exceeded in 90% of drawn lives: the 10th percentile; P10 the 90th."""
@@ -174,8 +175,11 @@ def parse_sweep(specs: list[str]) -> dict[str, list[float]]:
             raise ConfigError(
                 f"--sweep {spec!r}: START:STOP:STEP needs numbers with STEP > 0 and STOP >= START"
             ) from None
-        if not all(0 < v < math.inf for v in sweep[name]):
-            raise ConfigError(f"--sweep {spec!r}: sizes must be positive numbers")
+        if not all(0 < v <= SIZE_MAX for v in sweep[name]):
+            raise ConfigError(
+                f"--sweep {spec!r}: sizes must be positive numbers up to {SIZE_MAX:,.0f} "
+                "(kWh or kW, as a site's battery)"
+            )
     combinations = math.prod(len(values) for values in sweep.values())
     if combinations > MAX_SWEEP_SIZES:
         raise ConfigError(

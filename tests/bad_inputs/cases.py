@@ -933,3 +933,32 @@ for label, path, setup in (
         ("params.yaml", "tariff_file", "outside the project"),
         both(*([setup] if setup else []), *edits),
     )
+
+
+# Forecasts and meter tables are checked against the site too (class 5, at every read).
+for column in (col.LOAD_KW, col.PV_KW):
+    add(
+        f"forecasts-{column}-x1000",
+        REPLAY,
+        ("forecasts.parquet", column, "divide by 1000"),
+        _vintages(lambda t, c=column: t.assign(**{c: t[c] * 1000})),
+    )
+
+
+def _meter_in_watts(root: Path) -> None:
+    table = pd.read_parquet(root / "b/dispatch.parquet")
+    table[col.GRID_IMPORT_KW] *= 1000
+    table.to_parquet(root / "meter.parquet")
+
+
+add(
+    "bill-meter-in-watts",
+    ("bill", "b", "--dispatch", "meter.parquet"),
+    ("meter.parquet", "grid_import_kw", "divide by 1000"),
+    _meter_in_watts,
+)
+add(
+    "sweep-size-past-a-site",
+    ("underwrite", "b", "--sweep", "capacity_kwh=1e12:1e13:1e12"),
+    ("--sweep", "1,000,000"),
+)

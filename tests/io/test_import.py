@@ -200,7 +200,7 @@ def test_forecast_vintages_import_and_replay_in_a_rolling_backtest(bundle):
     vintages_file = EXAMPLES / "forecast_vintages.csv"
     result = import_(bundle, "--forecast", vintages_file)
     assert result.exit_code == 0, result.output
-    vintages = io.read_forecast_vintages(bundle / io.FORECASTS)
+    vintages = io.read_forecast_vintages(bundle / io.FORECASTS, io.read_bundle(bundle).site)
     written = pd.read_csv(vintages_file)
     # Four daily vintages of 30-minute means, each step now two 15-minute steps.
     assert vintages["issued_at"].nunique() == 4

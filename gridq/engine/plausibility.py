@@ -98,46 +98,51 @@ def _price_problem(
     return None
 
 
+def _over(
+    column: str, values: np.ndarray, index: pd.Index, bound_kw: float, bound: str, field: str
+) -> Implausible | None:
+    """``column`` if it passes ``SITE_MARGIN`` times ``bound_kw`` (``bound`` says what that is)."""
+    over = values > SITE_MARGIN * bound_kw
+    if not over.any():
+        return None
+    first = int(np.argmax(over))
+    return Implausible(
+        column,
+        f"reaches {values.max():g} kW (first {values[first]:g} at {_stamp(index, first)}), over "
+        f"{SITE_MARGIN:g} times {bound}",
+        1e-3 if values.max() / 1000 <= SITE_MARGIN * bound_kw else None,
+        f"check the data, or site_config.yaml {field}",
+    )
+
+
 def _power_problems(timeseries: pd.DataFrame, site: Site | None) -> list[Implausible]:
     """Load and PV (a timeseries, or forecast vintages) against what ``site`` can have."""
-    if site is None:
+    if site is None or not len(timeseries):
         return []
     found = []
     import_limit_kw, pv_peak_kw = site.grid.import_limit_kw, site.pv_peak_kw
-    load_kw = timeseries[LOAD_KW].to_numpy()
     pv_kw = timeseries[PV_KW].to_numpy()
-    if import_limit_kw is not None and len(load_kw):
-        pv_max_kw = float(pv_kw.max(initial=0)) if pv_peak_kw is None else pv_peak_kw
+    if import_limit_kw is not None:
+        pv_max_kw = float(pv_kw.max()) if pv_peak_kw is None else pv_peak_kw
         supply_kw = import_limit_kw + site.battery.discharge_power_max_kw + pv_max_kw
-        over = load_kw > SITE_MARGIN * supply_kw
-        if over.any():
-            first = int(np.argmax(over))
-            found.append(
-                Implausible(
-                    LOAD_KW,
-                    f"reaches {load_kw.max():g} kW (first {load_kw[first]:g} at "
-                    f"{_stamp(timeseries.index, first)}), over {SITE_MARGIN:g} times what the "
-                    f"site can draw ({supply_kw:g} kW: grid.import_limit_kw + the battery's "
-                    "discharge + PV in site_config.yaml)",
-                    1e-3 if load_kw.max() / 1000 <= SITE_MARGIN * supply_kw else None,
-                    "check the data, or site_config.yaml grid.import_limit_kw",
-                )
+        bound = (
+            f"what the site can draw ({supply_kw:g} kW: grid.import_limit_kw + the battery's "
+            "discharge + PV in site_config.yaml)"
+        )
+        found.append(
+            _over(
+                LOAD_KW,
+                timeseries[LOAD_KW].to_numpy(),
+                timeseries.index,
+                supply_kw,
+                bound,
+                "grid.import_limit_kw",
             )
-    if pv_peak_kw is not None and len(pv_kw):
-        over = pv_kw > SITE_MARGIN * pv_peak_kw
-        if over.any():
-            first = int(np.argmax(over))
-            found.append(
-                Implausible(
-                    PV_KW,
-                    f"reaches {pv_kw.max():g} kW (first {pv_kw[first]:g} at "
-                    f"{_stamp(timeseries.index, first)}), over {SITE_MARGIN:g} times the array's "
-                    f"{pv_peak_kw:g} kWp (site_config.yaml pv_peak_kw)",
-                    1e-3 if pv_kw.max() / 1000 <= SITE_MARGIN * pv_peak_kw else None,
-                    "check the data, or site_config.yaml pv_peak_kw",
-                )
-            )
-    return found
+        )
+    if pv_peak_kw is not None:
+        bound = f"the array's {pv_peak_kw:g} kWp (site_config.yaml pv_peak_kw)"
+        found.append(_over(PV_KW, pv_kw, timeseries.index, pv_peak_kw, bound, "pv_peak_kw"))
+    return [problem for problem in found if problem is not None]
 
 
 def implausible(
@@ -195,16 +200,9 @@ def check_meter(meter: pd.DataFrame, site: Site) -> None:
     """
     limits = {GRID_IMPORT_KW: site.grid.import_limit_kw, GRID_EXPORT_KW: site.grid.export_limit_kw}
     for column, limit_kw in limits.items():
-        values = meter[column].to_numpy()
-        if limit_kw is None or limit_kw == 0 or not len(values):
+        if limit_kw is None or limit_kw == 0 or not len(meter):
             continue
-        over = values > SITE_MARGIN * limit_kw
-        if over.any():
-            first = int(np.argmax(over))
-            slip = values.max() / 1000 <= SITE_MARGIN * limit_kw
-            raise InputError(
-                f"column '{column}' reaches {values.max():g} kW (first {values[first]:g} at "
-                f"{_stamp(meter.index, first)}), over {SITE_MARGIN:g} times the connection's "
-                f"{limit_kw:g} kW (site_config.yaml grid); "
-                + ("looks like W labelled kW: divide by 1000" if slip else "check the data")
-            )
+        bound = f"the connection's {limit_kw:g} kW (site_config.yaml grid)"
+        problem = _over(column, meter[column].to_numpy(), meter.index, limit_kw, bound, "grid")
+        if problem is not None:
+            raise InputError(f"column '{column}' {problem.what}; {problem.hint()}")

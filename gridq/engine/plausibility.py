@@ -87,12 +87,12 @@ def _price_problem(
             f"fix the data, or widen run_config plausibility ({low:g}..{high:g})",
         )
     typical = float(np.median(np.abs(values)))
-    floor = bounds.import_price_median_min_gbp_per_kwh
-    if column == IMPORT_PRICE and 0 < typical < floor:
+    floor = bounds.price_median_min_gbp_per_kwh
+    if 0 < typical < floor:
         return Implausible(
             column,
             f"has a median of {typical:g} GBP/kWh, 100 times below any real tariff (run_config "
-            f"plausibility.import_price_median_min_gbp_per_kwh: {floor:g})",
+            f"plausibility.price_median_min_gbp_per_kwh: {floor:g})",
             100.0,
         )
     return None

@@ -264,11 +264,11 @@ class Plausibility(FrozenModel):
     power_max_kw: float = Field(
         100_000.0, gt=0, description="Largest plausible load or PV [kW] (100 MW)."
     )
-    import_price_median_min_gbp_per_kwh: float = Field(
+    price_median_min_gbp_per_kwh: float = Field(
         0.005,
         ge=0,
-        description="Lowest plausible median import price [GBP/kWh] (0.5 p/kWh, about 100 "
-        "times below real tariffs; an all-zero price is allowed).",
+        description="Lowest plausible median of an import or export price column [GBP/kWh] "
+        "(0.5 p/kWh, about 100 times below real tariffs; an all-zero column is allowed).",
     )
 
     @model_validator(mode="after")

@@ -962,3 +962,9 @@ add(
     ("underwrite", "b", "--sweep", "capacity_kwh=1e12:1e13:1e12"),
     ("--sweep", "1,000,000"),
 )
+add(
+    "import-export-gbp-given-to-a-pence-layout",
+    (*IMPORT, "--export-price", PRICES + ".export"),
+    (PRICES + ".export", "export_price_gbp_per_kwh", "GBP given to a p/kWh layout"),
+    both(EXAMPLE_FILES, _csv("prices_half_hourly.csv", PRICES + ".export", _scaled(PENCE, 0.01))),
+)

@@ -83,15 +83,15 @@ def publish(bundle: Path, contents: dict[str, bytes]) -> None:
             atomic_write(
                 staged_path(bundle, name), lambda temporary, data=data: temporary.write_bytes(data)
             )
-    except BaseException:  # a full disk, say: leave no staged file behind
+        fault_point(BEFORE_COMMIT)
+        # The commit point: once the journal names the staged outputs, the publish completes,
+        # here or, after a kill, in the next command that takes the bundle's lock.
+        atomic_write(
+            bundle / PUBLISH_JOURNAL,
+            lambda temporary: temporary.write_text(json.dumps(list(contents))),
+        )
+    except BaseException:  # a full disk, say: nothing committed, so no staged file stays
         for name in contents:
             staged_path(bundle, name).unlink(missing_ok=True)
         raise
-    fault_point(BEFORE_COMMIT)
-    # The commit point: once the journal names the staged outputs, the publish completes, here
-    # or, after a kill, in the next command that takes the bundle's lock.
-    atomic_write(
-        bundle / PUBLISH_JOURNAL,
-        lambda temporary: temporary.write_text(json.dumps(list(contents))),
-    )
     roll_forward(bundle)

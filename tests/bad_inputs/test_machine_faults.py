@@ -117,17 +117,30 @@ def test_a_bug_is_one_line_with_exit_1_and_a_traceback_on_request(monkeypatch, c
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_a_disk_that_fills_while_staging_leaves_no_staged_file(finished, monkeypatch):
-    """The third output cannot be staged: the two already staged go too, not at the next run."""
+@pytest.mark.parametrize("fails", ["staging", "journal"])
+def test_a_disk_that_fills_before_the_commit_leaves_no_staged_file(fails, finished, monkeypatch):
+    """The third output, or the journal, cannot be written: what was staged goes at once."""
     before = _hashes(finished)
-    real_write = Path.write_bytes
+    real_write_bytes, real_write_text = Path.write_bytes, Path.write_text
+    full_at = f".{publish.staged_path(finished, io.SOLVE_STATS).name}"
 
-    def full(path, data):
-        if path.name.startswith(f".{publish.staged_path(finished, io.SOLVE_STATS).name}"):
+    def full(path: Path) -> None:
+        name = path.name
+        if (fails == "staging" and name.startswith(full_at)) or (
+            fails == "journal" and name.startswith(f".{publish.PUBLISH_JOURNAL}")
+        ):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real_write(path, data)
 
-    monkeypatch.setattr(Path, "write_bytes", full)
+    def write_bytes(path, data):
+        full(path)
+        return real_write_bytes(path, data)
+
+    def write_text(path, data, *args, **kwargs):
+        full(path)
+        return real_write_text(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    monkeypatch.setattr(Path, "write_text", write_text)
     result = invoke("backtest", finished)
     assert result.exit_code == 2, result.output
     assert "disk is full" in result.stderr

@@ -1,5 +1,6 @@
 """``gridq bench``: build and solve times, peak memory, and the ratio to raw highspy."""
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -129,10 +130,31 @@ def value_command(
     params: Annotated[Path, typer.Option(help="The pipeline's parameters.", dir_okay=False)] = Path(
         "params.yaml"
     ),
+    random: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=100, help="Draw this many seeded random sites of each archetype instead."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="With --random: the seed of every draw.")] = 1,
+    archetypes: Annotated[
+        str | None,
+        typer.Option(help="With --random: comma-separated archetypes [default: every one]."),
+    ] = None,
+    days: Annotated[
+        str, typer.Option(help="With --random: window lengths [days] after a week of history.")
+    ] = "42,90",
+    forecasts: Annotated[
+        str, typer.Option(help="With --random: comma-separated forecasts.")
+    ] = "learned,persistence_week",
 ) -> None:
     """Print the share of perfect-foresight savings each forecast's rolling run captures."""
     from gridq.io import params as params_io
     from gridq.runners import bench
+
+    if random is not None:
+        _random_value(params, random, seed, archetypes, days, forecasts)
+        return
 
     names = (
         list(params_io.read_params(params).bundles)
@@ -157,6 +179,59 @@ def value_command(
                 f"{row['savings_gbp']:,.2f} | {row['perfect_savings_gbp']:,.2f} | "
                 f"{row['load_mae_kw']:.2f} | {row['solves']} | {row['wall_s']:.1f} |"
             )
+
+
+def _random_value(
+    params: Path, count: int, seed: int, archetypes: str | None, days: str, forecasts: str
+) -> None:
+    from gridq.io import params as params_io
+    from gridq.runners import value
+
+    known = {archetype.name: archetype for archetype in value.ARCHETYPES}
+    chosen = _listed(archetypes, "--archetypes", known) if archetypes else list(known)
+    windows = _listed(days, "--days", None)
+    providers = _listed(
+        forecasts, "--forecasts", {"learned", "persistence_week", "persistence_day", "perfect"}
+    )
+    try:
+        window_days = [int(day) for day in windows]
+    except ValueError:
+        raise ConfigError(f"--days {days!r}: give whole days, e.g. 42,90,365") from None
+    if not all(7 <= day <= 366 for day in window_days):
+        raise ConfigError(f"--days {days!r}: each window is 7 to 366 days")
+    examples = {name: params_io.example_bundle(params, known[name].example) for name in chosen}
+    typer.echo(f"Random sites: --random {count} --seed {seed}")
+    header = ("archetype", "days", "forecast", "sites", "captured mean", "min", "max")
+    typer.echo("| " + " | ".join((*header, "bill above prescient (mean, max)", "wall s")) + " |")
+    typer.echo("|" + "---|" * (len(header) + 2))
+    with native_stdout_to_stderr():  # HiGHS's prints; the table follows on stdout
+        summary = value.evaluate(
+            [(known[name], examples[name]) for name in chosen], count, seed, window_days, providers
+        )
+    for row in summary:
+        typer.echo(
+            f"| {row['archetype']} | {row['days']} | {row['forecast']} | {row['sites']} | "
+            f"{_share(row['captured_mean'])} | {_share(row['captured_min'])} | "
+            f"{_share(row['captured_max'])} | {_share(row['excess_mean'], 1)}, "
+            f"{_share(row['excess_max'], 1)} | {row['wall_s']:.0f} |"
+        )
+
+
+def _listed(text: str, option: str, known: Collection[str] | None) -> list[str]:
+    """The comma-separated names of ``text``, each one of ``known`` (if given)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if known is not None and name not in known]
+    if not names:
+        raise ConfigError(f"{option} {text!r}: empty; give comma-separated names")
+    if unknown and known is not None:
+        raise ConfigError(
+            f"{option} {text!r}: unknown {unknown[0]!r}; choose from {', '.join(sorted(known))}"
+        )
+    return names
+
+
+def _share(frac: float | None, decimals: int = 0) -> str:
+    return "n/a" if frac is None else f"{100 * frac:.{decimals}f}%"
 
 
 def register(app: typer.Typer) -> None:

@@ -104,7 +104,9 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             processes=True,
             # Any free port: 8787 may belong to another run (None still means 8787).
             dashboard_address=":0",
-            silence_logs=logging.ERROR,
+            # A task's failure comes back as its row and a lost worker's tasks are rerun, so
+            # Dask's own logs add only noise, such as a heartbeat to a scheduler already closing.
+            silence_logs=logging.CRITICAL,
         )
     client = Client(cluster)
     client.register_plugin(QuietHighs())

@@ -171,8 +171,8 @@ def test_a_killed_fleet_run_resumes_with_only_the_missing_tasks(clean_run, tmp_p
     assert set(table[table["resumed"]]["site"]) >= finished
     assert f"{len(sites)} of {len(sites)} tasks done" in rerun.stdout
     # The workers solved the rest: HiGHS's banner stays out of the fleet's output, as it does
-    # out of every single-site command's.
-    assert rerun.stderr == "", rerun.stderr
+    # out of every single-site command's. (Dask itself may log a heartbeat lost at shutdown.)
+    assert "HiGHS" not in rerun.stderr, rerun.stderr
 
 
 @pytest.mark.parametrize(

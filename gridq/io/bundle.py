@@ -39,7 +39,9 @@ from gridq.io.files import (
     about_file,
     json_text,
     one_read_per_file,
+    parquet_bytes,
     parse_model,
+    plain_table_bytes,
     read_config,
     read_json,
     read_table,
@@ -185,15 +187,10 @@ def _parquet_bytes(frame: pd.DataFrame, lineage_of: Any) -> bytes:
         frame.rename_axis(col.TIMESTAMP).reset_index(), preserve_index=False
     )
 
-    def serialised(table: pa.Table) -> bytes:
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        return bytes(sink.getvalue().to_pybytes())
-
     # Hashed as a reader will see it: read back from parquet, as lineage.check reads it.
-    content = lineage.table_sha256(pq.read_table(pa.BufferReader(serialised(table))))
+    content = lineage.table_sha256(pq.read_table(pa.BufferReader(parquet_bytes(table))))
     record = json_text(lineage_of(content)).encode()
-    return serialised(
+    return parquet_bytes(
         table.replace_schema_metadata((table.schema.metadata or {}) | {lineage.PARQUET_KEY: record})
     )
 
@@ -349,11 +346,7 @@ def write_underwriting(
 
     underwriting.json records the inputs and the hashes of the tables and page beside it.
     """
-    files = {}
-    for name, frame in tables.items():
-        sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
-        files[name] = bytes(sink.getvalue().to_pybytes())
+    files = {name: plain_table_bytes(frame) for name, frame in tables.items()}
     write_outputs(
         bundle,
         command="underwrite",
@@ -421,9 +414,7 @@ def read_forecast_vintages(path: Path, site: Site) -> pd.DataFrame:
 
 def forecast_vintages_bytes(vintages: pd.DataFrame) -> bytes:
     """Forecast vintages (``issued_at``, ``timestamp``, load and PV kW, UTC) as parquet bytes."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(vintages, preserve_index=False), sink)
-    return bytes(sink.getvalue().to_pybytes())
+    return plain_table_bytes(vintages)
 
 
 def read_solved(

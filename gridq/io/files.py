@@ -223,14 +223,21 @@ def yaml_bytes(data: Any) -> bytes:
     return yaml.safe_dump(data, sort_keys=False).encode("utf-8")
 
 
-def table_bytes(frame: pd.DataFrame) -> bytes:
-    """A table on a UTC index as parquet bytes with a ``timestamp`` column."""
-    table = pa.Table.from_pandas(
-        frame.rename_axis(col.TIMESTAMP).reset_index(), preserve_index=False
-    )
+def parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` as the bytes of a parquet file."""
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def plain_table_bytes(frame: pd.DataFrame) -> bytes:
+    """A table without an index (its columns only) as parquet bytes."""
+    return parquet_bytes(pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def table_bytes(frame: pd.DataFrame) -> bytes:
+    """A table on a UTC index as parquet bytes with a ``timestamp`` column."""
+    return plain_table_bytes(frame.rename_axis(col.TIMESTAMP).reset_index())
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -61,6 +61,8 @@ def settle(
     soc_kwh: float,
     dt_h: float,
     band_kw: tuple[np.ndarray, np.ndarray] | None = None,
+    charging_ceiling_kw: np.ndarray | None = None,
+    reserve_kwh: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Actual flows when the battery follows ``planned`` and the grid takes the rest.
 
@@ -71,7 +73,12 @@ def settle(
     planned PV less its curtailment), lifted where import would leave the band or pass the
     connection's limit. Where the surplus still exceeds the export limit, PV is curtailed first
     and then the battery discharges less; the battery's power is trimmed wherever the SOC would
-    leave its limits. A step the plan shares between importing and exporting (where export pays
+    leave its limits. The battery charges only while import stays at or below
+    ``charging_ceiling_kw`` (see :func:`charging_ceiling_kw`; None: no such ceiling) or, where
+    the load alone imports more, not at all. The plan's discharge is trimmed where it would
+    take the SOC into the reserve the plan holds for its high-load scenario (``reserve_kwh``
+    above the minimum, per step); holding the meter under the band's top may spend it. A step
+    the plan shares between importing and exporting (where export pays
     more) keeps both: see :func:`time_shared`.
     """
     battery = site.battery
@@ -80,6 +87,8 @@ def settle(
     import_limit_kw = np.inf if site.grid.import_limit_kw is None else site.grid.import_limit_kw
     unbounded = np.full(len(actual), np.inf)
     lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
+    charge_tops = unbounded if charging_ceiling_kw is None else charging_ceiling_kw
+    held_kwh = np.zeros(len(actual)) if reserve_kwh is None else reserve_kwh
     planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
     pv_cap_kw = np.where(
         planned_curtail_kw > FLOW_TOLERANCE_KW,
@@ -87,7 +96,10 @@ def settle(
         np.inf,
     )
     rows = []
-    for load, pv, planned_charge, discharge, low, high, planned_import, planned_export, cap in zip(
+    for (
+        load, pv, planned_charge, discharge, low, high, planned_import, planned_export, cap, top,
+        held,
+    ) in zip(
         actual[col.LOAD_KW].to_numpy().tolist(),
         actual[col.PV_KW].to_numpy().tolist(),
         planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
@@ -97,12 +109,18 @@ def settle(
         planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
         planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
         pv_cap_kw.tolist(),
+        np.asarray(charge_tops, dtype=float).tolist(),
+        np.asarray(held_kwh, dtype=float).tolist(),
         strict=True,
     ):
         # A sequential rule: each step starts from the SOC the last one left.
+        if held > 0:
+            spare_kwh = soc_kwh - battery.soc_min_kwh - held + eta_c * planned_charge * dt_h
+            discharge = min(discharge, max(spare_kwh, 0.0) * eta_d / dt_h)
         charge = min(
             planned_charge,
             max(battery.soc_max_kwh - soc_kwh, 0.0) / (eta_c * dt_h) + discharge / (eta_c * eta_d),
+            max(top - (load - pv - discharge), 0.0),
         )
         net = load + charge - pv - discharge
         if net > high:
@@ -183,27 +201,84 @@ def time_shared(
     return import_kw, export_kw
 
 
-def import_ceiling_kw(
-    tariff: CompiledTariff,
-    planned_import_kw: np.ndarray,
-    peak_floor_kw: Mapping[str, np.ndarray],
-    steps: int,
+def _per_step_kw(
+    tariff: CompiledTariff, level_kw: Mapping[str, np.ndarray], steps: int
 ) -> np.ndarray:
-    """The demand target of each of the first ``steps`` steps of a plan [kW].
-
-    Per demand charge, the plan's billed demand of the step's period, raised to the peak
-    already set in it (``peak_floor_kw``, by charge and period of ``tariff``); the lowest over
-    the charges the step is in. Steps outside
-    every demand charge have none (infinite).
-    """
+    """Per step of the first ``steps``, the lowest ``level_kw`` (by charge and period) over
+    the demand charges the step is in; infinite outside every demand charge [kW]."""
     ceiling = np.full(steps, np.inf)
     for charge in tariff.demand_charges:
-        billed_kw = charge.billed_kw(charge.peaks_kw(planned_import_kw))
-        floor_kw = peak_floor_kw.get(charge.name, np.zeros(len(charge.period_names)))
-        target_kw = np.maximum(billed_kw, floor_kw)
+        target_kw = level_kw[charge.name]
         blocks = charge.block_of_step[:steps]
         inside = blocks >= 0
         ceiling[inside] = np.minimum(
             ceiling[inside], target_kw[charge.block_period[blocks[inside]]]
         )
     return ceiling
+
+
+def import_ceiling_kw(
+    tariff: CompiledTariff,
+    planned_import_kw: np.ndarray,
+    peak_floor_kw: Mapping[str, np.ndarray],
+    steps: int,
+    planned_peak_kw: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """The demand target of each of the first ``steps`` steps of a plan [kW].
+
+    Per demand charge, the plan's billed demand of the step's period (the peaks the plan
+    accepts, ``planned_peak_kw``, else those of its import), raised to the demand already
+    paid for in it (``peak_floor_kw``, by charge and period of ``tariff``); the lowest over
+    the charges the step is in. Steps outside every demand charge have none (infinite).
+    """
+    planned = {} if planned_peak_kw is None else planned_peak_kw
+    return _per_step_kw(
+        tariff,
+        {
+            charge.name: np.maximum(
+                charge.billed_kw(
+                    planned[charge.name]
+                    if charge.name in planned
+                    else charge.peaks_kw(planned_import_kw)
+                ),
+                peak_floor_kw.get(charge.name, np.zeros(len(charge.period_names))),
+            )
+            for charge in tariff.demand_charges
+        },
+        steps,
+    )
+
+
+def paid_for_kw(
+    tariff: CompiledTariff, peaks_kw: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per demand charge of ``tariff``, the demand each period already bills [kW].
+
+    The peak metered so far (``peaks_kw``, by charge and period), raised to the ratchet's
+    floors: the history's and the share of earlier periods' metered peaks.
+    """
+    return {
+        charge.name: charge.billed_kw(
+            peaks_kw.get(charge.name, np.zeros(len(charge.period_names)))
+        )
+        for charge in tariff.demand_charges
+    }
+
+
+def charging_ceiling_kw(
+    tariff: CompiledTariff, paid_for: Mapping[str, np.ndarray], steps: int
+) -> np.ndarray:
+    """Per step, the most the site may import while the battery charges [kW].
+
+    The demand already paid for in every demand charge the step is in (``paid_for``, by charge
+    and period of ``tariff``; see :func:`paid_for_kw`): charging never sets a billed peak,
+    whatever target a plan accepts. Infinite outside demand charges.
+    """
+    return _per_step_kw(
+        tariff,
+        {
+            charge.name: paid_for.get(charge.name, np.zeros(len(charge.period_names)))
+            for charge in tariff.demand_charges
+        },
+        steps,
+    )

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
+from gridq.engine.controller import charging_ceiling_kw
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import DispatchProblem, make_problem
 from gridq.engine.model.solve import solve_in_place
@@ -30,7 +31,9 @@ class LiveState:
     ``now`` is the start of the next interval (UTC); ``soc_kwh`` the stored energy;
     ``peak_floor_kw`` per demand charge name, the demand already set in each period of the
     plan's tariff [kW] (it floors the period's peak, so a peak already paid for is not fought
-    again);
+    again); ``paid_for_kw`` the same raised to the ratchet's floors (see
+    :func:`~gridq.engine.controller.paid_for_kw`; empty: ``peak_floor_kw``), which no charging
+    may exceed;
     ``ends_run`` makes the plan keep the battery's terminal rule instead of valuing leftover
     energy; ``soc_reserve_kwh`` is energy held above the minimum in demand-charge steps, for
     load the forecast did not foresee.
@@ -39,6 +42,7 @@ class LiveState:
     now: pd.Timestamp
     soc_kwh: float
     peak_floor_kw: Mapping[str, np.ndarray] = field(default_factory=dict)
+    paid_for_kw: Mapping[str, np.ndarray] | None = None
     ends_run: bool = False
     soc_reserve_kwh: float = 0.0
 
@@ -51,6 +55,8 @@ class Plan:
     objective_gbp: float
     solve_stats: dict[str, Any]
     timings_s: dict[str, float] = field(default_factory=dict)
+    peak_kw: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per demand charge, the peak the plan accepts in each period of its tariff [kW]."""
 
     def setpoint(self) -> dict[str, Any]:
         """The first interval: what to do now [kW], and where the SOC will be [kWh]."""
@@ -75,17 +81,17 @@ def reserve_kwh(problem: DispatchProblem, state: LiveState) -> np.ndarray:
     """Per step, the reserve held in demand-charge steps.
 
     A reserve spent below its level is refilled over ``RESERVE_REFILL_H`` hours at most as fast
-    as the battery charges, so refilling never forces a new peak.
+    as the battery may charge (:meth:`DispatchProblem.charge_bound_kw`), so refilling never
+    forces a new peak.
     """
     battery = problem.battery
     target_kwh = min(state.soc_reserve_kwh, battery.soc_max_kwh - battery.soc_min_kwh)
     held_kwh = max(state.soc_kwh - battery.soc_min_kwh, 0.0)
-    hours = problem.dt_h * np.arange(1, len(problem.time_index) + 1)
-    refill_kw = min(
+    refill_kw = np.minimum(
         target_kwh / RESERVE_REFILL_H,
-        battery.charge_efficiency_frac * battery.charge_power_max_kw,
+        battery.charge_efficiency_frac * problem.charge_bound_kw(),
     )
-    reachable_kwh = held_kwh + refill_kw * hours
+    reachable_kwh = held_kwh + np.cumsum(refill_kw) * problem.dt_h
     return np.where(problem.tariff.demand_steps(), np.minimum(target_kwh, reachable_kwh), 0.0)
 
 
@@ -116,11 +122,23 @@ def plan_window(
         raise InputError(f"the forecast starts at {forecast.index[0]}, not at now ({state.now})")
     started = time.perf_counter()
     # The run's terminal rule stays on the plan that ends the run; earlier plans value leftovers.
+    problem = make_problem(site, run_config, forecast, tariff)
+    paid_for = state.peak_floor_kw if state.paid_for_kw is None else state.paid_for_kw
     problem = replace(
-        make_problem(site, run_config, forecast, tariff),
+        problem,
         initial_soc_kwh=float(np.clip(state.soc_kwh, battery.soc_min_kwh, battery.soc_max_kwh)),
         peak_floor_kw=state.peak_floor_kw,
+        paid_for_kw=paid_for,
+        charging_ceiling_kw=charging_ceiling_kw(problem.tariff, paid_for, len(forecast)),
     )
+    if state.ends_run and problem.terminal_soc_min_kwh is not None:
+        # The charging ceiling may leave the initial SOC out of reach by the run's end.
+        reachable_kwh = problem.initial_soc_kwh + problem.dt_h * float(
+            np.sum(battery.charge_efficiency_frac * problem.charge_bound_kw())
+        )
+        problem = replace(
+            problem, terminal_soc_min_kwh=min(problem.terminal_soc_min_kwh, reachable_kwh)
+        )
     if not state.ends_run:
         problem = replace(
             problem,
@@ -139,4 +157,5 @@ def plan_window(
         objective_gbp=result.objective_gbp,
         solve_stats=result.stats,
         timings_s=result.timings_s | {"build_s": made_s + result.timings_s["build_s"]},
+        peak_kw=result.peak_kw,
     )

@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.controller import import_ceiling_kw, meter_band_kw, settle
+from gridq.engine.controller import (
+    charging_ceiling_kw,
+    import_ceiling_kw,
+    meter_band_kw,
+    paid_for_kw,
+    settle,
+)
 from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, PerfectForecast
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.solve import highs_options
@@ -87,6 +93,13 @@ def peak_reserve_kwh(
     """The SOC reserve a plan from ``now`` holds: sized by a provider with quantiles, else 0."""
     reserve = getattr(provider, "peak_reserve_kwh", None)
     return 0.0 if reserve is None or peak_quantile is None else reserve(now, peak_quantile)
+
+
+def held_kwh(planned: pd.DataFrame, site: Site, demand_steps: np.ndarray) -> np.ndarray:
+    """Per step, the energy above the minimum the plan still holds at its end, in demand
+    steps (0 elsewhere) [kWh]: the controller spends it only to hold the meter at its target."""
+    held = planned[col.SOC_KWH].to_numpy() - site.battery.soc_min_kwh
+    return np.where(demand_steps, np.maximum(held, 0.0), 0.0)
 
 
 def _raise_peaks(
@@ -211,6 +224,7 @@ def solve_windows(
             issue - start, issue - start + steps, settled_import_kw
         )
         point = provider.forecast(now, steps)
+        paid_for = paid_for_kw(evaluated_tariff, peaks_kw)
         forecast = plan_forecast(point, provider, window_tariff, run_config.rolling.peak_quantile)
         state = LiveState(
             now=now,
@@ -219,6 +233,10 @@ def solve_windows(
             ends_run=issue + steps == len(index),
             peak_floor_kw={
                 charge.name: peaks_kw[charge.name][charge.run_periods()]
+                for charge in window_tariff.demand_charges
+            },
+            paid_for_kw={
+                charge.name: paid_for[charge.name][charge.run_periods()]
                 for charge in window_tariff.demand_charges
             },
         )
@@ -237,8 +255,9 @@ def solve_windows(
             ceiling_kw = import_ceiling_kw(
                 window_tariff,
                 plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
-                state.peak_floor_kw,
+                state.paid_for_kw or {},
                 length,
+                plan.peak_kw,
             )
             band_kw = meter_band_kw(
                 planned,
@@ -253,6 +272,8 @@ def solve_windows(
                 soc_kwh,
                 step_td / pd.Timedelta(hours=1),
                 band_kw,
+                charging_ceiling_kw(window_tariff, state.paid_for_kw or {}, length),
+                held_kwh(planned, site, window_tariff.demand_steps()[:length]),
             )
         # Plain arrays: 17,520 small frames would hold several hundred MiB.
         values = part[list(col.DISPATCH_COLUMNS)].to_numpy()

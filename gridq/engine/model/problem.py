@@ -43,6 +43,10 @@ class DispatchProblem:
     """False: PV may not be curtailed (``Site.pv_curtailable``)."""
     soc_reserve_kwh: np.ndarray | None = None
     """Per step, energy held above the battery's minimum (a reserve for peaks) [kWh]."""
+    paid_for_kw: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Per demand charge, the demand each period already bills, ratchet included [kW]."""
+    charging_ceiling_kw: np.ndarray | None = None
+    """Per step, the most the site may import while the battery charges [kW]; None: no cap."""
 
     def soc_lower_kwh(self) -> np.ndarray | float:
         """Least stored energy per step: the battery's minimum plus any reserve [kWh]."""
@@ -102,8 +106,15 @@ class DispatchProblem:
         )
 
     def charge_bound_kw(self) -> np.ndarray:
-        """Largest charging power per step; the PV surplus under ``charge_from_pv_only`` [kW]."""
+        """Largest charging power per step [kW].
+
+        The battery's rating; no more than keeps import at ``charging_ceiling_kw`` (on the
+        forecast's load and PV); the PV surplus under ``charge_from_pv_only``.
+        """
         bound_kw = np.full(len(self.time_index), self.battery.charge_power_max_kw)
+        if self.charging_ceiling_kw is not None:
+            room_kw = self.charging_ceiling_kw - (self.load_kw - self.pv_kw)
+            bound_kw = np.minimum(bound_kw, np.maximum(room_kw, 0.0))
         if self.tariff.rules.charge_from_pv_only:
             bound_kw = np.minimum(bound_kw, self.pv_surplus_kw())
         return bound_kw

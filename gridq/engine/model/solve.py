@@ -45,6 +45,9 @@ class SolveResult:
     stats: dict[str, Any]
     timings_s: dict[str, float] = field(default_factory=dict)
     """Wall-clock ``build_s`` and ``solve_s``: kept apart from the deterministic ``stats``."""
+    peak_kw: dict[str, np.ndarray] = field(default_factory=dict)
+    """The optimal peak per period of each demand charge (by name) [kW]; filled by
+    :func:`solve_in_place`."""
 
 
 WHOLE_RUN_LP_OPTIONS: dict[str, Any] = {
@@ -213,8 +216,17 @@ def solve_in_place(problem: DispatchProblem, highs: InPlaceHighs | None = None) 
         condition=condition,
         objective_gbp=objective_gbp,
     ) | {"path": "in_place"}
+    peak_kw = {
+        charge.name: lp.value(values, names.peak_variable(charge.name))
+        for charge in problem.tariff.demand_charges
+        if names.peak_variable(charge.name) in lp.columns
+    }
     return SolveResult(
-        dispatch=dispatch, objective_gbp=objective_gbp, stats=stats, timings_s=timings_s
+        dispatch=dispatch,
+        objective_gbp=objective_gbp,
+        stats=stats,
+        timings_s=timings_s,
+        peak_kw=peak_kw,
     )
 
 

@@ -22,7 +22,8 @@ def _add_peak_charge(lp: LinearProgram, problem: DispatchProblem, charge: PeakCh
     period ``p`` (``n[b]`` its steps in the run, ``offset[b]`` import settled before a rolling
     window; see :class:`~gridq.engine.tariff.PeakCharge`); with a ratchet,
     ``billed[p] >= peak[p]``, ``billed[p] >= fraction * peak[q]`` for the earlier periods ``q``
-    it reaches back to, and ``billed[p] >= fraction * history`` (a bound). A rolling window's
+    it reaches back to, and ``billed[p] >= fraction * history`` (a bound), raised to a rolling
+    window's ``paid_for_kw`` (the ratchet of periods settled before it). A rolling window's
     ``peak_floor_kw`` bounds ``peak[p]`` below by the peak already set this period.
     """
     periods = Coords(PERIOD, charge.period_names)
@@ -46,8 +47,12 @@ def _add_peak_charge(lp: LinearProgram, problem: DispatchProblem, charge: PeakCh
     )
     if charge.ratchet_fraction is None:
         return
+    paid_for_kw = problem.paid_for_kw.get(charge.name, np.zeros(len(periods)))
     billed = lp.add_variables(
-        names.billed_variable(charge.name), periods, charge.ratchet_floor_kw, INF
+        names.billed_variable(charge.name),
+        periods,
+        np.maximum(charge.ratchet_floor_kw, paid_for_kw),
+        INF,
     )
     lp.add_constraints(
         names.ratchet_peak(charge.name), [(billed, 1.0), (peak, -1.0)], 0.0, INF, periods

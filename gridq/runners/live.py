@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.controller import import_ceiling_kw, meter_band_kw
+from gridq.engine.controller import import_ceiling_kw, meter_band_kw, paid_for_kw
 from gridq.engine.forecast import ForecastProvider
 from gridq.engine.plan import LiveState, Plan, plan_window
 from gridq.engine.tariff import CompiledTariff, compile_tariff
@@ -48,20 +48,21 @@ def plan_now(
     point = provider.forecast(now, int(pd.Timedelta(hours=options.horizon_h) / step_td))
     tariff = compile_tariff(run_config.tariff, point)
     forecast = plan_forecast(point, provider, tariff, options.peak_quantile)
+    floor_kw = this_months_floor_kw(tariff, now, run_config.tariff.local_timezone, peak_so_far_kw)
     state = LiveState(
         now=now,
         soc_kwh=soc_kwh,
-        peak_floor_kw=this_months_floor_kw(
-            tariff, now, run_config.tariff.local_timezone, peak_so_far_kw
-        ),
+        peak_floor_kw=floor_kw,
+        paid_for_kw=paid_for_kw(tariff, floor_kw),
         soc_reserve_kwh=peak_reserve_kwh(provider, now, options.peak_quantile),
     )
     plan = plan_window(site, run_config, state, forecast, tariff=tariff)
     ceiling_kw = import_ceiling_kw(
         tariff,
         plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
-        state.peak_floor_kw,
+        state.paid_for_kw or {},
         1,
+        plan.peak_kw,
     )
     low, high = meter_band_kw(
         plan.dispatch.iloc[:1], site.grid.export_limit_kw, ceiling_kw, tariff.demand_steps()[:1]

@@ -85,6 +85,7 @@ class LearnedForecast:
     _chosen: dict[tuple[int, str, int], np.ndarray] = field(default_factory=dict, repr=False)
     _reserves: dict[tuple[int, float], float] = field(default_factory=dict, repr=False)
     _persistence: dict[int, float] = field(default_factory=dict, repr=False)
+    _offsets: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _models: dict[tuple[int, str, int], list[lightgbm.Booster] | None] = field(
         default_factory=dict, repr=False
     )
@@ -93,6 +94,7 @@ class LearnedForecast:
         """Features of every step and lead, computed once."""
         index = pd.DatetimeIndex(self.actuals.index)
         self._index = index
+        self._history_max_kw = np.maximum.accumulate(self.actuals[col.LOAD_KW].to_numpy(float))
         self._step = index[1] - index[0]
         if self.options.retrain_every < self._step:
             raise InputError(
@@ -200,10 +202,57 @@ class LearnedForecast:
         today, factor = self._pv_nowcast(start, cut)
         result[col.PV_KW][:, :today] *= factor
         steps = result[col.LOAD_KW].shape[1]
-        result[col.LOAD_KW] = np.maximum(
-            result[col.LOAD_KW] + self._load_nowcast_kw(start, cut, steps), 0.0
-        )
+        load = result[col.LOAD_KW] + self._load_offsets_kw(cut)[:, None]
+        load = np.sort(load, axis=0) + self._load_nowcast_kw(start, cut, steps)
+        result[col.LOAD_KW] = np.clip(load, 0.0, self._load_ceiling_kw(start))
         return result
+
+    def _cuts_before(self, cut: int) -> list[int]:
+        """Positions of the retrain cuts before ``cut`` whose targets lie in its training window."""
+        first = self._index[0] + self.options.min_history
+        low = self._index[cut] - self.options.training_window
+        cuts = []
+        at = first
+        while at < self._index[cut]:
+            if at >= low:
+                cuts.append(int(self._index.searchsorted(at)))
+            at += self.options.retrain_every
+        return cuts
+
+    def _load_offsets_kw(self, cut: int) -> np.ndarray:
+        """Per quantile, the split-conformal shift of the load model's quantile [kW].
+
+        Each earlier cut's one-day models forecast the steps up to the next cut, out of sample;
+        quantile ``q``'s shift is the ``q``-quantile of the actual load less those forecasts, so
+        ``q`` of the calibration steps lie under the shifted quantile. The median is the point
+        forecast and is not shifted; with less than a day of calibration steps nothing is.
+        """
+        if cut not in self._offsets:
+            offsets = np.zeros(len(self.options.quantiles))
+            cuts = self._cuts_before(cut)
+            residuals: list[list[np.ndarray]] = [[] for _ in self.options.quantiles]
+            for earlier, later in zip(cuts, [*cuts[1:], cut], strict=False):
+                models = self._train(earlier, col.LOAD_KW, 1)
+                if models is None:
+                    continue
+                span = slice(earlier, later)
+                level = self._chosen[earlier, col.LOAD_KW, 1][span]
+                features = self._features[col.LOAD_KW, 1].iloc[span]
+                actual = self.actuals[col.LOAD_KW].to_numpy(dtype=float)[span]
+                predicted = np.sort(np.vstack([m.predict(features) for m in models]), axis=0)
+                for row, forecast in enumerate(predicted):
+                    residuals[row].append(actual - level - forecast)
+            steps_per_day = pd.Timedelta(days=1) // self._step
+            for row, quantile in enumerate(self.options.quantiles):
+                errors = np.concatenate(residuals[row]) if residuals[row] else np.zeros(0)
+                if quantile != 0.5 and len(errors) >= steps_per_day:
+                    offsets[row] = float(np.quantile(errors, quantile, method="higher"))
+            self._offsets[cut] = offsets
+        return self._offsets[cut]
+
+    def _load_ceiling_kw(self, start: int) -> float:
+        """The most load metered before ``start`` [kW]: no quantile plans on more without evidence."""
+        return float(self._history_max_kw[start - 1]) if start > 0 else np.inf
 
     def _load_model_kw(self, span: slice, cut: int) -> np.ndarray:
         """The one-day model's P50 load over ``span`` [kW] (its baseline plus its trees)."""
@@ -311,8 +360,10 @@ class LearnedForecast:
             else:
                 model = models[self.options.quantiles.index(quantile)]
                 actual = self.actuals[col.LOAD_KW].to_numpy(dtype=float)[low:cut]
-                forecast = self._chosen[cut, col.LOAD_KW, 1][low:cut] + model.predict(
-                    self._features[col.LOAD_KW, 1].iloc[low:cut]
+                forecast = (
+                    self._chosen[cut, col.LOAD_KW, 1][low:cut]
+                    + model.predict(self._features[col.LOAD_KW, 1].iloc[low:cut])
+                    + self._load_offsets_kw(cut)[self.options.quantiles.index(quantile)]
                 )
                 excess = np.maximum(actual - forecast, 0.0)
                 days = (self._index[low:cut] - self._index[low]) // pd.Timedelta(days=1)

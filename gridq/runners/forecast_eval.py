@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridq import conventions as col
 from gridq.engine.forecast import FORECAST_SERIES, make_provider
 from gridq.errors import InputError
 from gridq.schemas import RunConfig, Site
@@ -66,6 +67,8 @@ def evaluate_forecasts(
         errors: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
         pinball: dict[str, list[float]] = {series: [] for series in FORECAST_SERIES}
         weights: list[int] = []
+        inside_band: list[np.ndarray] = []
+        above_top: list[np.ndarray] = []
         quantiles_of = getattr(provider, "quantiles", None)
         for issue in issues:
             steps = min(horizon, len(index) - issue)
@@ -83,6 +86,9 @@ def evaluate_forecasts(
                     else np.tile(point, (len(levels), 1))
                 )
                 pinball[series].append(pinball_kw(actual, rows, levels))
+                if spread is not None and series == col.LOAD_KW:
+                    inside_band.append((rows[0] <= actual) & (actual <= rows[-1]))
+                    above_top.append(actual > rows[-1])
         scores[name] = {
             series: {
                 "mae_kw": float(np.abs(np.concatenate(errors[series])).mean()),
@@ -91,6 +97,12 @@ def evaluate_forecasts(
             }
             for series in FORECAST_SERIES
         }
+        if inside_band:
+            # Calibration: nominally the top level less the bottom one, and 1 less the top.
+            scores[name][col.LOAD_KW] |= {
+                "band_coverage_frac": float(np.concatenate(inside_band).mean()),
+                "above_top_frac": float(np.concatenate(above_top).mean()),
+            }
     return {
         "windows": {
             "first_issue": index[start].isoformat(),

@@ -190,6 +190,11 @@ def project_years(
             operated["soh_end_frac"] < options.replacement_soh_frac and year < options.life_years
         )
         replacement_gbp = options.replacement_cost_gbp_per_kwh * nameplate_kwh if replaced else 0.0
+        residual_gbp = (
+            residual_value_gbp(operated["soh_end_frac"], nameplate_kwh, options)
+            if year == options.life_years
+            else 0.0
+        )
         opex_gbp = options.fixed_opex_gbp_per_year
         savings_gbp = operated["perfect_savings_gbp"] * captured_frac
         rows.append(
@@ -202,10 +207,12 @@ def project_years(
                 "opex_gbp": opex_gbp,
                 "replacement_gbp": replacement_gbp,
                 "replaced": replaced,
-                "cash_flow_gbp": savings_gbp - opex_gbp - replacement_gbp,
+                "residual_value_gbp": residual_gbp,
+                "cash_flow_gbp": savings_gbp - opex_gbp - replacement_gbp + residual_gbp,
                 "perfect_cash_flow_gbp": operated["perfect_savings_gbp"]
                 - opex_gbp
-                - replacement_gbp,
+                - replacement_gbp
+                + residual_gbp,
             }
         )
         soh_frac = 1.0 if replaced else operated["soh_end_frac"]
@@ -217,6 +224,24 @@ def project_years(
         options.discount_rate_frac, len(frame)
     )
     return frame
+
+
+def residual_value_gbp(soh_end_frac: float, nameplate_kwh: float, options: Underwriting) -> float:
+    """What the battery is worth when the project ends [GBP].
+
+    ``residual_value_frac`` of a replacement's cost, pro rata to the health left above the
+    replacement threshold: a pack replaced two years before the end keeps most of its value,
+    one about to be replaced none.
+    """
+    remaining_frac = (soh_end_frac - options.replacement_soh_frac) / (
+        1.0 - options.replacement_soh_frac
+    )
+    return (
+        options.residual_value_frac
+        * options.replacement_cost_gbp_per_kwh
+        * nameplate_kwh
+        * min(max(remaining_frac, 0.0), 1.0)
+    )
 
 
 def perfect_view(years: pd.DataFrame) -> pd.DataFrame:
@@ -244,5 +269,6 @@ def finance_summary(years: pd.DataFrame, options: Underwriting) -> dict[str, Any
         "lifetime_savings_gbp": exact_sum(life["savings_gbp"].to_numpy()),
         "first_year_savings_gbp": float(life["savings_gbp"].iloc[0]),
         "replacements": int(life["replaced"].sum()),
+        "residual_value_gbp": float(life["residual_value_gbp"].iloc[-1]),
         "soh_end_by_year_frac": [float(v) for v in life["soh_end_frac"]],
     }

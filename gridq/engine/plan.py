@@ -32,8 +32,8 @@ class LiveState:
     ``peak_floor_kw`` per demand charge name, the demand already set in each period of the
     plan's tariff [kW] (it floors the period's peak, so a peak already paid for is not fought
     again); ``paid_for_kw`` the same raised to the ratchet's floors (see
-    :func:`~gridq.engine.controller.paid_for_kw`; empty: ``peak_floor_kw``), which no charging
-    may exceed;
+    :func:`~gridq.engine.controller.paid_for_kw`), which no charging may exceed: set when the
+    plan is operated on forecasts, None for a prescient plan, which knows its peaks;
     ``ends_run`` makes the plan keep the battery's terminal rule instead of valuing leftover
     energy; ``soc_reserve_kwh`` is energy held above the minimum in demand-charge steps, for
     load the forecast did not foresee.
@@ -122,16 +122,25 @@ def plan_window(
         raise InputError(f"the forecast starts at {forecast.index[0]}, not at now ({state.now})")
     started = time.perf_counter()
     # The run's terminal rule stays on the plan that ends the run; earlier plans value leftovers.
-    problem = make_problem(site, run_config, forecast, tariff)
-    paid_for = state.peak_floor_kw if state.paid_for_kw is None else state.paid_for_kw
     problem = replace(
-        problem,
+        make_problem(site, run_config, forecast, tariff),
         initial_soc_kwh=float(np.clip(state.soc_kwh, battery.soc_min_kwh, battery.soc_max_kwh)),
         peak_floor_kw=state.peak_floor_kw,
-        paid_for_kw=paid_for,
-        charging_ceiling_kw=charging_ceiling_kw(problem.tariff, paid_for, len(forecast)),
     )
-    if state.ends_run and problem.terminal_soc_min_kwh is not None:
+    if state.paid_for_kw is not None:
+        problem = replace(
+            problem,
+            paid_for_kw=state.paid_for_kw,
+            prices_ratchet_ahead=True,
+            charging_ceiling_kw=charging_ceiling_kw(
+                problem.tariff, state.paid_for_kw, len(forecast)
+            ),
+        )
+    if (
+        state.ends_run
+        and problem.charging_ceiling_kw is not None
+        and problem.terminal_soc_min_kwh is not None
+    ):
         # The charging ceiling may leave the initial SOC out of reach by the run's end.
         reachable_kwh = problem.initial_soc_kwh + problem.dt_h * float(
             np.sum(battery.charge_efficiency_frac * problem.charge_bound_kw())

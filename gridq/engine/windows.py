@@ -235,10 +235,14 @@ def solve_windows(
                 charge.name: peaks_kw[charge.name][charge.run_periods()]
                 for charge in window_tariff.demand_charges
             },
-            paid_for_kw={
-                charge.name: paid_for[charge.name][charge.run_periods()]
-                for charge in window_tariff.demand_charges
-            },
+            paid_for_kw=(
+                None
+                if isinstance(provider, PerfectForecast)
+                else {
+                    charge.name: paid_for[charge.name][charge.run_periods()]
+                    for charge in window_tariff.demand_charges
+                }
+            ),
         )
         plan = plan_window(site, run_config, state, forecast, highs, window_tariff)
         solve_stats = plan.solve_stats

@@ -19,6 +19,7 @@ FIGURES = (
     ("lifetime savings", "lifetime_savings_gbp", "{:,.0f} GBP"),
     ("first-year savings", "first_year_savings_gbp", "{:,.0f} GBP"),
     ("replacements", "replacements", "{}"),
+    ("residual value at the end", "residual_value_gbp", "{:,.0f} GBP"),
 )
 
 

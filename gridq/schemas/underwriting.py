@@ -106,6 +106,13 @@ class Underwriting(FrozenModel):
     replacement_cost_gbp_per_kwh: float = Field(
         150.0, ge=0, description="Cost per kWh of nameplate capacity of a replacement."
     )
+    residual_value_frac: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Share of a replacement's cost the battery is worth at the end of the "
+        "project, pro rata to its health left above replacement_soh_frac (0: no residual).",
+    )
     weather_years: int = Field(
         1,
         ge=1,

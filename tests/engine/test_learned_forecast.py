@@ -57,19 +57,24 @@ def test_learned_beats_persistence_week_on_unseen_sites(profile, mean_below):
     assert np.mean(ratios) < mean_below
 
 
-def test_quantiles_are_ordered_and_roughly_calibrated():
-    actuals = _site_year(5, "commercial", 42)
-    provider = make_provider("learned", actuals, make_site(), make_run_config())
-    covered, total = 0, 0
-    for day in range(14, 42):
-        issued_at = actuals.index[day * STEPS_PER_DAY]
-        quantiles = provider.quantiles(issued_at, STEPS_PER_DAY)[col.LOAD_KW]
-        assert (np.diff(quantiles, axis=0) >= 0).all()
-        actual = actuals[col.LOAD_KW].to_numpy()[day * STEPS_PER_DAY :][:STEPS_PER_DAY]
-        covered += int(((actual >= quantiles[0]) & (actual <= quantiles[-1])).sum())
-        total += STEPS_PER_DAY
-    # P10..P90 should hold about 80% of actual steps; trees trained on weeks hold a little less.
-    assert 0.6 <= covered / total <= 0.95
+@pytest.mark.parametrize("profile", ["commercial", "small_business"])
+def test_quantiles_are_ordered_and_calibrated_out_of_sample(profile):
+    # Scored from the first forecast (a week of history, before any out-of-sample errors):
+    # P10..P90 nominally holds 80% of actual load steps and P90 is exceeded on 10%.
+    inside, above, total = 0, 0, 0
+    for seed in (21, 22, 23):
+        actuals = _site_year(seed, profile, 42)
+        provider = make_provider("learned", actuals, make_site(), make_run_config())
+        for day in range(7, 42):
+            issued_at = actuals.index[day * STEPS_PER_DAY]
+            quantiles = provider.quantiles(issued_at, STEPS_PER_DAY)[col.LOAD_KW]
+            assert (np.diff(quantiles, axis=0) >= 0).all()
+            actual = actuals[col.LOAD_KW].to_numpy()[day * STEPS_PER_DAY :][:STEPS_PER_DAY]
+            inside += int(((actual >= quantiles[0]) & (actual <= quantiles[-1])).sum())
+            above += int((actual > quantiles[-1]).sum())
+            total += STEPS_PER_DAY
+    assert 0.75 <= inside / total <= 0.85
+    assert 0.05 <= above / total <= 0.15
 
 
 def test_too_little_history_names_the_start():

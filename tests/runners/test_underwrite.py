@@ -63,6 +63,33 @@ def test_soh_never_rises_except_at_a_replacement():
     assert (replaced["replacement_gbp"] == 150.0 * site.battery.capacity_kwh).all()
 
 
+def test_the_battery_left_at_the_end_is_worth_its_remaining_health():
+    site, run_config, timeseries = _example(life_years=6, replacement_soh_frac=0.95)
+    years = project_years(site, run_config, timeseries)
+    life = years[years["year"] > 0].reset_index(drop=True)
+    assert life["replaced"].any(), "the test needs a replacement to happen"
+    last = life.iloc[-1]
+    # 150 GBP/kWh of nameplate, pro rata to the health left above the 0.95 threshold.
+    share = (last["soh_end_frac"] - 0.95) / 0.05
+    assert 0 < share < 1
+    assert last["residual_value_gbp"] == pytest.approx(150.0 * 500.0 * share)
+    assert (life["residual_value_gbp"].iloc[:-1] == 0).all()
+    without = project_years(
+        site,
+        run_config.model_copy(
+            update={
+                "underwriting": run_config.underwriting.model_copy(
+                    update={"residual_value_frac": 0.0}
+                )
+            }
+        ),
+        timeseries,
+    )
+    gained = years["cash_flow_gbp"] - without["cash_flow_gbp"]
+    np.testing.assert_allclose(gained.iloc[:-1], 0.0, atol=1e-9)
+    assert gained.iloc[-1] == pytest.approx(last["residual_value_gbp"])
+
+
 def test_cash_flows_and_figures_follow_their_formulas():
     site, run_config, timeseries = _example(life_years=3, fixed_opex_gbp_per_year=1000.0)
     result = underwrite(site, run_config, timeseries)
@@ -71,7 +98,8 @@ def test_cash_flows_and_figures_follow_their_formulas():
     assert years.loc[0, "cash_flow_gbp"] == -capex
     life = years[years["year"] > 0]
     np.testing.assert_allclose(
-        life["cash_flow_gbp"], life["savings_gbp"] - 1000.0 - life["replacement_gbp"]
+        life["cash_flow_gbp"],
+        life["savings_gbp"] - 1000.0 - life["replacement_gbp"] + life["residual_value_gbp"],
     )
     np.testing.assert_allclose(
         life["perfect_savings_gbp"], life["no_battery_bill_gbp"] - life["perfect_bill_gbp"]

@@ -67,6 +67,11 @@ def ratchet_peak(charge: str) -> str:
     return f"ratchet_peak_{charge}"
 
 
+def ratchet_ahead(charge: str) -> str:
+    """How far the ratchet share of a period's peak lies above the demand already paid for."""
+    return f"ratchet_ahead_kw_{charge}"
+
+
 def ratchet_history(charge: str) -> str:
     """Billing demand is at least the ratchet share of earlier periods' peaks."""
     return f"ratchet_history_{charge}"

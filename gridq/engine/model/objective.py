@@ -13,7 +13,8 @@ def add_objective(lp: LinearProgram, problem: DispatchProblem) -> None:
     ``export = -sum(exp * p_exp) * dt``, ``triad = sum(w * (imp [- exp]))``,
     ``peaks = sum(rate * billed_or_peak)``, ``excess = sum(rate_m * excess_kva[m])``,
     ``flexibility = -sum(price * reduction) * dt``, ``degradation = c * sum(dis) * dt``, and
-    for a rolling window ``terminal_value = -value * soc[T-1]``.
+    for a rolling window ``terminal_value = -value * soc[T-1]``; an operated plan adds
+    ``ratchet_ahead = rate * months * ahead[p]``, the ratchet its peaks bill after the horizon.
     """
     c = lp.columns
     tariff = problem.tariff
@@ -36,6 +37,12 @@ def add_objective(lp: LinearProgram, problem: DispatchProblem) -> None:
         billed_name = names.billed_variable(charge.name)
         billed = billed_name if billed_name in lp.variables else names.peak_variable(charge.name)
         lp.add_cost(f"peak_{charge.name}_gbp", c(billed), charge.rate_gbp_per_kw)
+        if names.ratchet_ahead(charge.name) in lp.variables:
+            lp.add_cost(
+                f"ratchet_ahead_{charge.name}_gbp",
+                c(names.ratchet_ahead(charge.name)),
+                charge.rate_gbp_per_kw * charge.ratchet_months,
+            )
     if tariff.excess_month_names:
         lp.add_cost(
             "excess_capacity_gbp", c(names.EXCESS_CAPACITY_KVA), tariff.excess_rate_gbp_per_kva

@@ -45,6 +45,9 @@ class DispatchProblem:
     """Per step, energy held above the battery's minimum (a reserve for peaks) [kWh]."""
     paid_for_kw: Mapping[str, np.ndarray] = field(default_factory=dict)
     """Per demand charge, the demand each period already bills, ratchet included [kW]."""
+    prices_ratchet_ahead: bool = False
+    """An operated plan's peak also costs its ratchet over the months after it (see
+    :func:`~gridq.engine.tariff.families.add_peak_charges`); a prescient run's bill has none."""
     charging_ceiling_kw: np.ndarray | None = None
     """Per step, the most the site may import while the battery charges [kW]; None: no cap."""
 

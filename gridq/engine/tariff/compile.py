@@ -142,6 +142,7 @@ def _peak_charge(
     return replace(
         charge,
         ratchet_fraction=ratchet.fraction,
+        ratchet_months=ratchet.months,
         ratchet_pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
         ratchet_floor_kw=ratchet.fraction * np.array(history_peak_kw),
     )

@@ -39,6 +39,8 @@ class PeakCharge:
     block_period: np.ndarray
     block_steps: np.ndarray
     ratchet_fraction: float | None = None
+    ratchet_months: int = 0
+    """How many months after a period its peak's ratchet share bills at least."""
     ratchet_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     ratchet_floor_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
     block_offset_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))

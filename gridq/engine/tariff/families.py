@@ -57,6 +57,17 @@ def _add_peak_charge(lp: LinearProgram, problem: DispatchProblem, charge: PeakCh
     lp.add_constraints(
         names.ratchet_peak(charge.name), [(billed, 1.0), (peak, -1.0)], 0.0, INF, periods
     )
+    if problem.prices_ratchet_ahead and charge.ratchet_months:
+        # The months after the horizon bill at least the ratchet share of this peak: beyond
+        # the demand already paid for, each kW of that share costs the rate in each of them.
+        ahead = lp.add_variables(names.ratchet_ahead(charge.name), periods, 0.0, INF)
+        lp.add_constraints(
+            names.ratchet_ahead(charge.name),
+            [(ahead, 1.0), (peak, -charge.ratchet_fraction)],
+            -paid_for_kw,
+            INF,
+            periods,
+        )
     if len(charge.ratchet_pairs):
         lp.add_constraints(
             names.ratchet_history(charge.name),

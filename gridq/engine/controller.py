@@ -97,7 +97,16 @@ def settle(
     )
     rows = []
     for (
-        load, pv, planned_charge, discharge, low, high, planned_import, planned_export, cap, top,
+        load,
+        pv,
+        planned_charge,
+        discharge,
+        low,
+        high,
+        planned_import,
+        planned_export,
+        cap,
+        top,
         held,
     ) in zip(
         actual[col.LOAD_KW].to_numpy().tolist(),
@@ -204,8 +213,10 @@ def time_shared(
 def _per_step_kw(
     tariff: CompiledTariff, level_kw: Mapping[str, np.ndarray], steps: int
 ) -> np.ndarray:
-    """Per step of the first ``steps``, the lowest ``level_kw`` (by charge and period) over
-    the demand charges the step is in; infinite outside every demand charge [kW]."""
+    """Per step of the first ``steps``, the lowest ``level_kw`` over its demand charges [kW].
+
+    ``level_kw`` is by charge name and period; steps outside every demand charge get infinity.
+    """
     ceiling = np.full(steps, np.inf)
     for charge in tariff.demand_charges:
         target_kw = level_kw[charge.name]
@@ -258,9 +269,7 @@ def paid_for_kw(
     floors: the history's and the share of earlier periods' metered peaks.
     """
     return {
-        charge.name: charge.billed_kw(
-            peaks_kw.get(charge.name, np.zeros(len(charge.period_names)))
-        )
+        charge.name: charge.billed_kw(peaks_kw.get(charge.name, np.zeros(len(charge.period_names))))
         for charge in tariff.demand_charges
     }
 
@@ -282,3 +291,13 @@ def charging_ceiling_kw(
         },
         steps,
     )
+
+
+def held_kwh(planned: pd.DataFrame, soc_min_kwh: float, demand_steps: np.ndarray) -> np.ndarray:
+    """Per step, the energy above the minimum the plan holds at the step's end [kWh].
+
+    In demand-charge steps (0 elsewhere): :func:`settle` spends energy below it only to hold
+    the meter at the band's top, so energy the plan keeps for a later window stays.
+    """
+    held = planned[col.SOC_KWH].to_numpy() - soc_min_kwh
+    return np.where(demand_steps, np.maximum(held, 0.0), 0.0)

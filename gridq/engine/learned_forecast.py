@@ -251,7 +251,7 @@ class LearnedForecast:
         return self._offsets[cut]
 
     def _load_ceiling_kw(self, start: int) -> float:
-        """The most load metered before ``start`` [kW]: no quantile plans on more without evidence."""
+        """The most load metered before ``start`` [kW]: no quantile exceeds it without evidence."""
         return float(self._history_max_kw[start - 1]) if start > 0 else np.inf
 
     def _load_model_kw(self, span: slice, cut: int) -> np.ndarray:

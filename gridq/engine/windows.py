@@ -20,6 +20,7 @@ import pandas as pd
 from gridq import conventions as col
 from gridq.engine.controller import (
     charging_ceiling_kw,
+    held_kwh,
     import_ceiling_kw,
     meter_band_kw,
     paid_for_kw,
@@ -93,13 +94,6 @@ def peak_reserve_kwh(
     """The SOC reserve a plan from ``now`` holds: sized by a provider with quantiles, else 0."""
     reserve = getattr(provider, "peak_reserve_kwh", None)
     return 0.0 if reserve is None or peak_quantile is None else reserve(now, peak_quantile)
-
-
-def held_kwh(planned: pd.DataFrame, site: Site, demand_steps: np.ndarray) -> np.ndarray:
-    """Per step, the energy above the minimum the plan still holds at its end, in demand
-    steps (0 elsewhere) [kWh]: the controller spends it only to hold the meter at its target."""
-    held = planned[col.SOC_KWH].to_numpy() - site.battery.soc_min_kwh
-    return np.where(demand_steps, np.maximum(held, 0.0), 0.0)
 
 
 def _raise_peaks(
@@ -277,7 +271,7 @@ def solve_windows(
                 step_td / pd.Timedelta(hours=1),
                 band_kw,
                 charging_ceiling_kw(window_tariff, state.paid_for_kw or {}, length),
-                held_kwh(planned, site, window_tariff.demand_steps()[:length]),
+                held_kwh(planned, site.battery.soc_min_kwh, window_tariff.demand_steps()[:length]),
             )
         # Plain arrays: 17,520 small frames would hold several hundred MiB.
         values = part[list(col.DISPATCH_COLUMNS)].to_numpy()

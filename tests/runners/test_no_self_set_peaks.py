@@ -45,9 +45,10 @@ def charged_peaks(dispatch: pd.DataFrame, tariff) -> list[str]:
     found = []
     for charge in tariff.demand_charges:
         inside = charge.block_of_step >= 0
-        block_kw = np.bincount(
-            charge.block_of_step[inside], imported_kw[inside], len(charge.block_steps)
-        ) / charge.block_steps
+        block_kw = (
+            np.bincount(charge.block_of_step[inside], imported_kw[inside], len(charge.block_steps))
+            / charge.block_steps
+        )
         peaks_kw = charge.peaks_kw(imported_kw)
         for period, name in enumerate(charge.period_names):
             blocks = np.flatnonzero(charge.block_period == period)

@@ -206,7 +206,12 @@ def sweep_sizes(
     sweep: dict[str, list[float]],
     progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """NPV and the other figures of every size on the bundle's own year; the NPV-best."""
+    """Achievable NPV and the other figures of every size on the bundle's own year; the best.
+
+    Each size is first operated (:func:`captured_share`, a rolling run of the bundle's year at
+    that size), and its project years' savings are the perfect-foresight ones times that share,
+    so sizes are ranked on what their operation keeps; ``perfect_npv_gbp`` keeps the bound.
+    """
     names = list(sweep)
     sizes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*sweep.values())]
     life = run_config.underwriting.life_years
@@ -216,12 +221,17 @@ def sweep_sizes(
     rows = []
     for size in sizes:
         candidate = sized(site, size)
-        years = project_years(candidate, run_config, timeseries, None, tick, highs=highs)
+        captured = captured_share(candidate, run_config, timeseries)
+        years = project_years(
+            candidate, run_config, timeseries, None, tick, captured_frac=captured, highs=highs
+        )
         figures = finance_summary(years, run_config.underwriting)
+        bound = finance_summary(perfect_view(years), run_config.underwriting)
         rows.append(
             size
             | {"capex_gbp": capex_gbp(candidate, run_config.underwriting)}
             | {k: v for k, v in figures.items() if k != "soh_end_by_year_frac"}
+            | {"captured_frac": captured, "perfect_npv_gbp": bound["npv_gbp"]}
         )
     table = pd.DataFrame(rows)
     best = table.loc[table["npv_gbp"].idxmax()].to_dict()

@@ -274,6 +274,11 @@ def test_cli_underwrites_and_sweeps_a_bundle(tmp_path):
     summary = json.loads((folder / "underwriting.json").read_text())
     sizes = summary["sweep"]["sizes"]
     assert len(sizes) == 4
+    # Ranked on achievable NPV: each size operated, its savings scaled by the share it kept.
+    for size in sizes:
+        assert 0 < size["captured_frac"] <= 1 + 1e-9, size
+        assert size["npv_gbp"] <= size["perfect_npv_gbp"] + 1e-6, size
+    assert len({size["captured_frac"] for size in sizes}) > 1
     best = max(sizes, key=lambda size: size["npv_gbp"])
     assert summary["sweep"]["best"]["capacity_kwh"] == best["capacity_kwh"]
     assert summary["capacity_kwh"] == best["capacity_kwh"]

@@ -3,13 +3,16 @@
 Every project year re-optimises the bundle's year (its timeseries stands for one year; a shorter
 one is scaled up) with the battery's usable capacity at that year's state of health and the
 tariff escalated, prices it with the one bill against the site without a battery, then ages the
-battery from the year's SOC profile. Below the replacement SOH the battery is replaced at the
-end of the year. The cash flows give NPV, IRR, paybacks and the levelised cost of storage.
+battery from the SOC profile of the year as operated (see :class:`Operation`). Below the
+replacement SOH the battery is replaced at the end of the year. The cash flows give NPV, IRR,
+paybacks and the levelised cost of storage.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
@@ -80,6 +83,20 @@ def _with_capacity(site: Site, capacity_kwh: float) -> Site:
     )
 
 
+@dataclass(frozen=True)
+class Operation:
+    """How a weather year is operated without foresight (a rolling run at year-one conditions).
+
+    ``captured_frac`` is the share of the perfect-foresight savings it kept; ``soc_frac`` its
+    stored energy per step as a share of the battery's capacity, over ``share_of_year`` of a
+    year: the profile every project year of that weather year ages on.
+    """
+
+    captured_frac: float = 1.0
+    soc_frac: np.ndarray | None = None
+    share_of_year: float = 1.0
+
+
 def _operate_year(
     site: Site,
     run_config: RunConfig,
@@ -88,10 +105,13 @@ def _operate_year(
     soh_frac: float,
     assumed: Assumptions,
     highs: InPlaceHighs,
+    operation: Operation,
 ) -> dict[str, Any]:
     """Year ``year`` of a life at SOH ``soh_frac``: escalated tariff, grown load, optimum, ageing.
 
-    Money and energy are per year (the timeseries scaled up to one year).
+    Money and energy are per year (the timeseries scaled up to one year). The battery ages on
+    the operated SOC profile (``operation.soc_frac`` of this year's usable capacity) where
+    there is one, else on the optimum's.
     """
     options = run_config.underwriting
     year_share = share_of_year(weather, run_config)
@@ -117,8 +137,15 @@ def _operate_year(
     without_gbp = bill(without, tariff, wear).supplier_bill_gbp / year_share
     dispatch = optimised.dispatch
     usable_kwh = year_site.battery.capacity_kwh
-    ageing = age_one_year(
-        dispatch[col.SOC_KWH].to_numpy(), usable_kwh, year_share, options.degradation
+    ageing = (
+        age_one_year(dispatch[col.SOC_KWH].to_numpy(), usable_kwh, year_share, options.degradation)
+        if operation.soc_frac is None
+        else age_one_year(
+            operation.soc_frac * usable_kwh,
+            usable_kwh,
+            operation.share_of_year,
+            options.degradation,
+        )
     )
     cycle_fade = ageing.cycle_fade_frac * assumed.ageing_factor
     calendar_fade = ageing.calendar_fade_frac * assumed.ageing_factor
@@ -152,14 +179,15 @@ def project_years(
     timeseries: pd.DataFrame,
     assumed: Assumptions | None = None,
     progress: Callable[[], None] | None = None,
-    captured_frac: float = 1.0,
+    operation: Operation | None = None,
     highs: InPlaceHighs | None = None,
 ) -> pd.DataFrame:
     """One life, a row per project year (year 0 is the investment); central if not ``assumed``.
 
     ``savings_gbp`` and ``cash_flow_gbp`` are achievable: perfect-foresight savings times
-    ``captured_frac``; ``perfect_*`` columns keep the bound. Pass one ``highs`` to lives of one
-    site so every solve starts from the last optimal basis.
+    ``operation.captured_frac``, and the battery ages on the operated SOC profile (without an
+    ``operation``: the bound, aged on the optimum); ``perfect_*`` columns keep the bound. Pass
+    one ``highs`` to lives of one site so every solve starts from the last optimal basis.
     """
     options = run_config.underwriting
     assumed = assumed or central(options)
@@ -184,8 +212,12 @@ def project_years(
     ]
     soh_frac = 1.0
     highs = highs or shared_highs(run_config)
+    operation = operation or Operation()
+    captured_frac = operation.captured_frac
     for year in range(1, options.life_years + 1):
-        operated = _operate_year(site, run_config, weather, year, soh_frac, assumed, highs)
+        operated = _operate_year(
+            site, run_config, weather, year, soh_frac, assumed, highs, operation
+        )
         replaced = (
             operated["soh_end_frac"] < options.replacement_soh_frac and year < options.life_years
         )

@@ -6,8 +6,9 @@ turned into cash flows.
 
 Those are perfect-foresight figures: an upper bound. The headline is achievable value: each
 weather year is also operated the way the site would be (the rolling runner with the run
-config's forecast, re-planning and peak-aware options, at year-one conditions), and every
-project year's savings are its perfect-foresight savings times the share that operation kept.
+config's forecast, re-planning and peak-aware options, at year-one conditions): every project
+year's savings are its perfect-foresight savings times the share that operation kept, and the
+battery ages on that operation's SOC profile.
 
 The reference life takes the bundle's own year at the central assumptions; P10/P50/P90 come
 from lives drawn over weather years, escalation, load growth and ageing rate
@@ -24,8 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridq import conventions as col
 from gridq.engine.forecast import make_provider
 from gridq.engine.lifetime import (
+    Operation,
     capex_gbp,
     finance_summary,
     perfect_view,
@@ -46,15 +49,21 @@ SWEEPABLE = ("capacity_kwh", "power_kw", "charge_power_max_kw", "discharge_power
 Progress = Callable[[int, int], None]
 
 
-def captured_share(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> float:
-    """Share of the perfect-foresight savings the run config's rolling operation keeps.
+def operate(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> Operation:
+    """``weather`` operated as the run config's rolling operation would, at year-one conditions.
 
-    Measured on ``weather`` at year-one conditions over the rolling run's evaluation window;
-    1 where perfect foresight saves nothing (there is nothing to lose).
+    The share of the perfect-foresight savings it keeps over the rolling run's evaluation window
+    (1 where perfect foresight saves nothing: there is nothing to lose), and that window's SOC
+    profile, which every project year of this weather year ages on.
     """
     provider = make_provider(run_config.rolling.forecast, weather, site, run_config)
-    captured = backtest_rolling(site, run_config, weather, provider).metrics["captured_frac"]
-    return 1.0 if captured is None else float(captured)
+    rolled = backtest_rolling(site, run_config, weather, provider)
+    captured = rolled.metrics["captured_frac"]
+    return Operation(
+        captured_frac=1.0 if captured is None else float(captured),
+        soc_frac=rolled.dispatch[col.SOC_KWH].to_numpy() / site.battery.capacity_kwh,
+        share_of_year=share_of_year(rolled.dispatch, run_config),
+    )
 
 
 @dataclass(frozen=True)
@@ -102,14 +111,14 @@ def underwrite(
     options = run_config.underwriting
     draws = [drawn(options, life) for life in range(options.uncertainty.scenarios)]
     tick = _ticker(progress, (1 + len(draws)) * options.life_years)
-    captured = [
-        captured_share(site, run_config, weather_year(timeseries, variant, run_config))
+    operations = [
+        operate(site, run_config, weather_year(timeseries, variant, run_config))
         for variant in range(options.weather_years)
     ]
     highs = shared_highs(run_config)
     lives = [
         project_years(
-            site, run_config, timeseries, assumed, tick, captured[assumed.weather_year], highs
+            site, run_config, timeseries, assumed, tick, operations[assumed.weather_year], highs
         ).assign(life=number)
         for number, assumed in enumerate([central(options), *draws])
     ]
@@ -133,7 +142,8 @@ def underwrite(
             "reoptimise_every_min": rolling.reoptimise_every_min,
             "horizon_h": rolling.horizon_h,
             "peak_quantile": rolling.peak_quantile,
-            "captured_frac_by_weather_year": captured,
+            "captured_frac_by_weather_year": [o.captured_frac for o in operations],
+            "ageing_on": "operated_soc_profile",
         },
         "weather_years": options.weather_years,
         "drawn_lives": len(draws),
@@ -208,9 +218,10 @@ def sweep_sizes(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Achievable NPV and the other figures of every size on the bundle's own year; the best.
 
-    Each size is first operated (:func:`captured_share`, a rolling run of the bundle's year at
-    that size), and its project years' savings are the perfect-foresight ones times that share,
-    so sizes are ranked on what their operation keeps; ``perfect_npv_gbp`` keeps the bound.
+    Each size is first operated (:func:`operate`, a rolling run of the bundle's year at that
+    size); its project years' savings are the perfect-foresight ones times the share it kept
+    and it ages on the operated SOC profile, so sizes are ranked on what their operation
+    keeps; ``perfect_npv_gbp`` keeps the perfect-foresight savings.
     """
     names = list(sweep)
     sizes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*sweep.values())]
@@ -221,9 +232,9 @@ def sweep_sizes(
     rows = []
     for size in sizes:
         candidate = sized(site, size)
-        captured = captured_share(candidate, run_config, timeseries)
+        operation = operate(candidate, run_config, timeseries)
         years = project_years(
-            candidate, run_config, timeseries, None, tick, captured_frac=captured, highs=highs
+            candidate, run_config, timeseries, None, tick, operation=operation, highs=highs
         )
         figures = finance_summary(years, run_config.underwriting)
         bound = finance_summary(perfect_view(years), run_config.underwriting)
@@ -231,7 +242,7 @@ def sweep_sizes(
             size
             | {"capex_gbp": capex_gbp(candidate, run_config.underwriting)}
             | {k: v for k, v in figures.items() if k != "soh_end_by_year_frac"}
-            | {"captured_frac": captured, "perfect_npv_gbp": bound["npv_gbp"]}
+            | {"captured_frac": operation.captured_frac, "perfect_npv_gbp": bound["npv_gbp"]}
         )
     table = pd.DataFrame(rows)
     best = table.loc[table["npv_gbp"].idxmax()].to_dict()

@@ -22,7 +22,8 @@ from gridq.engine.underwriting_draws import (
     weather_year,
 )
 from gridq.io.params import example_bundle
-from gridq.runners.underwrite import sized, underwrite
+from gridq.engine.degradation import age_one_year
+from gridq.runners.underwrite import operate, sized, underwrite
 from gridq.schemas import Underwriting
 from tests.conftest import PARAMS, invoke
 
@@ -87,6 +88,26 @@ def test_the_battery_left_at_the_end_is_worth_its_remaining_health():
     gained = years["cash_flow_gbp"] - without["cash_flow_gbp"]
     np.testing.assert_allclose(gained.iloc[:-1], 0.0, atol=1e-9)
     assert gained.iloc[-1] == pytest.approx(last["residual_value_gbp"])
+
+
+def test_the_battery_ages_on_the_operated_soc_profile():
+    site, run_config, timeseries = _example(life_years=2)
+    years = underwrite(site, run_config, timeseries).years
+    reference = years[(years["life"] == 0) & (years["year"] > 0)].reset_index(drop=True)
+    operation = operate(site, run_config, timeseries)
+    assert 0 < operation.share_of_year < len(timeseries) / (96 * 365)
+    for row in reference.itertuples():
+        expected = age_one_year(
+            operation.soc_frac * row.usable_capacity_kwh,
+            row.usable_capacity_kwh,
+            operation.share_of_year,
+            run_config.underwriting.degradation,
+        )
+        assert row.cycle_fade_frac == pytest.approx(expected.cycle_fade_frac)
+        assert row.equivalent_full_cycles == pytest.approx(expected.equivalent_full_cycles)
+    # The perfect-foresight optimum cycles differently: it is not what the battery ages on.
+    bound = project_years(site, run_config, timeseries)
+    assert bound.loc[1, "cycle_fade_frac"] != pytest.approx(reference.loc[0, "cycle_fade_frac"])
 
 
 def test_cash_flows_and_figures_follow_their_formulas():

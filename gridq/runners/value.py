@@ -104,8 +104,8 @@ def draw_sites(
     return drawn
 
 
-def run_site(drawn: DrawnSite, forecast: str) -> dict[str, Any]:
-    """One drawn site's rolling run with ``forecast``: its captured share and bill excess."""
+def drawn_inputs(drawn: DrawnSite, forecast: str) -> tuple[RunConfig, pd.DataFrame]:
+    """One drawn site's run config, operated with ``forecast``, and its timeseries."""
     run_config = drawn.run_config.model_copy(
         update={"rolling": drawn.run_config.rolling.model_copy(update={"forecast": forecast})}
     )
@@ -116,6 +116,12 @@ def run_site(drawn: DrawnSite, forecast: str) -> dict[str, Any]:
         run_config.tariff.local_timezone,
         run_config.tariff.bank_holidays,
     )
+    return run_config, timeseries
+
+
+def run_site(drawn: DrawnSite, forecast: str) -> dict[str, Any]:
+    """One drawn site's rolling run with ``forecast``: its captured share and bill excess."""
+    run_config, timeseries = drawn_inputs(drawn, forecast)
     started = time.perf_counter()
     provider = make_provider(forecast, timeseries, drawn.site, run_config)
     metrics = backtest_rolling(drawn.site, run_config, timeseries, provider).metrics

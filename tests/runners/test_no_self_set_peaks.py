@@ -12,7 +12,6 @@ import pytest
 from gridq import conventions as col
 from gridq.engine.forecast import make_provider
 from gridq.engine.run import backtest_rolling
-from gridq.engine.synth import make_timeseries
 from gridq.engine.tariff import compile_tariff
 from gridq.io import params as params_io
 from gridq.runners import value
@@ -23,16 +22,7 @@ TOLERANCE_KW = 1e-6
 
 
 def _rolling_dispatch(drawn: value.DrawnSite, forecast: str) -> tuple[pd.DataFrame, object]:
-    run_config = drawn.run_config.model_copy(
-        update={"rolling": drawn.run_config.rolling.model_copy(update={"forecast": forecast})}
-    )
-    timeseries = make_timeseries(
-        drawn.series,
-        drawn.site,
-        run_config.timestep_min,
-        run_config.tariff.local_timezone,
-        run_config.tariff.bank_holidays,
-    )
+    run_config, timeseries = value.drawn_inputs(drawn, forecast)
     provider = make_provider(forecast, timeseries, drawn.site, run_config)
     dispatch = backtest_rolling(drawn.site, run_config, timeseries, provider).dispatch
     return dispatch, compile_tariff(run_config.tariff, timeseries.loc[dispatch.index])

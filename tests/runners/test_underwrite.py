@@ -10,6 +10,7 @@ import pytest
 from gridq import conventions as col
 from gridq.engine import finance
 from gridq.engine.bill import bill
+from gridq.engine.degradation import age_one_year
 from gridq.engine.lifetime import escalated_tariff, escalated_timeseries, project_years
 from gridq.engine.synth import make_timeseries
 from gridq.engine.tariff import compile_tariff, working_days
@@ -22,7 +23,6 @@ from gridq.engine.underwriting_draws import (
     weather_year,
 )
 from gridq.io.params import example_bundle
-from gridq.engine.degradation import age_one_year
 from gridq.runners.underwrite import operate, sized, underwrite
 from gridq.schemas import Underwriting
 from tests.conftest import PARAMS, invoke

@@ -62,7 +62,7 @@ def settle(
     dt_h: float,
     band_kw: tuple[np.ndarray, np.ndarray] | None = None,
     charging_ceiling_kw: np.ndarray | None = None,
-    reserve_kwh: np.ndarray | None = None,
+    plan_held_kwh: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Actual flows when the battery follows ``planned`` and the grid takes the rest.
 
@@ -76,9 +76,9 @@ def settle(
     leave its limits. The battery charges only while import stays at or below
     ``charging_ceiling_kw`` (see :func:`charging_ceiling_kw`; None: no such ceiling) or, where
     the load alone imports more, not at all. The plan's discharge is trimmed where it would
-    take the SOC into the reserve the plan holds for its high-load scenario (``reserve_kwh``
-    above the minimum, per step); holding the meter under the band's top may spend it. A step
-    the plan shares between importing and exporting (where export pays
+    take the SOC below the energy the plan holds at the step's end (``plan_held_kwh`` above the
+    minimum, see :func:`held_kwh`; None: nothing held); holding the meter under the band's top
+    may spend it. A step the plan shares between importing and exporting (where export pays
     more) keeps both: see :func:`time_shared`.
     """
     battery = site.battery
@@ -88,7 +88,7 @@ def settle(
     unbounded = np.full(len(actual), np.inf)
     lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
     charge_tops = unbounded if charging_ceiling_kw is None else charging_ceiling_kw
-    held_kwh = np.zeros(len(actual)) if reserve_kwh is None else reserve_kwh
+    helds = np.zeros(len(actual)) if plan_held_kwh is None else plan_held_kwh
     planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
     pv_cap_kw = np.where(
         planned_curtail_kw > FLOW_TOLERANCE_KW,
@@ -119,7 +119,7 @@ def settle(
         planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
         pv_cap_kw.tolist(),
         np.asarray(charge_tops, dtype=float).tolist(),
-        np.asarray(held_kwh, dtype=float).tolist(),
+        np.asarray(helds, dtype=float).tolist(),
         strict=True,
     ):
         # A sequential rule: each step starts from the SOC the last one left.

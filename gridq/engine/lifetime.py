@@ -85,16 +85,63 @@ def _with_capacity(site: Site, capacity_kwh: float) -> Site:
 
 @dataclass(frozen=True)
 class Operation:
-    """How a weather year is operated without foresight (a rolling run at year-one conditions).
+    """How a weather year is operated without foresight (rolling runs of it, as new and worn).
 
-    ``captured_frac`` is the share of the perfect-foresight savings it kept; ``soc_frac`` its
-    stored energy per step as a share of the battery's capacity, over ``share_of_year`` of a
-    year: the profile every project year of that weather year ages on.
+    ``captured_frac`` is the share of the perfect-foresight savings a rolling run at year-one
+    conditions kept; ``worn_captured_frac`` the share kept at the last project year's conditions
+    with the battery worn to ``worn_soh_frac`` (None: not measured, the year-one share holds).
+    ``soc_frac`` is the year-one run's stored energy per step as a share of the battery's
+    capacity, over ``share_of_year`` of a year: the profile every project year of that weather
+    year ages on.
     """
 
     captured_frac: float = 1.0
     soc_frac: np.ndarray | None = None
     share_of_year: float = 1.0
+    worn_captured_frac: float | None = None
+    worn_soh_frac: float = 1.0
+
+    def captured_frac_at(self, soh_frac: float) -> float:
+        """The share kept by a battery at ``soh_frac``: linear in SOH between the two runs."""
+        if self.worn_captured_frac is None or self.worn_soh_frac >= 1.0:
+            return self.captured_frac
+        per_soh = (self.captured_frac - self.worn_captured_frac) / (1.0 - self.worn_soh_frac)
+        return float(np.clip(self.captured_frac - per_soh * (1.0 - soh_frac), 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class YearConditions:
+    """A project year's inputs: the worn battery, the escalated tariff, the grown load."""
+
+    site: Site
+    run_config: RunConfig
+    timeseries: pd.DataFrame
+    tariff_escalation_factor: float
+    load_growth_factor: float
+
+
+def year_conditions(
+    site: Site,
+    run_config: RunConfig,
+    weather: pd.DataFrame,
+    year: int,
+    soh_frac: float,
+    assumed: Assumptions,
+) -> YearConditions:
+    """Project year ``year`` of ``weather`` under ``assumed``, the battery at ``soh_frac``."""
+    factor = (1.0 + assumed.tariff_escalation_frac_per_year) ** (year - 1)
+    load_factor = (1.0 + assumed.load_growth_frac_per_year) ** (year - 1)
+    return YearConditions(
+        site=_with_capacity(site, site.battery.capacity_kwh * soh_frac),
+        run_config=run_config.model_copy(
+            update={"tariff": escalated_tariff(run_config.tariff, factor)}
+        ),
+        timeseries=escalated_timeseries(weather, factor).assign(
+            **{col.LOAD_KW: weather[col.LOAD_KW] * load_factor}
+        ),
+        tariff_escalation_factor=factor,
+        load_growth_factor=load_factor,
+    )
 
 
 def _operate_year(
@@ -115,15 +162,13 @@ def _operate_year(
     """
     options = run_config.underwriting
     year_share = share_of_year(weather, run_config)
-    factor = (1.0 + assumed.tariff_escalation_frac_per_year) ** (year - 1)
-    load_factor = (1.0 + assumed.load_growth_frac_per_year) ** (year - 1)
-    year_config = run_config.model_copy(
-        update={"tariff": escalated_tariff(run_config.tariff, factor)}
+    conditions = year_conditions(site, run_config, weather, year, soh_frac, assumed)
+    year_site, year_config, year_series = (
+        conditions.site,
+        conditions.run_config,
+        conditions.timeseries,
     )
-    year_series = escalated_timeseries(weather, factor).assign(
-        **{col.LOAD_KW: weather[col.LOAD_KW] * load_factor}
-    )
-    year_site = _with_capacity(site, site.battery.capacity_kwh * soh_frac)
+    factor, load_factor = conditions.tariff_escalation_factor, conditions.load_growth_factor
     tariff = compile_tariff(year_config.tariff, year_series)
     try:
         optimised = optimise(year_site, year_config, year_series, tariff, highs)
@@ -185,9 +230,10 @@ def project_years(
     """One life, a row per project year (year 0 is the investment); central if not ``assumed``.
 
     ``savings_gbp`` and ``cash_flow_gbp`` are achievable: perfect-foresight savings times
-    ``operation.captured_frac``, and the battery ages on the operated SOC profile (without an
-    ``operation``: the bound, aged on the optimum); ``perfect_*`` columns keep the bound. Pass
-    one ``highs`` to lives of one site so every solve starts from the last optimal basis.
+    the share ``operation`` keeps at the year's starting SOH, and the battery ages on the
+    operated SOC profile (without an ``operation``: the bound, aged on the optimum);
+    ``perfect_*`` columns keep the bound. Pass one ``highs`` to lives of one site so every solve
+    starts from the last optimal basis.
     """
     options = run_config.underwriting
     assumed = assumed or central(options)
@@ -213,8 +259,8 @@ def project_years(
     soh_frac = 1.0
     highs = highs or shared_highs(run_config)
     operation = operation or Operation()
-    captured_frac = operation.captured_frac
     for year in range(1, options.life_years + 1):
+        captured_frac = operation.captured_frac_at(soh_frac)
         operated = _operate_year(
             site, run_config, weather, year, soh_frac, assumed, highs, operation
         )

@@ -55,12 +55,15 @@ def _operation(summary: dict[str, Any]) -> str:
     """How the achievable figures were operated, and the uncertainty sources."""
     operation = summary["operation"]
     shares = ", ".join(f"{share:.0%}" for share in operation["captured_frac_by_weather_year"])
+    worn = ", ".join(f"{share:.0%}" for share in operation["worn_captured_frac_by_weather_year"])
     sources = "".join(f"<li>{escape(source)}</li>" for source in summary["uncertainty_sources"])
     return (
         f"<p>Achievable: operated by the rolling runner with the {escape(operation['forecast'])}"
         f" forecast, re-planning every {operation['reoptimise_every_min']} min over "
         f"{operation['horizon_h']:g} h; it kept {shares} of the perfect-foresight savings "
-        f"by weather year. Uncertainty sources:</p><ul>{sources}</ul>"
+        f"by weather year as new, and {worn} in the last year with the battery at "
+        f"{operation['worn_soh_frac']:.0%} health (each year keeps the share at its health, "
+        f"interpolated). Uncertainty sources:</p><ul>{sources}</ul>"
     )
 
 

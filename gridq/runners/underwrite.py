@@ -6,9 +6,10 @@ turned into cash flows.
 
 Those are perfect-foresight figures: an upper bound. The headline is achievable value: each
 weather year is also operated the way the site would be (the rolling runner with the run
-config's forecast, re-planning and peak-aware options, at year-one conditions): every project
-year's savings are its perfect-foresight savings times the share that operation kept, and the
-battery ages on that operation's SOC profile.
+config's forecast, re-planning and peak-aware options), at year-one conditions and at the last
+year's with the battery worn to the replacement threshold: every project year's savings are its
+perfect-foresight savings times the share kept at its SOH (interpolated between the two), and
+the battery ages on the year-one operation's SOC profile.
 
 The reference life takes the bundle's own year at the central assumptions; P10/P50/P90 come
 from lives drawn over weather years, escalation, load growth and ageing rate
@@ -35,8 +36,9 @@ from gridq.engine.lifetime import (
     project_years,
     share_of_year,
     shared_highs,
+    year_conditions,
 )
-from gridq.engine.run import backtest_rolling
+from gridq.engine.run import Backtest, backtest_rolling
 from gridq.engine.underwriting_draws import central, drawn, sources, weather_year
 from gridq.errors import ConfigError
 from gridq.schemas import RunConfig, Site
@@ -49,20 +51,39 @@ SWEEPABLE = ("capacity_kwh", "power_kw", "charge_power_max_kw", "discharge_power
 Progress = Callable[[int, int], None]
 
 
-def operate(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> Operation:
-    """``weather`` operated as the run config's rolling operation would, at year-one conditions.
-
-    The share of the perfect-foresight savings it keeps over the rolling run's evaluation window
-    (1 where perfect foresight saves nothing: there is nothing to lose), and that window's SOC
-    profile, which every project year of this weather year ages on.
-    """
+def _captured_frac(
+    site: Site, run_config: RunConfig, weather: pd.DataFrame
+) -> tuple[float, Backtest]:
+    """The share a rolling run of ``weather`` keeps (1 where perfect foresight saves nothing)."""
     provider = make_provider(run_config.rolling.forecast, weather, site, run_config)
     rolled = backtest_rolling(site, run_config, weather, provider)
     captured = rolled.metrics["captured_frac"]
+    return (1.0 if captured is None else float(captured)), rolled
+
+
+def operate(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> Operation:
+    """``weather`` operated as the run config's rolling operation would: as new and worn.
+
+    Once at year-one conditions: the share of the perfect-foresight savings it keeps over the
+    rolling run's evaluation window, and that window's SOC profile, which every project year of
+    this weather year ages on. Once at the last project year's central conditions (escalated
+    tariff, grown load) with the battery worn to the replacement threshold, the least health a
+    life runs a year at: the share each project year keeps is interpolated on its SOH between
+    the two (:meth:`Operation.captured_frac_at`).
+    """
+    options = run_config.underwriting
+    captured, rolled = _captured_frac(site, run_config, weather)
+    worn_soh_frac = options.replacement_soh_frac
+    worn = year_conditions(
+        site, run_config, weather, options.life_years, worn_soh_frac, central(options)
+    )
+    worn_captured, _ = _captured_frac(worn.site, worn.run_config, worn.timeseries)
     return Operation(
-        captured_frac=1.0 if captured is None else float(captured),
+        captured_frac=captured,
         soc_frac=rolled.dispatch[col.SOC_KWH].to_numpy() / site.battery.capacity_kwh,
         share_of_year=share_of_year(rolled.dispatch, run_config),
+        worn_captured_frac=worn_captured,
+        worn_soh_frac=worn_soh_frac,
     )
 
 
@@ -143,6 +164,8 @@ def underwrite(
             "horizon_h": rolling.horizon_h,
             "peak_quantile": rolling.peak_quantile,
             "captured_frac_by_weather_year": [o.captured_frac for o in operations],
+            "worn_captured_frac_by_weather_year": [o.worn_captured_frac for o in operations],
+            "worn_soh_frac": options.replacement_soh_frac,
             "ageing_on": "operated_soc_profile",
         },
         "weather_years": options.weather_years,
@@ -218,10 +241,10 @@ def sweep_sizes(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Achievable NPV and the other figures of every size on the bundle's own year; the best.
 
-    Each size is first operated (:func:`operate`, a rolling run of the bundle's year at that
-    size); its project years' savings are the perfect-foresight ones times the share it kept
-    and it ages on the operated SOC profile, so sizes are ranked on what their operation
-    keeps; ``perfect_npv_gbp`` keeps the perfect-foresight savings.
+    Each size is first operated (:func:`operate`, rolling runs of the bundle's year at that
+    size, as new and worn); its project years' savings are the perfect-foresight ones times the
+    share it keeps at their health and it ages on the operated SOC profile, so sizes are ranked
+    on what their operation keeps; ``perfect_npv_gbp`` keeps the perfect-foresight savings.
     """
     names = list(sweep)
     sizes = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*sweep.values())]
@@ -242,7 +265,11 @@ def sweep_sizes(
             size
             | {"capex_gbp": capex_gbp(candidate, run_config.underwriting)}
             | {k: v for k, v in figures.items() if k != "soh_end_by_year_frac"}
-            | {"captured_frac": operation.captured_frac, "perfect_npv_gbp": bound["npv_gbp"]}
+            | {
+                "captured_frac": operation.captured_frac,
+                "worn_captured_frac": operation.worn_captured_frac,
+                "perfect_npv_gbp": bound["npv_gbp"],
+            }
         )
     table = pd.DataFrame(rows)
     best = table.loc[table["npv_gbp"].idxmax()].to_dict()

@@ -11,7 +11,9 @@ from gridq import conventions as col
 from gridq.engine import finance
 from gridq.engine.bill import bill
 from gridq.engine.degradation import age_one_year
+from gridq.engine.forecast import make_provider
 from gridq.engine.lifetime import escalated_tariff, escalated_timeseries, project_years
+from gridq.engine.run import backtest_rolling
 from gridq.engine.synth import make_timeseries
 from gridq.engine.tariff import compile_tariff, working_days
 from gridq.engine.underwriting_draws import (
@@ -110,6 +112,42 @@ def test_the_battery_ages_on_the_operated_soc_profile():
     assert bound.loc[1, "cycle_fade_frac"] != pytest.approx(reference.loc[0, "cycle_fade_frac"])
 
 
+def test_each_project_year_keeps_the_share_measured_at_its_health():
+    site, run_config, timeseries = _example(life_years=4)
+    result = underwrite(site, run_config, timeseries)
+    operation = result.summary["operation"]
+    ((new,), (worn,)) = (
+        operation["captured_frac_by_weather_year"],
+        operation["worn_captured_frac_by_weather_year"],
+    )
+    assert operation["worn_soh_frac"] == 0.7
+    # The worn share is a rolling run of the last year: escalated tariff, battery at 70%.
+    options = run_config.underwriting
+    factor = 1.02**3
+    last_year = run_config.model_copy(
+        update={"tariff": escalated_tariff(run_config.tariff, factor)}
+    )
+    worn_site = site.model_copy(
+        update={"battery": site.battery.model_copy(update={"capacity_kwh": 0.7 * 500.0})}
+    )
+    series = escalated_timeseries(timeseries, factor)
+    provider = make_provider("persistence_day", series, worn_site, last_year)
+    rolled = backtest_rolling(worn_site, last_year, series, provider)
+    assert worn == pytest.approx(rolled.metrics["captured_frac"], rel=1e-9)
+    assert worn != pytest.approx(new, abs=1e-3), "the test needs the two shares to differ"
+    # Every year keeps the share at its starting SOH, on the line through the two runs.
+    reference = result.years[(result.years["life"] == 0) & (result.years["year"] > 0)]
+    soh = reference["soh_start_frac"].to_numpy()
+    assert soh[0] == 1.0
+    assert soh[-1] < 1.0
+    assert options.replacement_soh_frac == 0.7
+    expected = new + (worn - new) * (1.0 - soh) / (1.0 - 0.7)
+    np.testing.assert_allclose(reference["captured_frac"], expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        reference["savings_gbp"], expected * reference["perfect_savings_gbp"], rtol=1e-12
+    )
+
+
 def test_cash_flows_and_figures_follow_their_formulas():
     site, run_config, timeseries = _example(life_years=3, fixed_opex_gbp_per_year=1000.0)
     result = underwrite(site, run_config, timeseries)
@@ -124,10 +162,13 @@ def test_cash_flows_and_figures_follow_their_formulas():
     np.testing.assert_allclose(
         life["perfect_savings_gbp"], life["no_battery_bill_gbp"] - life["perfect_bill_gbp"]
     )
-    # Achievable savings are the perfect-foresight ones times the share the rolling run kept.
+    # Achievable savings are the perfect-foresight ones times the share kept at the year's SOH.
     (captured,) = result.summary["operation"]["captured_frac_by_weather_year"]
     assert 0 < captured < 1
-    np.testing.assert_allclose(life["savings_gbp"], captured * life["perfect_savings_gbp"])
+    assert life["captured_frac"].iloc[0] == captured
+    np.testing.assert_allclose(
+        life["savings_gbp"], life["captured_frac"] * life["perfect_savings_gbp"]
+    )
     reference = result.summary["reference"]
     flows = years["cash_flow_gbp"].to_list()
     assert reference["npv_gbp"] == pytest.approx(finance.npv(0.08, flows))

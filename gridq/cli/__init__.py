@@ -1,6 +1,10 @@
 """The ``gridq`` command line: parses, calls one function, prints."""
 
 import logging
+import os
+import sys
+from contextlib import suppress
+from typing import NoReturn
 
 import typer
 
@@ -39,6 +43,22 @@ underwrite_commands.register(app)
 fleet_commands.register(app)
 
 
-def main() -> None:
-    """The ``gridq`` program."""
-    common.main(app)
+def main() -> NoReturn:
+    """The ``gridq`` program: its exit code once its output is flushed, without teardown.
+
+    Arrow's native thread pools can still be alive when CPython finalises, and tearing them
+    down then aborts a finished, successful command with SIGABRT ("terminate called without an
+    active exception", apache/arrow#34314; seen on ``gridq validate``). Every output is already
+    published (written to a temporary path, then renamed), so skipping finalisation loses
+    nothing.
+    """
+    try:
+        common.main(app)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

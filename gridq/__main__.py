@@ -2,4 +2,5 @@
 
 from gridq.cli import main
 
-main()
+if __name__ == "__main__":  # not again in a spawned child, which imports this module
+    main()

@@ -19,7 +19,10 @@ prices, load and usable capacity, so each year's solve starts from the last opti
 
 import itertools
 import math
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +41,7 @@ from gridq.engine.lifetime import (
     shared_highs,
     year_conditions,
 )
-from gridq.engine.run import Backtest, backtest_rolling
+from gridq.engine.run import backtest_rolling
 from gridq.engine.underwriting_draws import central, drawn, sources, weather_year
 from gridq.errors import ConfigError
 from gridq.schemas import RunConfig, Site
@@ -51,18 +54,45 @@ SWEEPABLE = ("capacity_kwh", "power_kw", "charge_power_max_kw", "discharge_power
 Progress = Callable[[int, int], None]
 
 
-def _captured_frac(
-    site: Site, run_config: RunConfig, weather: pd.DataFrame
-) -> tuple[float, Backtest]:
-    """The share a rolling run of ``weather`` keeps (1 where perfect foresight saves nothing)."""
+@dataclass(frozen=True)
+class _Rolled:
+    """What underwriting keeps of one rolling run: its captured share and SOC profile."""
+
+    captured_frac: float
+    soc_kwh: np.ndarray
+    share_of_year: float
+
+
+def _rolled(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> _Rolled:
+    """A rolling run of ``weather`` (the share is 1 where perfect foresight saves nothing)."""
     provider = make_provider(run_config.rolling.forecast, weather, site, run_config)
     rolled = backtest_rolling(site, run_config, weather, provider)
     captured = rolled.metrics["captured_frac"]
-    return (1.0 if captured is None else float(captured)), rolled
+    return _Rolled(
+        captured_frac=1.0 if captured is None else float(captured),
+        soc_kwh=rolled.dispatch[col.SOC_KWH].to_numpy(),
+        share_of_year=share_of_year(rolled.dispatch, run_config),
+    )
 
 
-def operate(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> Operation:
-    """``weather`` operated as the run config's rolling operation would: as new and worn.
+PARALLEL_FROM_RUNS = 3
+"""Rolling runs are spread over the cores from this many on (a child costs seconds to start)."""
+
+
+def _rolled_all(runs: list[tuple[Site, RunConfig, pd.DataFrame]]) -> list[_Rolled]:
+    """Every run, in order; independent, so spread over the machine's cores when worth it."""
+    workers = min(os.cpu_count() or 1, len(runs))
+    if workers < 2 or len(runs) < PARALLEL_FROM_RUNS:
+        return [_rolled(*run) for run in runs]
+    # Spawned children: no HiGHS or LightGBM thread state is copied by a fork.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_rolled, *zip(*runs, strict=True)))
+
+
+def operate_all(
+    site_runs: list[tuple[Site, pd.DataFrame]], run_config: RunConfig
+) -> list[Operation]:
+    """Each ``(site, weather)`` operated as the run config's rolling operation would.
 
     Once at year-one conditions: the share of the perfect-foresight savings it keeps over the
     rolling run's evaluation window, and that window's SOC profile, which every project year of
@@ -72,19 +102,29 @@ def operate(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> Operati
     the two (:meth:`Operation.captured_frac_at`).
     """
     options = run_config.underwriting
-    captured, rolled = _captured_frac(site, run_config, weather)
     worn_soh_frac = options.replacement_soh_frac
-    worn = year_conditions(
-        site, run_config, weather, options.life_years, worn_soh_frac, central(options)
-    )
-    worn_captured, _ = _captured_frac(worn.site, worn.run_config, worn.timeseries)
-    return Operation(
-        captured_frac=captured,
-        soc_frac=rolled.dispatch[col.SOC_KWH].to_numpy() / site.battery.capacity_kwh,
-        share_of_year=share_of_year(rolled.dispatch, run_config),
-        worn_captured_frac=worn_captured,
-        worn_soh_frac=worn_soh_frac,
-    )
+    runs: list[tuple[Site, RunConfig, pd.DataFrame]] = []
+    for site, weather in site_runs:
+        worn = year_conditions(
+            site, run_config, weather, options.life_years, worn_soh_frac, central(options)
+        )
+        runs += [(site, run_config, weather), (worn.site, worn.run_config, worn.timeseries)]
+    rolled = _rolled_all(runs)
+    return [
+        Operation(
+            captured_frac=new.captured_frac,
+            soc_frac=new.soc_kwh / site.battery.capacity_kwh,
+            share_of_year=new.share_of_year,
+            worn_captured_frac=worn.captured_frac,
+            worn_soh_frac=worn_soh_frac,
+        )
+        for (site, _), new, worn in zip(site_runs, rolled[::2], rolled[1::2], strict=True)
+    ]
+
+
+def operate(site: Site, run_config: RunConfig, weather: pd.DataFrame) -> Operation:
+    """``weather`` operated as new and worn (see :func:`operate_all`)."""
+    return operate_all([(site, weather)], run_config)[0]
 
 
 @dataclass(frozen=True)
@@ -132,10 +172,13 @@ def underwrite(
     options = run_config.underwriting
     draws = [drawn(options, life) for life in range(options.uncertainty.scenarios)]
     tick = _ticker(progress, (1 + len(draws)) * options.life_years)
-    operations = [
-        operate(site, run_config, weather_year(timeseries, variant, run_config))
-        for variant in range(options.weather_years)
-    ]
+    operations = operate_all(
+        [
+            (site, weather_year(timeseries, variant, run_config))
+            for variant in range(options.weather_years)
+        ],
+        run_config,
+    )
     highs = shared_highs(run_config)
     lives = [
         project_years(
@@ -252,10 +295,10 @@ def sweep_sizes(
     total = len(sizes) * life
     tick = _ticker(progress, total)
     highs = shared_highs(run_config)
+    candidates = [sized(site, size) for size in sizes]
+    operations = operate_all([(candidate, timeseries) for candidate in candidates], run_config)
     rows = []
-    for size in sizes:
-        candidate = sized(site, size)
-        operation = operate(candidate, run_config, timeseries)
+    for size, candidate, operation in zip(sizes, candidates, operations, strict=True):
         years = project_years(
             candidate, run_config, timeseries, None, tick, operation=operation, highs=highs
         )

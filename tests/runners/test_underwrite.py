@@ -25,6 +25,7 @@ from gridq.engine.underwriting_draws import (
     weather_year,
 )
 from gridq.io.params import example_bundle
+from gridq.runners import underwrite as underwrite_runner
 from gridq.runners.underwrite import operate, sized, underwrite
 from gridq.schemas import Underwriting
 from tests.conftest import PARAMS, invoke
@@ -380,3 +381,15 @@ def test_bank_holidays_trade_places_only_with_other_days_off():
         load = reshuffled_days(timeseries, variant, 0, "Europe/London")[col.LOAD_KW]
         assert load[office_hours & holidays].max() < 100.0
         assert load[office_hours & working].mean() > 150.0
+
+
+def test_operations_spread_over_processes_equal_the_same_runs_in_turn(monkeypatch):
+    site, run_config, timeseries = _example(life_years=2, days=14)
+    weathers = [(site, weather_year(timeseries, variant, run_config)) for variant in (0, 1)]
+    spread = underwrite_runner.operate_all(weathers, run_config)
+    monkeypatch.setattr(underwrite_runner, "PARALLEL_FROM_RUNS", 10**6)
+    in_turn = underwrite_runner.operate_all(weathers, run_config)
+    for parallel, sequential in zip(spread, in_turn, strict=True):
+        assert parallel.captured_frac == sequential.captured_frac
+        assert parallel.worn_captured_frac == sequential.worn_captured_frac
+        np.testing.assert_array_equal(parallel.soc_frac, sequential.soc_frac)

@@ -111,8 +111,10 @@ class Operation:
 
 @dataclass(frozen=True)
 class YearConditions:
-    """A project year's inputs: the worn battery, the escalated tariff, the grown load."""
+    """A project year: the battery at ``soh_frac``, the escalated tariff, the grown load."""
 
+    year: int
+    soh_frac: float
     site: Site
     run_config: RunConfig
     timeseries: pd.DataFrame
@@ -132,6 +134,8 @@ def year_conditions(
     factor = (1.0 + assumed.tariff_escalation_frac_per_year) ** (year - 1)
     load_factor = (1.0 + assumed.load_growth_frac_per_year) ** (year - 1)
     return YearConditions(
+        year=year,
+        soh_frac=soh_frac,
         site=_with_capacity(site, site.battery.capacity_kwh * soh_frac),
         run_config=run_config.model_copy(
             update={"tariff": escalated_tariff(run_config.tariff, factor)}
@@ -145,39 +149,31 @@ def year_conditions(
 
 
 def _operate_year(
-    site: Site,
-    run_config: RunConfig,
-    weather: pd.DataFrame,
-    year: int,
-    soh_frac: float,
-    assumed: Assumptions,
-    highs: InPlaceHighs,
-    operation: Operation,
+    conditions: YearConditions, ageing_factor: float, highs: InPlaceHighs, operation: Operation
 ) -> dict[str, Any]:
-    """Year ``year`` of a life at SOH ``soh_frac``: escalated tariff, grown load, optimum, ageing.
+    """A project year of a life (see :func:`year_conditions`): optimum, bill, ageing.
 
     Money and energy are per year (the timeseries scaled up to one year). The battery ages on
     the operated SOC profile (``operation.soc_frac`` of this year's usable capacity) where
-    there is one, else on the optimum's.
+    there is one, else on the optimum's; ``ageing_factor`` scales its fade.
     """
-    options = run_config.underwriting
-    year_share = share_of_year(weather, run_config)
-    conditions = year_conditions(site, run_config, weather, year, soh_frac, assumed)
     year_site, year_config, year_series = (
         conditions.site,
         conditions.run_config,
         conditions.timeseries,
     )
-    factor, load_factor = conditions.tariff_escalation_factor, conditions.load_growth_factor
+    options = year_config.underwriting
+    year_share = share_of_year(year_series, year_config)
     tariff = compile_tariff(year_config.tariff, year_series)
     try:
         optimised = optimise(year_site, year_config, year_series, tariff, highs)
     except ConfigError as error:
         raise ConfigError(
-            f"underwriting year {year}, load x{load_factor:.3f} by growth: {error}"
+            f"underwriting year {conditions.year}, load x{conditions.load_growth_factor:.3f} "
+            f"by growth: {error}"
         ) from None
     without = no_battery(optimised.problem)
-    wear = site.battery.degradation_cost_gbp_per_kwh
+    wear = year_site.battery.degradation_cost_gbp_per_kwh
     with_gbp = optimised.summary.bill.supplier_bill_gbp / year_share
     without_gbp = bill(without, tariff, wear).supplier_bill_gbp / year_share
     dispatch = optimised.dispatch
@@ -192,12 +188,13 @@ def _operate_year(
             options.degradation,
         )
     )
-    cycle_fade = ageing.cycle_fade_frac * assumed.ageing_factor
-    calendar_fade = ageing.calendar_fade_frac * assumed.ageing_factor
-    dt_h = run_config.timestep_min / 60
+    cycle_fade = ageing.cycle_fade_frac * ageing_factor
+    calendar_fade = ageing.calendar_fade_frac * ageing_factor
+    dt_h = year_config.timestep_min / 60
+    soh_frac = conditions.soh_frac
     return {
-        "tariff_escalation_factor": factor,
-        "load_growth_factor": load_factor,
+        "tariff_escalation_factor": conditions.tariff_escalation_factor,
+        "load_growth_factor": conditions.load_growth_factor,
         "soh_start_frac": soh_frac,
         "usable_capacity_kwh": usable_kwh,
         "cycle_fade_frac": cycle_fade,
@@ -262,7 +259,10 @@ def project_years(
     for year in range(1, options.life_years + 1):
         captured_frac = operation.captured_frac_at(soh_frac)
         operated = _operate_year(
-            site, run_config, weather, year, soh_frac, assumed, highs, operation
+            year_conditions(site, run_config, weather, year, soh_frac, assumed),
+            assumed.ageing_factor,
+            highs,
+            operation,
         )
         replaced = (
             operated["soh_end_frac"] < options.replacement_soh_frac and year < options.life_years

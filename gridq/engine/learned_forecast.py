@@ -28,6 +28,7 @@ from gridq.engine.forecast_features import (
     lag_features,
 )
 from gridq.errors import InputError
+from gridq.schemas.run import quantile_position
 
 LEAD_DAYS = (1, 2)
 MAX_LEAD = pd.Timedelta(days=max(LEAD_DAYS))
@@ -36,6 +37,17 @@ NOWCAST_MIN_SHARE = 0.05
 """Share of the day's forecast PV energy measured before the nowcast scales the rest of it."""
 NOWCAST_FACTOR_RANGE = (0.2, 3.0)
 """Bounds of the nowcast's brightness factor: one odd hour does not make a day."""
+RESERVE_MARGIN = 1.5
+"""The peak reserve is this times the most any training day needed.
+
+Demand-charge misses come from machinery spikes no forecast sees: a plan that knew the load
+exactly but for them, with a reserve of one training day's worst, kept 87% (42 days) and 92%
+(90 days) of the prescient savings on four seed-2026 sites, and 35% without one. The worst of
+eight weeks is not the worst of the next months, and a miss costs a month's demand rate (and
+the ratchet's share for months) against a few pence of arbitrage per kWh held. Measured with
+the learned forecast on 42 seeded random commercial windows (seeds 7 and 2026-2029, 42 and 90
+days): 1.5 kept 83.3% on average against 80.8% at 1; 2 and 3 kept less where measured.
+"""
 MAX_PERSISTENCE = 0.99
 """The load nowcast's error persistence per step stays below 1, so every shift fades."""
 _TREES = 120
@@ -344,11 +356,21 @@ class LearnedForecast:
         row = self.options.quantiles.index(quantile)
         return self.quantiles(issued_at, horizon_steps)[col.LOAD_KW][row]
 
+    def pv_quantile_kw(
+        self, issued_at: pd.Timestamp, horizon_steps: int, quantile: float
+    ) -> np.ndarray:
+        """The horizon's PV at ``quantile`` (one of the options' quantiles, to rounding) [kW]."""
+        row = quantile_position(self.options.quantiles, quantile)
+        if row is None:
+            raise InputError(f"the learned forecast has no PV quantile {quantile:g}")
+        return self.quantiles(issued_at, horizon_steps)[col.PV_KW][row]
+
     def peak_reserve_kwh(self, issued_at: pd.Timestamp, quantile: float) -> float:
-        """Energy to hold for load above ``quantile``: the most any training day needed [kWh].
+        """Energy to hold for load above ``quantile``: the worst training day's, with margin [kWh].
 
         For each day of the latest model's training window, the load's excess over its
-        ``quantile`` forecast, summed over the day; the reserve is the largest such day.
+        ``quantile`` forecast, summed over the day; the reserve is the largest such day times
+        ``RESERVE_MARGIN``.
         """
         cut = self._cut(issued_at)
         key = (cut, quantile)
@@ -368,7 +390,7 @@ class LearnedForecast:
                 excess = np.maximum(actual - forecast, 0.0)
                 days = (self._index[low:cut] - self._index[low]) // pd.Timedelta(days=1)
                 dt_h = self._step / pd.Timedelta(hours=1)
-                self._reserves[key] = float(
+                self._reserves[key] = RESERVE_MARGIN * float(
                     np.bincount(np.asarray(days), weights=excess).max() * dt_h
                 )
         return self._reserves[key]

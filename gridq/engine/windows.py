@@ -72,20 +72,25 @@ def plan_forecast(
     tariff: CompiledTariff,
     peak_quantile: float | None,
 ) -> pd.DataFrame:
-    """The forecast a plan optimises: demand-charge steps on the load's ``peak_quantile``.
+    """The forecast a plan optimises: demand-charge steps on the net load's high side.
 
-    ``point`` is ``provider``'s point forecast from its first step. Planning those steps on a
-    high quantile makes the plan hold the energy and set the demand target that a load above
-    its median would need; other steps keep the median. Providers without quantiles give
-    ``point`` itself.
+    ``point`` is ``provider``'s point forecast from its first step. In those steps the load is
+    its ``peak_quantile`` and PV its ``1 - peak_quantile``, so the plan holds the energy and
+    sets the demand target that a busier, cloudier step would need; other steps keep the
+    median. Providers without quantiles give ``point`` itself.
     """
     load_quantile = getattr(provider, "load_quantile_kw", None)
+    pv_quantile = getattr(provider, "pv_quantile_kw", None)
     inside = tariff.demand_steps()
     if peak_quantile is None or load_quantile is None or not inside.any():
         return point
+    now, steps = point.index[0], len(point)
     load_kw = point[col.LOAD_KW].to_numpy().copy()
-    load_kw[inside] = load_quantile(point.index[0], len(point), peak_quantile)[inside]
-    return point.assign(**{col.LOAD_KW: load_kw})
+    load_kw[inside] = load_quantile(now, steps, peak_quantile)[inside]
+    pv_kw = point[col.PV_KW].to_numpy().copy()
+    if pv_quantile is not None:
+        pv_kw[inside] = pv_quantile(now, steps, 1 - peak_quantile)[inside]
+    return point.assign(**{col.LOAD_KW: load_kw, col.PV_KW: pv_kw})
 
 
 def peak_reserve_kwh(

@@ -225,8 +225,9 @@ class RollingOptions(FrozenModel):
     )
     peak_quantile: float | None = Field(
         0.9,
-        description="Plan demand-charge steps on this load quantile (one of quantiles); "
-        "null plans them on the median. Used by forecasts with quantiles (learned).",
+        description="Plan demand-charge steps on this load quantile and PV on its complement "
+        "(both among quantiles); null plans them on the median. Used by forecasts with "
+        "quantiles (learned).",
     )
     retrain_every_h: float = Field(
         168.0, gt=0, description="How often the learned forecast retrains [h]."
@@ -251,7 +252,24 @@ class RollingOptions(FrozenModel):
             raise ValueError(
                 f"peak_quantile {self.peak_quantile:g} is not one of quantiles; add it there"
             )
+        if (
+            self.peak_quantile is not None
+            and quantile_position(self.quantiles, 1 - self.peak_quantile) is None
+        ):
+            raise ValueError(
+                f"quantiles lack {1 - self.peak_quantile:g}, peak_quantile "
+                f"{self.peak_quantile:g}'s complement (PV's low side in demand-charge steps); "
+                "add it there"
+            )
         return self
+
+
+def quantile_position(quantiles: tuple[float, ...], quantile: float) -> int | None:
+    """Position of ``quantile`` in ``quantiles`` (to float rounding: 1 - 0.9 is 0.1), or None."""
+    for position, candidate in enumerate(quantiles):
+        if abs(candidate - quantile) < 1e-9:
+            return position
+    return None
 
 
 class Plausibility(FrozenModel):

@@ -193,6 +193,7 @@ RUN_CONFIG_BAD = [
     ("rolling.horizon_h", 0.1),
     ("rolling.quantiles", [0.1, 0.9]),
     ("rolling.peak_quantile", 0.95),
+    ("rolling.quantiles", [0.5, 0.9]),
     ("rolling.retrain_every_h", 0),
     ("rolling.training_days", -1),
     ("underwriting.life_years", 0),

@@ -112,6 +112,7 @@ def test_retraining_more_often_than_a_step_is_refused():
         ({"quantiles": [0.0, 0.5]}, "quantile 0 is outside"),
         ({"quantiles": [0.1, 0.9]}, "must include 0.5"),
         ({"peak_quantile": 0.95}, "peak_quantile 0.95 is not one of quantiles"),
+        ({"quantiles": [0.5, 0.9]}, "quantiles lack 0.1, peak_quantile 0.9's complement"),
     ],
 )
 def test_bad_quantiles_name_the_option(options, message):
@@ -171,3 +172,19 @@ def test_load_nowcast_shifts_by_the_last_error_fading_at_the_errors_persistence(
     assert (before > 0).all(), "the test needs no step clipped at 0"
     expected = 2.0 * persistence ** np.arange(1, 41)
     np.testing.assert_allclose(after - before, np.tile(expected, (3, 1)))
+
+
+def test_the_peak_reserve_is_the_worst_training_day_with_its_margin(monkeypatch):
+    """The reserve scales with ``RESERVE_MARGIN`` and holds more than the worst day's excess."""
+    from gridq.engine import learned_forecast
+
+    actuals = _site_year(3, "commercial", 28)
+    site, run_config = make_site(), make_run_config()
+    issued_at = actuals.index[21 * STEPS_PER_DAY]
+    margined = make_provider("learned", actuals, site, run_config).peak_reserve_kwh(issued_at, 0.9)
+    monkeypatch.setattr(learned_forecast, "RESERVE_MARGIN", 1.0)
+    worst_day_kwh = make_provider("learned", actuals, site, run_config).peak_reserve_kwh(
+        issued_at, 0.9
+    )
+    assert worst_day_kwh > 0, "some training day's load passed its P90"
+    assert margined == pytest.approx(1.5 * worst_day_kwh)

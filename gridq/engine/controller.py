@@ -63,6 +63,7 @@ def settle(
     band_kw: tuple[np.ndarray, np.ndarray] | None = None,
     charging_ceiling_kw: np.ndarray | None = None,
     plan_held_kwh: np.ndarray | None = None,
+    expected_net_kw: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Actual flows when the battery follows ``planned`` and the grid takes the rest.
 
@@ -78,8 +79,10 @@ def settle(
     the load alone imports more, not at all. The plan's discharge is trimmed where it would
     take the SOC below the energy the plan holds at the step's end (``plan_held_kwh`` above the
     minimum, see :func:`held_kwh`; None: nothing held); holding the meter under the band's top
-    may spend it. A step the plan shares between importing and exporting (where export pays
-    more) keeps both: see :func:`time_shared`.
+    may spend it. Where the energy left could not hold the band's top through the rest of
+    the interval on ``expected_net_kw`` (the forecast's median load less PV; None: never), the
+    top rises first: see :func:`held_top_kw`. A step the plan shares between importing and
+    exporting (where export pays more) keeps both: see :func:`time_shared`.
     """
     battery = site.battery
     eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
@@ -95,8 +98,9 @@ def settle(
         planned[col.PV_KW].to_numpy() - planned_curtail_kw,
         np.inf,
     )
+    tops_kw = np.asarray(highs, dtype=float).copy()
     rows = []
-    for (
+    for step, (
         load,
         pv,
         planned_charge,
@@ -108,21 +112,29 @@ def settle(
         cap,
         top,
         held,
-    ) in zip(
-        actual[col.LOAD_KW].to_numpy().tolist(),
-        actual[col.PV_KW].to_numpy().tolist(),
-        planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
-        planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
-        np.asarray(lows, dtype=float).tolist(),
-        np.asarray(highs, dtype=float).tolist(),
-        planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
-        planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
-        pv_cap_kw.tolist(),
-        np.asarray(charge_tops, dtype=float).tolist(),
-        np.asarray(helds, dtype=float).tolist(),
-        strict=True,
+    ) in enumerate(
+        zip(
+            actual[col.LOAD_KW].to_numpy().tolist(),
+            actual[col.PV_KW].to_numpy().tolist(),
+            planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
+            planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
+            np.asarray(lows, dtype=float).tolist(),
+            tops_kw.tolist(),
+            planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
+            planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
+            pv_cap_kw.tolist(),
+            np.asarray(charge_tops, dtype=float).tolist(),
+            np.asarray(helds, dtype=float).tolist(),
+            strict=True,
+        )
     ):
         # A sequential rule: each step starts from the SOC the last one left.
+        if expected_net_kw is not None and np.isfinite(high):
+            spare_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h
+            level_kw = held_top_kw(expected_net_kw[step:], tops_kw[step:], spare_kw)
+            if level_kw > high:
+                np.maximum(tops_kw[step:], level_kw, out=tops_kw[step:])
+                high = level_kw
         if held > 0:
             spare_kwh = soc_kwh - battery.soc_min_kwh - held + eta_c * planned_charge * dt_h
             discharge = min(discharge, max(spare_kwh, 0.0) * eta_d / dt_h)
@@ -184,6 +196,35 @@ def settle(
             col.SOC_KWH,
         ],
     )
+
+
+def held_top_kw(expected_net_kw: np.ndarray, tops_kw: np.ndarray, spare_kw_steps: float) -> float:
+    """The lowest band top from now on that the battery's energy can hold [kW].
+
+    ``tops_kw`` are the band's tops from this step to the interval's end and
+    ``expected_net_kw`` the net load expected over them; holding a top ``T`` takes
+    ``sum(max(net - max(top, T), 0))`` kW-steps of discharge, and ``spare_kw_steps`` is what
+    the stored energy above the minimum gives. Without a rise the battery would hold the tops
+    until it empties and then let the whole load through (a half-hour's peak jumps to the
+    load); raising them now by as little as suffices spreads the shortfall over the interval.
+    Returns ``tops_kw[0]`` where the energy suffices.
+    """
+
+    def shortfall(level_kw: float) -> float:
+        held_kw = np.maximum(tops_kw, level_kw)
+        return float(np.maximum(expected_net_kw - held_kw, 0.0).sum()) - spare_kw_steps
+
+    low_kw = float(tops_kw[0])
+    if shortfall(low_kw) <= 0:
+        return low_kw
+    high_kw = float(max(expected_net_kw.max(), low_kw))
+    for _ in range(40):  # bisection: shortfall falls monotonically in the level
+        middle_kw = 0.5 * (low_kw + high_kw)
+        if shortfall(middle_kw) > 0:
+            low_kw = middle_kw
+        else:
+            high_kw = middle_kw
+    return high_kw
 
 
 def time_shared(

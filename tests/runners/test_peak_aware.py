@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gridq import conventions as col
-from gridq.engine.controller import meter_band_kw, settle
+from gridq.engine.controller import held_top_kw, meter_band_kw, settle
 from gridq.engine.forecast import make_provider
 from gridq.engine.run import backtest_rolling
 from gridq.engine.synth import SyntheticSeries, make_timeseries
@@ -19,12 +19,18 @@ from gridq.schemas import GridConnection
 from tests.conftest import PARAMS, REPO, invoke, make_site
 
 
-def _flows(load_kw: list[float], soc_kwh: float, ceiling_kw: list[float]) -> pd.DataFrame:
+def _flows(
+    load_kw: list[float],
+    soc_kwh: float,
+    ceiling_kw: list[float],
+    expected_net_kw: list[float] | None = None,
+) -> pd.DataFrame:
     index = pd.date_range("2025-01-06", periods=len(load_kw), freq="15min", tz="UTC")
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
     planned = pd.DataFrame(0.0, index=index, columns=PLANNED_COLUMNS)
     band_kw = (np.full(len(load_kw), -np.inf), np.array(ceiling_kw))
-    return settle(make_site(), actual, planned, soc_kwh, 0.25, band_kw)
+    expected = None if expected_net_kw is None else np.array(expected_net_kw)
+    return settle(make_site(), actual, planned, soc_kwh, 0.25, band_kw, expected_net_kw=expected)
 
 
 PLANNED_COLUMNS = [
@@ -74,6 +80,31 @@ def test_an_empty_battery_lets_import_pass_the_ceiling():
     flows = _flows([20.0], 1.0, [12.0])
     np.testing.assert_allclose(flows[col.GRID_IMPORT_KW], [16.0])
     np.testing.assert_allclose(flows[col.SOC_KWH], [0.0], atol=1e-12)
+
+
+def test_a_battery_short_of_energy_raises_the_top_by_as_little_as_suffices():
+    # 1 kWh (4 kW over a quarter hour) for an hour of 20 kW expected under a 12 kW top: held
+    # at 12 it empties in the first step and lets 20 kW through; 19 kW holds all four steps.
+    cliff = _flows([20.0] * 4, 1.0, [12.0] * 4)
+    np.testing.assert_allclose(cliff[col.GRID_IMPORT_KW], [16.0, 20.0, 20.0, 20.0])
+    spread = _flows([20.0] * 4, 1.0, [12.0] * 4, expected_net_kw=[20.0] * 4)
+    np.testing.assert_allclose(spread[col.GRID_IMPORT_KW], [19.0] * 4)
+    np.testing.assert_allclose(spread[col.SOC_KWH], [0.75, 0.5, 0.25, 0.0], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("expected_kw", "tops_kw", "spare_kw_steps", "held_kw"),
+    [
+        ([20.0] * 4, [12.0] * 4, 4.0, 19.0),  # 4 x (20 - T) = 4
+        ([20.0] * 4, [12.0] * 4, 40.0, 12.0),  # enough: the top stays
+        ([20.0, 20.0, 5.0, 30.0], [12.0, 12.0, 12.0, np.inf], 8.0, 16.0),  # 2 x (20 - T) = 8
+        ([20.0, 14.0], [12.0, 18.0], 4.0, 16.0),  # 20 - T = 4; 14 kW is under its own top
+        ([20.0, 20.0], [12.0, 12.0], 0.0, 20.0),  # empty: the load itself
+    ],
+)
+def test_the_held_top_by_hand(expected_kw, tops_kw, spare_kw_steps, held_kw):
+    level_kw = held_top_kw(np.array(expected_kw), np.array(tops_kw), spare_kw_steps)
+    assert level_kw == pytest.approx(held_kw, abs=1e-6)
 
 
 @pytest.mark.parametrize("seed", [4, 9])

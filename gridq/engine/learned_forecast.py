@@ -349,21 +349,23 @@ class LearnedForecast:
         values = {series: q[median] for series, q in quantiles.items()}
         return pd.DataFrame(values, index=horizon).join(prices)[list(col.TIMESERIES_COLUMNS)]
 
-    def load_quantile_kw(
+    def high_side_kw(
         self, issued_at: pd.Timestamp, horizon_steps: int, quantile: float
-    ) -> np.ndarray:
-        """The horizon's load at ``quantile`` (one of the options' quantiles) [kW]."""
-        row = self.options.quantiles.index(quantile)
-        return self.quantiles(issued_at, horizon_steps)[col.LOAD_KW][row]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The horizon's load at ``quantile`` and PV at ``1 - quantile`` [kW], from one forecast.
 
-    def pv_quantile_kw(
-        self, issued_at: pd.Timestamp, horizon_steps: int, quantile: float
-    ) -> np.ndarray:
-        """The horizon's PV at ``quantile`` (one of the options' quantiles, to rounding) [kW]."""
-        row = quantile_position(self.options.quantiles, quantile)
-        if row is None:
-            raise InputError(f"the learned forecast has no PV quantile {quantile:g}")
-        return self.quantiles(issued_at, horizon_steps)[col.PV_KW][row]
+        Both must be among the options' quantiles (``RollingOptions`` checks it).
+        """
+        rows = [
+            quantile_position(self.options.quantiles, level) for level in (quantile, 1 - quantile)
+        ]
+        if None in rows:
+            raise InputError(
+                f"the learned forecast has no quantiles {quantile:g} and {1 - quantile:g}; "
+                "add both to rolling.quantiles"
+            )
+        quantiles = self.quantiles(issued_at, horizon_steps)
+        return quantiles[col.LOAD_KW][rows[0]], quantiles[col.PV_KW][rows[1]]
 
     def peak_reserve_kwh(self, issued_at: pd.Timestamp, quantile: float) -> float:
         """Energy to hold for load above ``quantile``: the worst training day's, with margin [kWh].

@@ -79,17 +79,15 @@ def plan_forecast(
     sets the demand target that a busier, cloudier step would need; other steps keep the
     median. Providers without quantiles give ``point`` itself.
     """
-    load_quantile = getattr(provider, "load_quantile_kw", None)
-    pv_quantile = getattr(provider, "pv_quantile_kw", None)
+    high_side = getattr(provider, "high_side_kw", None)
     inside = tariff.demand_steps()
-    if peak_quantile is None or load_quantile is None or not inside.any():
+    if peak_quantile is None or high_side is None or not inside.any():
         return point
-    now, steps = point.index[0], len(point)
+    high_load_kw, low_pv_kw = high_side(point.index[0], len(point), peak_quantile)
     load_kw = point[col.LOAD_KW].to_numpy().copy()
-    load_kw[inside] = load_quantile(now, steps, peak_quantile)[inside]
+    load_kw[inside] = high_load_kw[inside]
     pv_kw = point[col.PV_KW].to_numpy().copy()
-    if pv_quantile is not None:
-        pv_kw[inside] = pv_quantile(now, steps, 1 - peak_quantile)[inside]
+    pv_kw[inside] = low_pv_kw[inside]
     return point.assign(**{col.LOAD_KW: load_kw, col.PV_KW: pv_kw})
 
 

@@ -64,6 +64,7 @@ def settle(
     charging_ceiling_kw: np.ndarray | None = None,
     plan_held_kwh: np.ndarray | None = None,
     expected_net_kw: np.ndarray | None = None,
+    reserve_kwh: float = 0.0,
 ) -> pd.DataFrame:
     """Actual flows when the battery follows ``planned`` and the grid takes the rest.
 
@@ -79,10 +80,15 @@ def settle(
     the load alone imports more, not at all. The plan's discharge is trimmed where it would
     take the SOC below the energy the plan holds at the step's end (``plan_held_kwh`` above the
     minimum, see :func:`held_kwh`; None: nothing held); holding the meter under the band's top
-    may spend it. Where the energy left could not hold the band's top through the rest of
-    the interval on ``expected_net_kw`` (the forecast's median load less PV; None: never), the
-    top rises first: see :func:`held_top_kw`. A step the plan shares between importing and
-    exporting (where export pays more) keeps both: see :func:`time_shared`.
+    may spend it. Given ``expected_net_kw`` (the forecast's median load less PV), the top
+    follows the energy left over the rest of the interval, on that forecast corrected by the
+    last steps' error (:func:`nowcast_net_kw`; :func:`lowest_held_level_kw` finds the level):
+    - where the energy could not hold the top, it rises at once by as little as suffices;
+    - where the top lies above the demand already paid for (``charging_ceiling_kw``: the plan
+      accepts a higher billed peak) and the energy beyond ``reserve_kwh`` can hold a lower
+      level, the meter is held there: a forecast too high sets no peak the battery could shave.
+    A step the plan shares between importing and exporting (where export pays more) keeps
+    both: see :func:`time_shared`.
     """
     battery = site.battery
     eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
@@ -99,6 +105,8 @@ def settle(
         np.inf,
     )
     tops_kw = np.asarray(highs, dtype=float).copy()
+    charge_tops = np.asarray(charge_tops, dtype=float)
+    actual_net_kw = actual[col.LOAD_KW].to_numpy() - actual[col.PV_KW].to_numpy()
     rows = []
     for step, (
         load,
@@ -123,18 +131,31 @@ def settle(
             planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
             planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
             pv_cap_kw.tolist(),
-            np.asarray(charge_tops, dtype=float).tolist(),
+            charge_tops.tolist(),
             np.asarray(helds, dtype=float).tolist(),
             strict=True,
         )
     ):
         # A sequential rule: each step starts from the SOC the last one left.
         if expected_net_kw is not None and np.isfinite(high):
+            error_kw = nowcast_error_kw(actual_net_kw[:step], expected_net_kw[:step])
             spare_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h
-            level_kw = held_top_kw(expected_net_kw[step:], tops_kw[step:], spare_kw)
+            ahead_kw = expected_net_kw[step:] + max(error_kw, 0.0)
+            level_kw = lowest_held_level_kw(ahead_kw, tops_kw[step:], unbounded[step:], spare_kw)
             if level_kw > high:
                 np.maximum(tops_kw[step:], level_kw, out=tops_kw[step:])
                 high = level_kw
+            if high > top:
+                spare_kw = max(soc_kwh - battery.soc_min_kwh - reserve_kwh, 0.0) * eta_d / dt_h
+                high = min(
+                    high,
+                    lowest_held_level_kw(
+                        expected_net_kw[step:] + error_kw,
+                        charge_tops[step:],
+                        tops_kw[step:],
+                        spare_kw,
+                    ),
+                )
         if held > 0:
             spare_kwh = soc_kwh - battery.soc_min_kwh - held + eta_c * planned_charge * dt_h
             discharge = min(discharge, max(spare_kwh, 0.0) * eta_d / dt_h)
@@ -198,23 +219,39 @@ def settle(
     )
 
 
-def held_top_kw(expected_net_kw: np.ndarray, tops_kw: np.ndarray, spare_kw_steps: float) -> float:
-    """The lowest band top from now on that the battery's energy can hold [kW].
+NOWCAST_STEPS = 8
+"""How many of the interval's latest steps estimate the forecast's current error."""
 
-    ``tops_kw`` are the band's tops from this step to the interval's end and
-    ``expected_net_kw`` the net load expected over them; holding a top ``T`` takes
-    ``sum(max(net - max(top, T), 0))`` kW-steps of discharge, and ``spare_kw_steps`` is what
-    the stored energy above the minimum gives. Without a rise the battery would hold the tops
-    until it empties and then let the whole load through (a half-hour's peak jumps to the
-    load); raising them now by as little as suffices spreads the shortfall over the interval.
-    Returns ``tops_kw[0]`` where the energy suffices.
+
+def nowcast_error_kw(actual_net_kw: np.ndarray, expected_net_kw: np.ndarray) -> float:
+    """How far the net load runs above its forecast now: the median of the latest errors [kW].
+
+    The median over the last ``NOWCAST_STEPS`` settled steps, so one machinery spike does not
+    move it; 0 before the first step.
+    """
+    if not len(actual_net_kw):
+        return 0.0
+    latest = slice(max(len(actual_net_kw) - NOWCAST_STEPS, 0), len(actual_net_kw))
+    return float(np.median(actual_net_kw[latest] - expected_net_kw[latest]))
+
+
+def lowest_held_level_kw(
+    expected_net_kw: np.ndarray, floors_kw: np.ndarray, caps_kw: np.ndarray, spare_kw_steps: float
+) -> float:
+    """The lowest level from now on that the battery's energy can hold the meter at [kW].
+
+    Holding a level ``L`` holds each step at ``max(floor, min(L, cap))`` and takes
+    ``sum(max(net - held, 0))`` kW-steps of discharge over ``expected_net_kw``, the net load
+    expected from now to the interval's end; ``spare_kw_steps`` is what the energy gives.
+    Returns ``floors_kw[0]`` where the energy suffices there, else the lowest sufficient level
+    (at most the expected net's maximum).
     """
 
     def shortfall(level_kw: float) -> float:
-        held_kw = np.maximum(tops_kw, level_kw)
+        held_kw = np.maximum(floors_kw, np.minimum(caps_kw, level_kw))
         return float(np.maximum(expected_net_kw - held_kw, 0.0).sum()) - spare_kw_steps
 
-    low_kw = float(tops_kw[0])
+    low_kw = float(floors_kw[0])
     if shortfall(low_kw) <= 0:
         return low_kw
     high_kw = float(max(expected_net_kw.max(), low_kw))

@@ -276,6 +276,7 @@ def solve_windows(
                 charging_ceiling_kw(window_tariff, state.paid_for_kw or {}, length),
                 held_kwh(planned, site.battery.soc_min_kwh, window_tariff.demand_steps()[:length]),
                 (point[col.LOAD_KW].to_numpy() - point[col.PV_KW].to_numpy())[:length],
+                state.soc_reserve_kwh,
             )
         # Plain arrays: 17,520 small frames would hold several hundred MiB.
         values = part[list(col.DISPATCH_COLUMNS)].to_numpy()

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from gridq import conventions as col
-from gridq.engine.controller import held_top_kw, meter_band_kw, settle
+from gridq.engine.controller import (
+    lowest_held_level_kw,
+    meter_band_kw,
+    nowcast_error_kw,
+    settle,
+)
 from gridq.engine.forecast import make_provider
 from gridq.engine.run import backtest_rolling
 from gridq.engine.synth import SyntheticSeries, make_timeseries
@@ -24,13 +29,25 @@ def _flows(
     soc_kwh: float,
     ceiling_kw: list[float],
     expected_net_kw: list[float] | None = None,
+    paid_for_kw: list[float] | None = None,
+    reserve_kwh: float = 0.0,
 ) -> pd.DataFrame:
     index = pd.date_range("2025-01-06", periods=len(load_kw), freq="15min", tz="UTC")
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
     planned = pd.DataFrame(0.0, index=index, columns=PLANNED_COLUMNS)
     band_kw = (np.full(len(load_kw), -np.inf), np.array(ceiling_kw))
     expected = None if expected_net_kw is None else np.array(expected_net_kw)
-    return settle(make_site(), actual, planned, soc_kwh, 0.25, band_kw, expected_net_kw=expected)
+    return settle(
+        make_site(),
+        actual,
+        planned,
+        soc_kwh,
+        0.25,
+        band_kw,
+        None if paid_for_kw is None else np.array(paid_for_kw),
+        expected_net_kw=expected,
+        reserve_kwh=reserve_kwh,
+    )
 
 
 PLANNED_COLUMNS = [
@@ -92,6 +109,46 @@ def test_a_battery_short_of_energy_raises_the_top_by_as_little_as_suffices():
     np.testing.assert_allclose(spread[col.SOC_KWH], [0.75, 0.5, 0.25, 0.0], atol=1e-9)
 
 
+def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
+    # The plan accepts 30 kW where 10 kW is paid for; 20 kW is expected and comes. 2 kWh (8 kW
+    # over a quarter hour) for four steps holds 18 kW: the meter stays there, not at 20 kW.
+    flows = _flows([20.0] * 4, 2.0, [30.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4)
+    np.testing.assert_allclose(flows[col.GRID_IMPORT_KW], [18.0] * 4)
+    np.testing.assert_allclose(flows[col.SOC_KWH], [1.5, 1.0, 0.5, 0.0], atol=1e-9)
+    # The reserve is not spent on it: 1 kWh of 2 held back holds 19 kW.
+    kept = _flows([20.0] * 4, 2.0, [30.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4, reserve_kwh=1.0)
+    np.testing.assert_allclose(kept[col.GRID_IMPORT_KW], [19.0] * 4)
+    # Plenty of energy holds the paid-for 10 kW, never less.
+    full = _flows([20.0] * 4, 20.0, [30.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4)
+    np.testing.assert_allclose(full[col.GRID_IMPORT_KW], [10.0] * 4)
+
+
+def test_the_top_follows_a_load_running_above_its_forecast():
+    # Expected 12 kW under a 12 kW top; 16 kW comes. The first step knows no error and spends
+    # 1 kWh of 3.5; from the second the error is 4 kW, so five steps of 16 kW on 2.5 kWh
+    # (10 kW-steps) are held at 14 kW, where the forecast alone would hold 12 and then empty.
+    flows = _flows([16.0] * 6, 3.5, [12.0] * 6, [12.0] * 6)
+    np.testing.assert_allclose(flows[col.GRID_IMPORT_KW], [12.0] + [14.0] * 5)
+    np.testing.assert_allclose(flows[col.SOC_KWH].iloc[-1], 0.0, atol=1e-9)
+    blind = _flows([16.0] * 6, 3.5, [12.0] * 6)
+    np.testing.assert_allclose(blind[col.GRID_IMPORT_KW], [12.0] * 3 + [14.0, 16.0, 16.0])
+
+
+@pytest.mark.parametrize(
+    ("actual_kw", "expected_kw", "error_kw"),
+    [
+        ([], [], 0.0),
+        ([12.0, 14.0, 13.0], [10.0, 10.0, 10.0], 3.0),
+        # One spike among the latest does not move the median.
+        ([10.0, 10.0, 90.0, 11.0, 11.0], [10.0] * 5, 1.0),
+        # Only the latest eight count.
+        ([100.0] * 3 + [5.0] * 8, [0.0] * 11, 5.0),
+    ],
+)
+def test_the_nowcast_error_by_hand(actual_kw, expected_kw, error_kw):
+    assert nowcast_error_kw(np.array(actual_kw), np.array(expected_kw)) == pytest.approx(error_kw)
+
+
 @pytest.mark.parametrize(
     ("expected_kw", "tops_kw", "spare_kw_steps", "held_kw"),
     [
@@ -103,7 +160,27 @@ def test_a_battery_short_of_energy_raises_the_top_by_as_little_as_suffices():
     ],
 )
 def test_the_held_top_by_hand(expected_kw, tops_kw, spare_kw_steps, held_kw):
-    level_kw = held_top_kw(np.array(expected_kw), np.array(tops_kw), spare_kw_steps)
+    caps_kw = np.full(len(tops_kw), np.inf)
+    level_kw = lowest_held_level_kw(
+        np.array(expected_kw), np.array(tops_kw), caps_kw, spare_kw_steps
+    )
+    assert level_kw == pytest.approx(held_kw, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("expected_kw", "floors_kw", "caps_kw", "spare_kw_steps", "held_kw"),
+    [
+        ([20.0] * 4, [10.0] * 4, [30.0] * 4, 8.0, 18.0),  # 4 x (20 - L) = 8
+        ([20.0] * 4, [10.0] * 4, [30.0] * 4, 100.0, 10.0),  # down to the floor, not below
+        # A later step capped at 12 kW holds there whatever L: 8 of the 10 go to it.
+        ([20.0, 20.0], [10.0, 10.0], [30.0, 12.0], 10.0, 18.0),
+        ([20.0, 20.0], [10.0, 25.0], [30.0, 30.0], 4.0, 16.0),  # the second is under its floor
+    ],
+)
+def test_the_lowest_held_level_by_hand(expected_kw, floors_kw, caps_kw, spare_kw_steps, held_kw):
+    level_kw = lowest_held_level_kw(
+        np.array(expected_kw), np.array(floors_kw), np.array(caps_kw), spare_kw_steps
+    )
     assert level_kw == pytest.approx(held_kw, abs=1e-6)
 
 

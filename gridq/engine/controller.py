@@ -82,7 +82,7 @@ def settle(
     minimum, see :func:`held_kwh`; None: nothing held); holding the meter under the band's top
     may spend it. Given ``expected_net_kw`` (the forecast's median load less PV), the top
     follows the energy left over the rest of the interval, on that forecast corrected by the
-    last steps' error (:func:`nowcast_net_kw`; :func:`lowest_held_level_kw` finds the level):
+    last steps' error (:func:`nowcast_error_kw`; :func:`lowest_held_level_kw` finds the level):
     - where the energy could not hold the top, it rises at once by as little as suffices;
     - where the top lies above the demand already paid for (``charging_ceiling_kw``: the plan
       accepts a higher billed peak) and the energy beyond ``reserve_kwh`` can hold a lower

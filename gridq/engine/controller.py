@@ -206,16 +206,7 @@ def settle(
     return pd.DataFrame(
         rows,
         index=actual.index,
-        columns=[
-            col.LOAD_KW,
-            col.PV_KW,
-            col.GRID_IMPORT_KW,
-            col.GRID_EXPORT_KW,
-            col.BATTERY_CHARGE_KW,
-            col.BATTERY_DISCHARGE_KW,
-            col.PV_CURTAIL_KW,
-            col.SOC_KWH,
-        ],
+        columns=list(col.DISPATCH_COLUMNS),
     )
 
 

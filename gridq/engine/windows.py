@@ -221,6 +221,7 @@ def solve_windows(
             issue - start, issue - start + steps, settled_import_kw
         )
         point = provider.forecast(now, steps)
+        point_kw = {series: point[series].to_numpy() for series in FORECAST_SERIES}
         paid_for = paid_for_kw(evaluated_tariff, peaks_kw)
         forecast = plan_forecast(point, provider, window_tariff, run_config.rolling.peak_quantile)
         state = LiveState(
@@ -275,14 +276,15 @@ def solve_windows(
                 band_kw,
                 charging_ceiling_kw(window_tariff, state.paid_for_kw or {}, length),
                 held_kwh(planned, site.battery.soc_min_kwh, window_tariff.demand_steps()[:length]),
-                (point[col.LOAD_KW].to_numpy() - point[col.PV_KW].to_numpy())[:length],
+                (point_kw[col.LOAD_KW] - point_kw[col.PV_KW])[:length],
                 state.soc_reserve_kwh,
             )
-        # Plain arrays: 17,520 small frames would hold several hundred MiB.
-        values = part[list(col.DISPATCH_COLUMNS)].to_numpy()
+        # Plain arrays: 17,520 small frames would hold several hundred MiB. Both the plan and
+        # the controller give the columns in DISPATCH_COLUMNS order.
+        values = part.to_numpy()
         settled.append(values)
         for series in FORECAST_SERIES:
-            acted_on[series].append(point[series].to_numpy()[:length])
+            acted_on[series].append(point_kw[series][:length])
         soc_kwh = float(values[-1, SOC_POSITION])
         settled_import_kw[applied.start - start : applied.stop - start] = values[:, IMPORT_POSITION]
         _raise_peaks(

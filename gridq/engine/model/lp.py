@@ -17,6 +17,17 @@ import pandas as pd
 INF = np.inf
 
 
+def per_entry(value: object, size: int) -> np.ndarray:
+    """``value`` (a scalar or ``size`` values) as ``size`` floats.
+
+    The fast paths matter: a rolling year describes tens of thousands of families.
+    """
+    if isinstance(value, float | int):
+        return np.full(size, float(value))
+    array = np.asarray(value, dtype=float)
+    return array if array.shape == (size,) else np.broadcast_to(array, size)
+
+
 @dataclass(frozen=True)
 class Coords:
     """Labels along one dimension (``labels[at]``), built into an index only when read.
@@ -86,8 +97,8 @@ class LinearProgram:
         size = len(coords)
         positions = np.arange(self.n_cols, self.n_cols + size)
         self.n_cols += size
-        self.col_lo.append(np.broadcast_to(np.asarray(lo, dtype=float), size))
-        self.col_hi.append(np.broadcast_to(np.asarray(hi, dtype=float), size))
+        self.col_lo.append(per_entry(lo, size))
+        self.col_hi.append(per_entry(hi, size))
         self.integer.append(np.full(size, integer))
         self.variables[name] = Family(positions, coords)
         return positions
@@ -109,8 +120,7 @@ class LinearProgram:
             coords = Coords(f"{name}_row", range(size))
         positions = np.arange(self.n_rows, self.n_rows + size)
         self.n_rows += size
-        low = np.broadcast_to(np.asarray(lo, dtype=float), size)
-        high = np.broadcast_to(np.asarray(hi, dtype=float), size)
+        low, high = per_entry(lo, size), per_entry(hi, size)
         if not (np.isneginf(low).all() or np.isposinf(high).all() or np.array_equal(low, high)):
             raise ValueError(f"rows of {name} must be equalities or one-sided")
         self.row_lo.append(low)
@@ -123,13 +133,13 @@ class LinearProgram:
 
     def add_entries(self, name: str, rows: np.ndarray, columns: np.ndarray, coef: object) -> None:
         """Terms ``coef * x[columns]`` in rows of family ``name`` (one column per row)."""
-        coefficients = np.broadcast_to(np.asarray(coef, dtype=float), len(rows))
-        self.entries[name].append((np.asarray(rows), np.asarray(columns), coefficients))
+        self.entries[name].append(
+            (np.asarray(rows), np.asarray(columns), per_entry(coef, len(rows)))
+        )
 
     def add_cost(self, term: str, columns: np.ndarray, coef: object) -> None:
         """Objective term ``term`` [GBP]: ``sum(coef * x[columns])``."""
-        coefficients = np.broadcast_to(np.asarray(coef, dtype=float), len(columns))
-        self.costs.setdefault(term, []).append((np.asarray(columns), coefficients))
+        self.costs.setdefault(term, []).append((np.asarray(columns), per_entry(coef, len(columns))))
 
     def columns(self, name: str) -> np.ndarray:
         """Positions of variable family ``name``."""

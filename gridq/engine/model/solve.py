@@ -25,6 +25,8 @@ VARIABLE_COLUMNS = {
     names.PV_CURTAIL_KW: col.PV_CURTAIL_KW,
     names.BATTERY_SOC_KWH: col.SOC_KWH,
 }
+DISPATCH_INDEX = pd.Index((col.LOAD_KW, col.PV_KW, *VARIABLE_COLUMNS.values()))
+"""``conventions.DISPATCH_COLUMNS``, built once: a rolling year makes hundreds of tables."""
 
 # HiGHS model status texts, in linopy's termination-condition words.
 HIGHS_CONDITIONS = {
@@ -134,10 +136,12 @@ def dispatch_table(problem: DispatchProblem, values: dict[str, np.ndarray]) -> p
     """The dispatch table from the per-step variables' values."""
     # HiGHS returns values within its tolerances, e.g. -1e-12: clip those to the sign convention
     # (+ 0.0 turns -0.0 into 0.0).
+    block = np.column_stack(
+        [problem.load_kw, problem.pv_kw]
+        + [np.maximum(values[var], 0.0) + 0.0 for var in VARIABLE_COLUMNS]
+    )
     return pd.DataFrame(
-        {col.LOAD_KW: problem.load_kw, col.PV_KW: problem.pv_kw}
-        | {column: np.maximum(values[var], 0.0) + 0.0 for var, column in VARIABLE_COLUMNS.items()},
-        index=pd.DatetimeIndex(problem.time_index, name=col.TIMESTAMP),
+        block, index=problem.time_index.rename(col.TIMESTAMP), columns=DISPATCH_INDEX
     )
 
 

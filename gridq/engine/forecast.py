@@ -36,9 +36,11 @@ class ForecastProvider(Protocol):
 
 def _start(actuals: pd.DataFrame, issued_at: pd.Timestamp) -> int:
     """Position of ``issued_at`` among the actuals' steps."""
-    index = pd.DatetimeIndex(actuals.index)
-    start = int(index.searchsorted(issued_at))
-    if start >= len(index) or index[start] != issued_at:
+    try:
+        start = actuals.index.get_loc(issued_at)
+    except KeyError:
+        start = None
+    if not isinstance(start, int):
         raise InputError(f"forecast issued at {issued_at} is not a step of the timeseries")
     return start
 

@@ -221,7 +221,9 @@ def solve_windows(
             issue - start, issue - start + steps, settled_import_kw
         )
         point = provider.forecast(now, steps)
-        point_kw = {series: point[series].to_numpy() for series in FORECAST_SERIES}
+        point_kw = dict(
+            zip(FORECAST_SERIES, point[list(FORECAST_SERIES)].to_numpy().T, strict=True)
+        )
         paid_for = paid_for_kw(evaluated_tariff, peaks_kw)
         forecast = plan_forecast(point, provider, window_tariff, run_config.rolling.peak_quantile)
         state = LiveState(

@@ -66,21 +66,38 @@ class WindowsResult:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
+HIGH_SIDE_AHEAD = pd.Timedelta(days=1)
+"""How far ahead a plan takes the high side: the second day is left to the median.
+
+Every step is planned again from a nearer forecast before it is operated, while a two-day-ahead
+high quantile is far wider (on spiky commercial load 70-80 kW above the median where the day
+ahead's is 30 kW): taken whole, it set the month's demand target for a day the plan never
+operates, and the first day's energy that target left over went to arbitrage. On 27 seeded
+random commercial windows of 42 days (seeds 2026-2034) the high side over the first day
+alone kept 84.6% of the prescient savings on average against 82.8% over the whole horizon,
+and no window less; over 90 days 85.6% against 85.0%; full years moved by -0.3 and +0.9 points
+(two sites each of seeds 2027 and 2031).
+"""
+
+
 def plan_forecast(
     point: pd.DataFrame,
     provider: ForecastProvider,
     tariff: CompiledTariff,
     peak_quantile: float | None,
 ) -> pd.DataFrame:
-    """The forecast a plan optimises: demand-charge steps on the net load's high side.
+    """The forecast a plan optimises: the day ahead's demand-charge steps on the high side.
 
-    ``point`` is ``provider``'s point forecast from its first step. In those steps the load is
-    its ``peak_quantile`` and PV its ``1 - peak_quantile``, so the plan holds the energy and
-    sets the demand target that a busier, cloudier step would need; other steps keep the
-    median. Providers without quantiles give ``point`` itself.
+    ``point`` is ``provider``'s point forecast from its first step. In the demand-charge steps
+    of its first ``HIGH_SIDE_AHEAD`` the load is its ``peak_quantile`` and PV its
+    ``1 - peak_quantile``, so the plan holds the energy and sets the demand target that a
+    busier, cloudier step would need; other steps keep the median. Providers without
+    quantiles give ``point`` itself.
     """
     high_side = getattr(provider, "high_side_kw", None)
     inside = tariff.demand_steps()
+    if len(point) > 1:
+        inside[int(HIGH_SIDE_AHEAD / (point.index[1] - point.index[0])) :] = False
     if peak_quantile is None or high_side is None or not inside.any():
         return point
     high_load_kw, low_pv_kw = high_side(point.index[0], len(point), peak_quantile)

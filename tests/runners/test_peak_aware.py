@@ -249,7 +249,10 @@ def test_live_plan_holds_the_reserve_and_names_its_import_ceiling():
 # Measured on three seeded pv_demand_charge sites of each of seeds 2026, 2027 and 2030 (42 and
 # 90 days): PV at its P10 in demand-charge steps kept 2-9 points more than at its median.
 def test_demand_charge_steps_plan_on_the_net_loads_high_side():
-    """Load at peak_quantile, PV at its complement: a busier, cloudier step than the median."""
+    """Load at peak_quantile, PV at its complement: a busier, cloudier step than the median.
+
+    Only in the day ahead: the second day of a 48-hour plan keeps the median.
+    """
     example = example_bundle(PARAMS, "commercial_demand_charge")
     series = example.series.model_copy(
         update={"pv_peak_kw": 150.0, "days": 21, "start_utc": pd.Timestamp("2025-05-05", tz="UTC")}
@@ -261,11 +264,14 @@ def test_demand_charge_steps_plan_on_the_net_loads_high_side():
     )
     provider = make_provider("learned", timeseries, site, run_config)
     now = timeseries.index[14 * 96]
-    point = provider.forecast(now, 96)
+    point = provider.forecast(now, 192)
     tariff = compile_tariff(run_config.tariff, timeseries.loc[point.index])
     planned = plan_forecast(point, provider, tariff, 0.9)
-    inside = tariff.demand_steps()
-    quantiles = provider.quantiles(now, 96)
+    pd.testing.assert_frame_equal(planned.iloc[96:], point.iloc[96:])
+    assert tariff.demand_steps()[96:].any()
+    planned, point = planned.iloc[:96], point.iloc[:96]
+    inside = tariff.demand_steps()[:96]
+    quantiles = {series: q[:, :96] for series, q in provider.quantiles(now, 192).items()}
     assert inside.any()
     np.testing.assert_array_equal(
         planned[col.LOAD_KW].to_numpy()[inside], quantiles[col.LOAD_KW][2][inside]

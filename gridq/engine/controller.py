@@ -96,7 +96,9 @@ def settle(
     import_limit_kw = np.inf if site.grid.import_limit_kw is None else site.grid.import_limit_kw
     unbounded = np.full(len(actual), np.inf)
     lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
-    charge_tops = unbounded if charging_ceiling_kw is None else charging_ceiling_kw
+    charge_tops = (
+        unbounded if charging_ceiling_kw is None else np.asarray(charging_ceiling_kw, dtype=float)
+    )
     helds = np.zeros(len(actual)) if plan_held_kwh is None else plan_held_kwh
     planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
     pv_cap_kw = np.where(
@@ -105,7 +107,6 @@ def settle(
         np.inf,
     )
     tops_kw = np.asarray(highs, dtype=float).copy()
-    charge_tops = np.asarray(charge_tops, dtype=float)
     actual_net_kw = actual[col.LOAD_KW].to_numpy() - actual[col.PV_KW].to_numpy()
     rows = []
     for step, (

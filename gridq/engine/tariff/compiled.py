@@ -72,8 +72,8 @@ class PeakCharge:
         if self.ratchet_fraction is None:
             return peaks_kw
         billed = np.maximum(peaks_kw, self.ratchet_floor_kw)
-        for period, earlier in self.ratchet_pairs:
-            billed[period] = max(billed[period], self.ratchet_fraction * peaks_kw[earlier])
+        periods, earlier = self.ratchet_pairs.T
+        np.maximum.at(billed, periods, self.ratchet_fraction * peaks_kw[earlier])
         return billed
 
     def window(

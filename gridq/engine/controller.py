@@ -82,7 +82,8 @@ def settle(
     minimum, see :func:`held_kwh`; None: nothing held); holding the meter under the band's top
     may spend it. Given ``expected_net_kw`` (the forecast's median load less PV), the top
     follows the energy left over the rest of the interval, on that forecast corrected by the
-    last steps' error (:func:`nowcast_error_kw`; :func:`lowest_held_level_kw` finds the level):
+    last steps' error fading ahead (:func:`nowcast_error_kw`, ``NOWCAST_FADE_H``;
+    :func:`lowest_held_level_kw` finds the level):
     - where the energy could not hold the top, it rises at once by as little as suffices;
     - where the top lies above the demand already paid for (``charging_ceiling_kw``: the plan
       accepts a higher billed peak) and the energy beyond ``reserve_kwh`` can hold a lower
@@ -108,6 +109,8 @@ def settle(
     )
     tops_kw = np.asarray(highs, dtype=float).copy()
     actual_net_kw = actual[col.LOAD_KW].to_numpy() - actual[col.PV_KW].to_numpy()
+    # The share of the current error still expected at each lead from now.
+    fading = np.exp(-np.arange(len(actual)) * dt_h / NOWCAST_FADE_H)
     rows = []
     for step, (
         load,
@@ -141,7 +144,7 @@ def settle(
         if expected_net_kw is not None and np.isfinite(high):
             error_kw = nowcast_error_kw(actual_net_kw[:step], expected_net_kw[:step])
             spare_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h
-            ahead_kw = expected_net_kw[step:] + max(error_kw, 0.0)
+            ahead_kw = expected_net_kw[step:] + max(error_kw, 0.0) * fading[: len(actual) - step]
             level_kw = lowest_held_level_kw(ahead_kw, tops_kw[step:], unbounded[step:], spare_kw)
             if level_kw > high:
                 np.maximum(tops_kw[step:], level_kw, out=tops_kw[step:])
@@ -151,7 +154,7 @@ def settle(
                 high = min(
                     high,
                     lowest_held_level_kw(
-                        expected_net_kw[step:] + error_kw,
+                        expected_net_kw[step:] + error_kw * fading[: len(actual) - step],
                         charge_tops[step:],
                         tops_kw[step:],
                         spare_kw,
@@ -213,6 +216,18 @@ def settle(
 
 NOWCAST_STEPS = 8
 """How many of the interval's latest steps estimate the forecast's current error."""
+NOWCAST_FADE_H = 6.0
+"""How long the forecast's current error lasts: it fades as ``exp(-lead / 6 h)``.
+
+A load that runs above its forecast at 14:00 mostly, not wholly, still does at 17:00; carried
+undiminished to the interval's end, the error raised a demand target the battery could have
+held. Measured with the learned forecast on seeded random commercial sites (seeds 2026-2034,
+three sites each, one run): 42 days 84.9% mean against 84.6% undiminished (22 of 27 windows
+up; one Christmas window 55.5% -> 46.9%), 90 days 86.1% against 85.6% (none down more than
+0.4 points), four full years (seeds 2027 and 2031, two sites each) 84.1% against 83.0%, the
+bill 2.0% above the prescient one against 2.2%. 2 h fell to 84.4% (42 days), two windows
+losing 11-15 points.
+"""
 
 
 def nowcast_error_kw(actual_net_kw: np.ndarray, expected_net_kw: np.ndarray) -> float:

@@ -8,6 +8,7 @@ import pytest
 
 from gridq import conventions as col
 from gridq.engine.controller import (
+    NOWCAST_FADE_H,
     lowest_held_level_kw,
     meter_band_kw,
     nowcast_error_kw,
@@ -123,15 +124,37 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
     np.testing.assert_allclose(full[col.GRID_IMPORT_KW], [10.0] * 4)
 
 
+def _fading_sum(steps: int) -> float:
+    """The share of an error expected over ``steps`` quarter hours from now, summed."""
+    return float(sum(np.exp(-lead * 0.25 / NOWCAST_FADE_H) for lead in range(steps)))
+
+
 def test_the_top_follows_a_load_running_above_its_forecast():
     # Expected 12 kW under a 12 kW top; 16 kW comes. The first step knows no error and spends
-    # 1 kWh of 3.5; from the second the error is 4 kW, so five steps of 16 kW on 2.5 kWh
-    # (10 kW-steps) are held at 14 kW, where the forecast alone would hold 12 and then empty.
+    # 1 kWh of 3.5; from the second the error is 4 kW, fading ahead, so the 2.5 kWh (10 kW-steps)
+    # hold five steps of 12 + 4 * fade(lead) kW at the level L where their excess is 10:
+    # L = (5 * 12 + 4 * sum(fade) - 10) / 5 (13.69 kW). The error persists, so the top creeps
+    # up as the battery empties, where the forecast alone would hold 12 and then import 16.
     flows = _flows([16.0] * 6, 3.5, [12.0] * 6, [12.0] * 6)
-    np.testing.assert_allclose(flows[col.GRID_IMPORT_KW], [12.0] + [14.0] * 5)
+    imported = flows[col.GRID_IMPORT_KW].to_numpy()
+    assert imported[0] == pytest.approx(12.0)
+    assert imported[1] == pytest.approx((5 * 12.0 + 4.0 * _fading_sum(5) - 10.0) / 5)
+    assert np.all(np.diff(imported[1:]) > 0)
+    assert imported.max() < 14.5
     np.testing.assert_allclose(flows[col.SOC_KWH].iloc[-1], 0.0, atol=1e-9)
     blind = _flows([16.0] * 6, 3.5, [12.0] * 6)
     np.testing.assert_allclose(blind[col.GRID_IMPORT_KW], [12.0] * 3 + [14.0, 16.0, 16.0])
+
+
+def test_an_error_the_load_sheds_raises_the_top_less_than_one_carried_to_the_end():
+    # 16 kW comes twice where 12 is expected, then 12. After the first step 0.6 kWh (2.4 kW-steps)
+    # is left and the error is 4 kW: faded, the five steps ahead are held at
+    # (5 * 12 + 4 * sum(fade) - 2.4) / 5 = 15.21 kW; carried undiminished, at 16 - 2.4 / 5 = 15.52.
+    flows = _flows([16.0, 16.0, 12.0, 12.0, 12.0, 12.0], 1.6, [12.0] * 6, [12.0] * 6)
+    np.testing.assert_allclose(
+        flows[col.GRID_IMPORT_KW],
+        [12.0, (5 * 12.0 + 4.0 * _fading_sum(5) - 2.4) / 5] + [12.0] * 4,
+    )
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,9 @@ def settle(
     :func:`lowest_held_level_kw` finds the level):
     - where the energy could not hold the top, it rises at once by as little as suffices;
     - where the top lies above the demand already paid for (``charging_ceiling_kw``: the plan
-      accepts a higher billed peak) and the energy beyond ``reserve_kwh`` can hold a lower
-      level, the meter is held there: a forecast too high sets no peak the battery could shave.
+      accepts a higher billed peak) and the energy beyond the reserve still needed
+      (:func:`reserve_still_needed_kwh` of ``reserve_kwh``) can hold a lower level, the meter
+      is held there: a forecast too high sets no peak the battery could shave.
     A step the plan shares between importing and exporting (where export pays more) keeps
     both: see :func:`time_shared`.
     """
@@ -150,11 +151,15 @@ def settle(
                 np.maximum(tops_kw[step:], level_kw, out=tops_kw[step:])
                 high = level_kw
             if high > top:
-                spare_kw = max(soc_kwh - battery.soc_min_kwh - reserve_kwh, 0.0) * eta_d / dt_h
+                corrected_kw = expected_net_kw[step:] + error_kw * fading[: len(actual) - step]
+                kept_kwh = reserve_still_needed_kwh(
+                    reserve_kwh, corrected_kw, np.isfinite(charge_tops[step:]), high, dt_h
+                )
+                spare_kw = max(soc_kwh - battery.soc_min_kwh - kept_kwh, 0.0) * eta_d / dt_h
                 high = min(
                     high,
                     lowest_held_level_kw(
-                        expected_net_kw[step:] + error_kw * fading[: len(actual) - step],
+                        corrected_kw,
                         charge_tops[step:],
                         tops_kw[step:],
                         spare_kw,
@@ -228,6 +233,42 @@ up; one Christmas window 55.5% -> 46.9%), 90 days 86.1% against 85.6% (none down
 bill 2.0% above the prescient one against 2.2%. 2 h fell to 84.4% (42 days), two windows
 losing 11-15 points.
 """
+
+
+RESERVE_SPAN_H = 6.0
+"""Over how many of the last busy hours ahead the peak reserve is let go [h].
+
+The reserve is a whole day's worst excess over the high quantile
+(:meth:`~gridq.engine.learned_forecast.LearnedForecast.peak_reserve_kwh`); held whole until the
+busy hours ended, it was the energy a month's peak was set beside. On a winter day of a seeded
+random site the on-peak load held 180-195 kW to 18:30 and then fell to 45; the battery met the
+month's peak (182 kW, where prescient held 157) at 17:15 with 116 kWh above its minimum and
+ended the day with 100 of them. A spike still to come needs at most the reserve a day's worth
+of busy hours needs, in proportion to the busy hours left. Measured with the learned forecast
+on seeded random commercial sites (seeds 2026-2034, three sites each, one run): 42 days
+86.9% mean against 84.9% held whole (25 of 27 windows up); see the README for 90 days and
+full years. 10 h: 87.0%.
+"""
+AT_RISK_FRAC = 0.75
+"""A demand-charge step ahead is busy where its expected net load reaches this share of the
+top held now."""
+
+
+def reserve_still_needed_kwh(
+    reserve_kwh: float,
+    expected_net_kw: np.ndarray,
+    demand_steps: np.ndarray,
+    top_kw: float,
+    dt_h: float,
+) -> float:
+    """The part of ``reserve_kwh`` still held from now on [kWh].
+
+    The whole reserve while ``RESERVE_SPAN_H`` or more of the steps ahead are busy (demand-charge
+    steps whose ``expected_net_kw`` reaches ``AT_RISK_FRAC`` of ``top_kw``), then in proportion
+    to the busy hours left: none once the busy steps are over.
+    """
+    busy = demand_steps & (expected_net_kw >= AT_RISK_FRAC * top_kw)
+    return reserve_kwh * min(1.0, np.count_nonzero(busy) * dt_h / RESERVE_SPAN_H)
 
 
 def nowcast_error_kw(actual_net_kw: np.ndarray, expected_net_kw: np.ndarray) -> float:

@@ -251,7 +251,8 @@ full years. 10 h: 87.0%.
 """
 AT_RISK_FRAC = 0.75
 """A demand-charge step ahead is busy where its expected net load reaches this share of the
-top held now."""
+top held now. 0.6 (same windows): 42 days 87.2% (three windows up 2-4 points), 90 days 86.8%
+against 86.9% (five down under a point), full years unchanged."""
 
 
 def reserve_still_needed_kwh(

@@ -246,7 +246,7 @@ month's peak (182 kW, where prescient held 157) at 17:15 with 116 kWh above its 
 ended the day with 100 of them. A spike still to come needs at most the reserve a day's worth
 of busy hours needs, in proportion to the busy hours left. Measured with the learned forecast
 on seeded random commercial sites (seeds 2026-2034, three sites each, one run): 42 days
-86.9% mean against 84.9% held whole (25 of 27 windows up); see the README for 90 days and
+86.9% mean against 84.9% held whole (24 of 27 windows up); see the README for 90 days and
 full years. 10 h: 87.0%.
 """
 AT_RISK_FRAC = 0.75

@@ -65,6 +65,7 @@ def settle(
     plan_held_kwh: np.ndarray | None = None,
     expected_net_kw: np.ndarray | None = None,
     reserve_kwh: float = 0.0,
+    demand_steps_ahead: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Actual flows when the battery follows ``planned`` and the grid takes the rest.
 
@@ -87,7 +88,9 @@ def settle(
     - where the energy could not hold the top, it rises at once by as little as suffices;
     - where the top lies above the demand already paid for (``charging_ceiling_kw``: the plan
       accepts a higher billed peak) and the energy beyond the reserve still needed
-      (:func:`reserve_still_needed_kwh` of ``reserve_kwh``) can hold a lower level, the meter
+      (:func:`reserve_still_needed_kwh` of ``reserve_kwh``, counting the busy hours over the
+      next ``RESERVE_LOOKAHEAD_H`` of ``expected_net_kw`` and ``demand_steps_ahead``, the
+      horizon's demand-charge steps; None: the interval's) can hold a lower level, the meter
       is held there: a forecast too high sets no peak the battery could shave.
     A step the plan shares between importing and exporting (where export pays more) keeps
     both: see :func:`time_shared`.
@@ -110,8 +113,12 @@ def settle(
     )
     tops_kw = np.asarray(highs, dtype=float).copy()
     actual_net_kw = actual[col.LOAD_KW].to_numpy() - actual[col.PV_KW].to_numpy()
+    lookahead_steps = round(RESERVE_LOOKAHEAD_H / dt_h)
+    demand_ahead = np.isfinite(charge_tops) if demand_steps_ahead is None else demand_steps_ahead
+    horizon_net_kw = np.zeros(0) if expected_net_kw is None else np.asarray(expected_net_kw)
+    expected_net_kw = None if expected_net_kw is None else horizon_net_kw[: len(actual)]
     # The share of the current error still expected at each lead from now.
-    fading = np.exp(-np.arange(len(actual)) * dt_h / NOWCAST_FADE_H)
+    fading = np.exp(-np.arange(max(len(actual), lookahead_steps)) * dt_h / NOWCAST_FADE_H)
     rows = []
     for step, (
         load,
@@ -152,8 +159,13 @@ def settle(
                 high = level_kw
             if high > top:
                 corrected_kw = expected_net_kw[step:] + error_kw * fading[: len(actual) - step]
+                look = slice(step, min(step + lookahead_steps, len(demand_ahead)))
                 kept_kwh = reserve_still_needed_kwh(
-                    reserve_kwh, corrected_kw, np.isfinite(charge_tops[step:]), high, dt_h
+                    reserve_kwh,
+                    horizon_net_kw[look] + error_kw * fading[: look.stop - look.start],
+                    demand_ahead[look],
+                    high,
+                    dt_h,
                 )
                 spare_kw = max(soc_kwh - battery.soc_min_kwh - kept_kwh, 0.0) * eta_d / dt_h
                 high = min(
@@ -249,6 +261,12 @@ on seeded random commercial sites (seeds 2026-2034, three sites each, one run): 
 86.9% mean against 84.9% held whole (24 of 27 windows up); see the README for 90 days and
 full years. 10 h: 87.0%.
 """
+RESERVE_LOOKAHEAD_H = 12.0
+"""How far ahead the busy hours that keep the reserve are counted [h]: over the plan's horizon,
+not the interval, so an hourly re-plan keeps the reserve for the afternoon's busy hours. Counted
+to the interval's end, nine 42-day commercial windows (seeds 2026-2028, one run) re-planned
+hourly kept 66.6% against 69.7% with the reserve held whole; seed 2027 site 0 51.8% -> 71.9%
+with this lookahead, daily re-plans unchanged (85.06% against 85.05%)."""
 AT_RISK_FRAC = 0.75
 """A demand-charge step ahead is busy where its expected net load reaches this share of the
 top held now. 0.6 (same windows): 42 days 87.2% (three windows up 2-4 points), 90 days 86.8%

@@ -294,8 +294,9 @@ def solve_windows(
                 band_kw,
                 charging_ceiling_kw(window_tariff, state.paid_for_kw or {}, length),
                 held_kwh(planned, site.battery.soc_min_kwh, window_tariff.demand_steps()[:length]),
-                (point_kw[col.LOAD_KW] - point_kw[col.PV_KW])[:length],
+                point_kw[col.LOAD_KW] - point_kw[col.PV_KW],
                 state.soc_reserve_kwh,
+                window_tariff.demand_steps(),
             )
         # Plain arrays: 17,520 small frames would hold several hundred MiB. Both the plan and
         # the controller give the columns in DISPATCH_COLUMNS order.

@@ -33,6 +33,7 @@ def _flows(
     expected_net_kw: list[float] | None = None,
     paid_for_kw: list[float] | None = None,
     reserve_kwh: float = 0.0,
+    demand_steps_ahead: list[bool] | None = None,
 ) -> pd.DataFrame:
     index = pd.date_range("2025-01-06", periods=len(load_kw), freq="15min", tz="UTC")
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
@@ -49,6 +50,7 @@ def _flows(
         None if paid_for_kw is None else np.array(paid_for_kw),
         expected_net_kw=expected,
         reserve_kwh=reserve_kwh,
+        demand_steps_ahead=None if demand_steps_ahead is None else np.array(demand_steps_ahead),
     )
 
 
@@ -128,6 +130,23 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
     assert np.all(np.diff(imported) < 0)
     assert imported.min() > 10.0
     assert kept[col.SOC_KWH].iloc[-1] == pytest.approx(1.0 / 24)
+    # An hour's interval of a plan whose horizon expects twelve busy hours: the busy hours
+    # beyond the interval keep the whole reserve, so 6 kWh (24 kW-steps) hold four steps at
+    # 14 kW and 1 kWh is left. Counted within the interval alone (one busy hour), the reserve
+    # would keep 1/6 kWh at most.
+    hour = _flows(
+        [20.0] * 4,
+        7.0,
+        [24.0] * 4,
+        [20.0] * 48,
+        paid_for_kw=[10.0] * 4,
+        reserve_kwh=1.0,
+        demand_steps_ahead=[True] * 48,
+    )
+    np.testing.assert_allclose(hour[col.GRID_IMPORT_KW], [14.0] * 4)
+    assert hour[col.SOC_KWH].iloc[-1] == pytest.approx(1.0)
+    short = _flows([20.0] * 4, 7.0, [24.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4, reserve_kwh=1.0)
+    assert short[col.SOC_KWH].iloc[-1] < 1.0 / 6 + 1e-9
     # Plenty of energy holds the paid-for 10 kW, never less.
     full = _flows([20.0] * 4, 20.0, [30.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4)
     np.testing.assert_allclose(full[col.GRID_IMPORT_KW], [10.0] * 4)

@@ -420,18 +420,27 @@ def paid_for_kw(
 
 
 def charging_ceiling_kw(
-    tariff: CompiledTariff, paid_for: Mapping[str, np.ndarray], steps: int
+    tariff: CompiledTariff,
+    paid_for: Mapping[str, np.ndarray],
+    steps: int,
+    unavoidable_kw: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per step, the most the site may import while the battery charges [kW].
 
     The demand already paid for in every demand charge the step is in (``paid_for``, by charge
-    and period of ``tariff``; see :func:`paid_for_kw`): charging never sets a billed peak,
-    whatever target a plan accepts. Infinite outside demand charges.
+    and period of ``tariff``; see :func:`paid_for_kw`), raised to the demand the period will
+    bill whatever the battery does (``unavoidable_kw``, the same way; see
+    :func:`~gridq.engine.unavoidable_peak.unavoidable_peak_kw`): charging never sets a billed
+    peak, whatever target a plan accepts. Infinite outside demand charges.
     """
+    raised = {} if unavoidable_kw is None else unavoidable_kw
     return _per_step_kw(
         tariff,
         {
-            charge.name: paid_for.get(charge.name, np.zeros(len(charge.period_names)))
+            charge.name: np.maximum(
+                paid_for.get(charge.name, np.zeros(len(charge.period_names))),
+                raised.get(charge.name, np.zeros(len(charge.period_names))),
+            )
             for charge in tariff.demand_charges
         },
         steps,

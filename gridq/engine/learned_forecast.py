@@ -101,6 +101,10 @@ class LearnedForecast:
     _models: dict[tuple[int, str, int], list[lightgbm.Booster] | None] = field(
         default_factory=dict, repr=False
     )
+    _latest: tuple[tuple[pd.Timestamp, int], dict[str, np.ndarray]] | None = field(
+        default=None, repr=False
+    )
+    """The last horizon's quantiles: a plan reads its median, high and low side in turn."""
 
     def __post_init__(self) -> None:
         """Features of every step and lead, computed once."""
@@ -176,7 +180,12 @@ class LearnedForecast:
         return self._models[key]
 
     def quantiles(self, issued_at: pd.Timestamp, horizon_steps: int) -> dict[str, np.ndarray]:
-        """Per series, an array (quantile x step) of the horizon's forecast, sorted by quantile."""
+        """Per series, an array (quantile x step) of the horizon's forecast, sorted by quantile.
+
+        The arrays are read-only: the last horizon's are kept for the next call.
+        """
+        if self._latest is not None and self._latest[0] == (issued_at, horizon_steps):
+            return self._latest[1]
         start = int(self._index.searchsorted(issued_at))
         if start >= len(self._index) or self._index[start] != issued_at:
             raise InputError(f"forecast issued at {issued_at} is not a step of the timeseries")
@@ -217,6 +226,9 @@ class LearnedForecast:
         load = result[col.LOAD_KW] + self._load_offsets_kw(cut)[:, None]
         load = np.sort(load, axis=0) + self._load_nowcast_kw(start, cut, steps)
         result[col.LOAD_KW] = np.clip(load, 0.0, self._load_ceiling_kw(start))
+        for values in result.values():
+            values.setflags(write=False)
+        self._latest = ((issued_at, horizon_steps), result)
         return result
 
     def _cuts_before(self, cut: int) -> list[int]:

@@ -36,7 +36,9 @@ class LiveState:
     plan is operated on forecasts, None for a prescient plan, which knows its peaks;
     ``ends_run`` makes the plan keep the battery's terminal rule instead of valuing leftover
     energy; ``soc_reserve_kwh`` is energy held above the minimum in demand-charge steps, for
-    load the forecast did not foresee.
+    load the forecast did not foresee; ``unavoidable_kw`` per demand charge name, the demand
+    each period will bill whatever the battery does, up to which charging may also import (see
+    :func:`~gridq.engine.unavoidable_peak.unavoidable_peak_kw`).
     """
 
     now: pd.Timestamp
@@ -45,6 +47,7 @@ class LiveState:
     paid_for_kw: Mapping[str, np.ndarray] | None = None
     ends_run: bool = False
     soc_reserve_kwh: float = 0.0
+    unavoidable_kw: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def plan_window(
             paid_for_kw=state.paid_for_kw,
             prices_ratchet_ahead=True,
             charging_ceiling_kw=charging_ceiling_kw(
-                problem.tariff, state.paid_for_kw, len(forecast)
+                problem.tariff, state.paid_for_kw, len(forecast), state.unavoidable_kw
             ),
         )
     if (

@@ -10,7 +10,7 @@ actual flows. The month-to-date peaks travel between windows as arrays per deman
 period; SOC in kWh.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +31,9 @@ from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.solve import highs_options
 from gridq.engine.plan import LiveState, plan_window
 from gridq.engine.tariff import CompiledTariff, compile_tariff
+from gridq.engine.unavoidable_peak import unavoidable_peak_kw
 from gridq.errors import ConfigError, InputError
-from gridq.schemas import RunConfig, Site
+from gridq.schemas import Battery, RunConfig, Site
 
 SOC_POSITION = col.DISPATCH_COLUMNS.index(col.SOC_KWH)
 IMPORT_POSITION = col.DISPATCH_COLUMNS.index(col.GRID_IMPORT_KW)
@@ -114,6 +115,29 @@ def peak_reserve_kwh(
     """The SOC reserve a plan from ``now`` holds: sized by a provider with quantiles, else 0."""
     reserve = getattr(provider, "peak_reserve_kwh", None)
     return 0.0 if reserve is None or peak_quantile is None else reserve(now, peak_quantile)
+
+
+def low_side_unavoidable_kw(
+    provider: ForecastProvider,
+    now: pd.Timestamp,
+    tariff: CompiledTariff,
+    battery: Battery,
+    soc_kwh: float,
+    dt_h: float,
+    peak_quantile: float | None,
+    paid_for: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """The demand each period of ``tariff`` will bill whatever the battery does, or none.
+
+    From a provider with quantiles: its low side (load at ``1 - peak_quantile``, PV at
+    ``peak_quantile``) through :func:`~gridq.engine.unavoidable_peak.unavoidable_peak_kw`.
+    Other providers give none: a point forecast says nothing of how low the load may come.
+    """
+    low_side = getattr(provider, "high_side_kw", None)
+    if low_side is None or peak_quantile is None or not tariff.demand_charges:
+        return {}
+    load_kw, pv_kw = low_side(now, len(tariff.energy_price_gbp_per_kwh), 1 - peak_quantile)
+    return unavoidable_peak_kw(tariff, load_kw - pv_kw, soc_kwh, battery, dt_h, paid_for)
 
 
 def _raise_peaks(
@@ -241,7 +265,12 @@ def solve_windows(
         # One column at a time: a list selection costs a rolling year half a second.
         point_kw = {series: point[series].to_numpy() for series in FORECAST_SERIES}
         paid_for = paid_for_kw(evaluated_tariff, peaks_kw)
+        window_paid_for = {
+            charge.name: paid_for[charge.name][charge.run_periods()]
+            for charge in window_tariff.demand_charges
+        }
         forecast = plan_forecast(point, provider, window_tariff, run_config.rolling.peak_quantile)
+        perfect = isinstance(provider, PerfectForecast)
         state = LiveState(
             now=now,
             soc_kwh=soc_kwh,
@@ -251,13 +280,20 @@ def solve_windows(
                 charge.name: peaks_kw[charge.name][charge.run_periods()]
                 for charge in window_tariff.demand_charges
             },
-            paid_for_kw=(
-                None
-                if isinstance(provider, PerfectForecast)
-                else {
-                    charge.name: paid_for[charge.name][charge.run_periods()]
-                    for charge in window_tariff.demand_charges
-                }
+            paid_for_kw=None if perfect else window_paid_for,
+            unavoidable_kw=(
+                {}
+                if perfect
+                else low_side_unavoidable_kw(
+                    provider,
+                    now,
+                    window_tariff,
+                    site.battery,
+                    soc_kwh,
+                    step_td / pd.Timedelta(hours=1),
+                    run_config.rolling.peak_quantile,
+                    window_paid_for,
+                )
             ),
         )
         plan = plan_window(site, run_config, state, forecast, highs, window_tariff)
@@ -292,7 +328,9 @@ def solve_windows(
                 soc_kwh,
                 step_td / pd.Timedelta(hours=1),
                 band_kw,
-                charging_ceiling_kw(window_tariff, state.paid_for_kw or {}, length),
+                charging_ceiling_kw(
+                    window_tariff, state.paid_for_kw or {}, length, state.unavoidable_kw
+                ),
                 held_kwh(planned, site.battery.soc_min_kwh, window_tariff.demand_steps()[:length]),
                 point_kw[col.LOAD_KW] - point_kw[col.PV_KW],
                 state.soc_reserve_kwh,

@@ -12,7 +12,7 @@ from gridq.engine.controller import import_ceiling_kw, meter_band_kw, paid_for_k
 from gridq.engine.forecast import ForecastProvider
 from gridq.engine.plan import LiveState, Plan, plan_window
 from gridq.engine.tariff import CompiledTariff, compile_tariff
-from gridq.engine.windows import peak_reserve_kwh, plan_forecast
+from gridq.engine.windows import low_side_unavoidable_kw, peak_reserve_kwh, plan_forecast
 from gridq.schemas import RunConfig, Site
 
 
@@ -49,12 +49,23 @@ def plan_now(
     tariff = compile_tariff(run_config.tariff, point)
     forecast = plan_forecast(point, provider, tariff, options.peak_quantile)
     floor_kw = this_months_floor_kw(tariff, now, run_config.tariff.local_timezone, peak_so_far_kw)
+    paid_for = paid_for_kw(tariff, floor_kw)
     state = LiveState(
         now=now,
         soc_kwh=soc_kwh,
         peak_floor_kw=floor_kw,
-        paid_for_kw=paid_for_kw(tariff, floor_kw),
+        paid_for_kw=paid_for,
         soc_reserve_kwh=peak_reserve_kwh(provider, now, options.peak_quantile),
+        unavoidable_kw=low_side_unavoidable_kw(
+            provider,
+            now,
+            tariff,
+            site.battery,
+            soc_kwh,
+            step_td / pd.Timedelta(hours=1),
+            options.peak_quantile,
+            paid_for,
+        ),
     )
     plan = plan_window(site, run_config, state, forecast, tariff=tariff)
     ceiling_kw = import_ceiling_kw(

@@ -149,6 +149,10 @@ def settle(
         )
     ):
         # A sequential rule: each step starts from the SOC the last one left.
+        if np.isfinite(high) and planned_import >= high - FLOW_TOLERANCE_KW:
+            # The plan discharges to hold its top on the forecast's high side; the actual load
+            # needs only what holds the top, and the rest stays for the load the plan missed.
+            discharge = min(discharge, max(load - pv + planned_charge - high, 0.0))
         if expected_net_kw is not None and np.isfinite(high):
             error_kw = nowcast_error_kw(actual_net_kw[:step], expected_net_kw[:step])
             spare_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h

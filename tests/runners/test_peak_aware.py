@@ -96,6 +96,30 @@ def test_the_battery_holds_import_at_the_ceiling_while_it_has_energy():
     np.testing.assert_allclose(flows[col.SOC_KWH], [5.0, 3.0])
 
 
+@pytest.mark.parametrize(
+    ("planned_import_kw", "load_kw", "discharge_kw"),
+    [
+        # The plan holds its 20 kW top on a 24 kW high side with 4 kW: 18 kW come, none is
+        # needed; 22 kW come, 2 kW hold the top.
+        (20.0, 18.0, 0.0),
+        (20.0, 22.0, 2.0),
+        # A plan importing below its top discharges for the energy price: followed as planned.
+        (5.0, 18.0, 4.0),
+    ],
+)
+def test_a_plan_holding_its_top_discharges_only_what_the_actual_load_needs(
+    planned_import_kw, load_kw, discharge_kw
+):
+    index = pd.date_range("2025-01-06", periods=1, freq="15min", tz="UTC")
+    actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
+    planned = pd.DataFrame(
+        [[0.0, 4.0, planned_import_kw, 0.0, 0.0, 0.0]], index=index, columns=PLANNED_COLUMNS
+    )
+    flows = settle(make_site(), actual, planned, 5.0, 0.25, (np.array([-np.inf]), np.array([20.0])))
+    assert flows[col.BATTERY_DISCHARGE_KW].iloc[0] == pytest.approx(discharge_kw)
+    assert flows[col.GRID_IMPORT_KW].iloc[0] == pytest.approx(load_kw - discharge_kw)
+
+
 def test_an_empty_battery_lets_import_pass_the_ceiling():
     # 1 kWh stored gives at most 4 kW over a quarter hour.
     flows = _flows([20.0], 1.0, [12.0])

@@ -81,7 +81,8 @@ def settle(
     the load alone imports more, not at all. The plan's discharge is trimmed where it would
     take the SOC below the energy the plan holds at the step's end (``plan_held_kwh`` above the
     minimum, see :func:`held_kwh`; None: nothing held); holding the meter under the band's top
-    may spend it. Given ``expected_net_kw`` (the forecast's median load less PV), the top
+    may spend it. Where the plan imports at the band's top its discharge holds the forecast's
+    high side there, so the battery discharges only what holds the top on the actual load. Given ``expected_net_kw`` (the forecast's median load less PV), the top
     follows the energy left over the rest of the interval, on that forecast corrected by the
     last steps' error fading ahead (:func:`nowcast_error_kw`, ``NOWCAST_FADE_H``;
     :func:`lowest_held_level_kw` finds the level):

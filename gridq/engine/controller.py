@@ -82,8 +82,10 @@ def settle(
     take the SOC below the energy the plan holds at the step's end (``plan_held_kwh`` above the
     minimum, see :func:`held_kwh`; None: nothing held); holding the meter under the band's top
     may spend it. Where the plan imports at the band's top its discharge holds the forecast's
-    high side there, so the battery discharges only what holds the top on the actual load. Given ``expected_net_kw`` (the forecast's median load less PV), the top
-    follows the energy left over the rest of the interval, on that forecast corrected by the
+    high side there, so the battery discharges only what holds the top on the actual load.
+    Given ``expected_net_kw`` (the forecast's median load less PV from the interval's first
+    step, over the plan's horizon or at least the interval), the top follows the energy left
+    over the rest of the interval, on that forecast corrected by the
     last steps' error fading ahead (:func:`nowcast_error_kw`, ``NOWCAST_FADE_H``;
     :func:`lowest_held_level_kw` finds the level):
     - where the energy could not hold the top, it rises at once by as little as suffices;

@@ -312,14 +312,14 @@ def solve_windows(
                 window_tariff,
                 plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
                 state.paid_for_kw or {},
-                length,
+                steps,
                 plan.peak_kw,
             )
             band_kw = meter_band_kw(
-                planned,
+                plan.dispatch,
                 site.grid.export_limit_kw,
                 ceiling_kw,
-                window_tariff.demand_steps()[:length],
+                window_tariff.demand_steps(),
             )
             part = settle(
                 site,
@@ -329,7 +329,7 @@ def solve_windows(
                 step_td / pd.Timedelta(hours=1),
                 band_kw,
                 charging_ceiling_kw(
-                    window_tariff, state.paid_for_kw or {}, length, state.unavoidable_kw
+                    window_tariff, state.paid_for_kw or {}, steps, state.unavoidable_kw
                 ),
                 held_kwh(planned, site.battery.soc_min_kwh, window_tariff.demand_steps()[:length]),
                 point_kw[col.LOAD_KW] - point_kw[col.PV_KW],

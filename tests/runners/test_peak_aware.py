@@ -134,6 +134,11 @@ def test_a_battery_short_of_energy_raises_the_top_by_as_little_as_suffices():
     np.testing.assert_allclose(cliff[col.GRID_IMPORT_KW], [16.0, 20.0, 20.0, 20.0])
     spread = _flows([20.0] * 4, 1.0, [12.0] * 4, expected_net_kw=[20.0] * 4)
     np.testing.assert_allclose(spread[col.GRID_IMPORT_KW], [19.0] * 4)
+    # An hour's interval of a plan whose horizon expects two hours of it: 2 kWh (8 kW-steps)
+    # must last eight steps, 19 kW, not the interval's four, 18 kW (then nothing is left).
+    lasting = _flows([20.0] * 4, 2.0, [12.0] * 8, expected_net_kw=[20.0] * 8)
+    np.testing.assert_allclose(lasting[col.GRID_IMPORT_KW], [19.0] * 4)
+    assert lasting[col.SOC_KWH].iloc[-1] == pytest.approx(1.0)
     np.testing.assert_allclose(spread[col.SOC_KWH], [0.75, 0.5, 0.25, 0.0], atol=1e-9)
 
 

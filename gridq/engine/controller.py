@@ -107,13 +107,15 @@ def settle(
     import_limit_kw = np.inf if site.grid.import_limit_kw is None else site.grid.import_limit_kw
     steps = len(actual)
     unbounded = np.full(steps, np.inf)
-    lows, horizon_highs = (-unbounded, unbounded) if band_kw is None else band_kw
+    lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
     lows = np.asarray(lows, dtype=float)[:steps]
+    highs = np.asarray(highs, dtype=float)
     horizon_charge_tops = (
-        unbounded if charging_ceiling_kw is None else np.asarray(charging_ceiling_kw, dtype=float)
+        np.full(max(steps, len(highs)), np.inf)
+        if charging_ceiling_kw is None
+        else np.asarray(charging_ceiling_kw, dtype=float)
     )
     charge_tops = horizon_charge_tops[:steps]
-    highs = np.asarray(horizon_highs, dtype=float)
     helds = np.zeros(len(actual)) if plan_held_kwh is None else plan_held_kwh
     planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
     pv_cap_kw = np.where(
@@ -127,11 +129,9 @@ def settle(
     lookahead_steps = round(RESERVE_LOOKAHEAD_H / dt_h)
     demand_ahead = np.isfinite(highs) if demand_steps_ahead is None else demand_steps_ahead
     horizon_net_kw = np.zeros(0) if expected_net_kw is None else np.asarray(expected_net_kw)
-    expected_net_kw = None if expected_net_kw is None else horizon_net_kw[: len(actual)]
+    expected_net_kw = None if expected_net_kw is None else horizon_net_kw[:steps]
     # The share of the current error still expected at each lead from now.
-    fading = np.exp(-np.arange(max(len(actual), lookahead_steps)) * dt_h / NOWCAST_FADE_H)
-    if charging_ceiling_kw is None:
-        horizon_charge_tops = np.full(max(steps, len(tops_kw)), np.inf)
+    fading = np.exp(-np.arange(max(steps, lookahead_steps)) * dt_h / NOWCAST_FADE_H)
     # How far the energy left must last: the plan's horizon, up to RESERVE_LOOKAHEAD_H.
     horizon_steps = min(len(horizon_net_kw), len(tops_kw), len(horizon_charge_tops))
     rows = []
@@ -153,7 +153,7 @@ def settle(
             actual[col.PV_KW].to_numpy().tolist(),
             planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
             planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
-            np.asarray(lows, dtype=float).tolist(),
+            lows.tolist(),
             tops_kw[:steps].tolist(),
             planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
             planned[col.GRID_EXPORT_KW].to_numpy().tolist(),

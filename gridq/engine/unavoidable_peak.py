@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from gridq.engine.sums import group_sums
 from gridq.engine.tariff import CompiledTariff
 from gridq.engine.tariff.compiled import PeakCharge
 from gridq.schemas import Battery
@@ -79,7 +80,7 @@ def _block_mean_kw(charge: PeakCharge, net_kw: np.ndarray) -> np.ndarray:
     steps = len(net_kw)
     blocks = charge.block_of_step[:steps]
     inside = blocks >= 0
-    sums = np.bincount(blocks[inside], net_kw[inside], minlength=len(charge.block_steps))
+    sums = group_sums(blocks[inside], net_kw[inside], len(charge.block_steps))
     counts = np.bincount(blocks[inside], minlength=len(charge.block_steps))
     averaged = net_kw.copy()
     averaged[inside] = (sums / np.maximum(counts, 1))[blocks[inside]]

@@ -305,9 +305,10 @@ def solve_windows(
         planned = plan.dispatch.iloc[:length]
         # A perfect plan is what happens; settling would also net the import and export of a
         # step the plan shares between importing and exporting, where export pays more.
-        if isinstance(provider, PerfectForecast):
+        if perfect:
             part = planned
         else:
+            demand_steps = window_tariff.demand_steps()
             ceiling_kw = import_ceiling_kw(
                 window_tariff,
                 plan.dispatch[col.GRID_IMPORT_KW].to_numpy(),
@@ -319,7 +320,7 @@ def solve_windows(
                 plan.dispatch,
                 site.grid.export_limit_kw,
                 ceiling_kw,
-                window_tariff.demand_steps(),
+                demand_steps,
             )
             part = settle(
                 site,
@@ -331,10 +332,10 @@ def solve_windows(
                 charging_ceiling_kw(
                     window_tariff, state.paid_for_kw or {}, steps, state.unavoidable_kw
                 ),
-                held_kwh(planned, site.battery.soc_min_kwh, window_tariff.demand_steps()[:length]),
+                held_kwh(planned, site.battery.soc_min_kwh, demand_steps[:length]),
                 point_kw[col.LOAD_KW] - point_kw[col.PV_KW],
                 state.soc_reserve_kwh,
-                window_tariff.demand_steps(),
+                demand_steps,
             )
         # Plain arrays: 17,520 small frames would hold several hundred MiB. Both the plan and
         # the controller give the columns in DISPATCH_COLUMNS order.

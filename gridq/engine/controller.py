@@ -471,6 +471,27 @@ def charging_ceiling_kw(
     )
 
 
+def at_risk_steps(
+    tariff: CompiledTariff, net_kw: np.ndarray, paid_for: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """Per step, whether load above ``net_kw`` could raise a billed peak there.
+
+    A demand-charge step is at risk where ``net_kw`` reaches ``AT_RISK_FRAC`` of the period's
+    top: the demand it already bills (``paid_for``, by charge and period) or the most
+    ``net_kw`` reaches in the period's steps, whichever is higher. Evenings and weekends far
+    below a month's top are not: a spike there sets no peak.
+    """
+    at_risk = np.zeros(len(net_kw), dtype=bool)
+    for charge in tariff.demand_charges:
+        blocks = charge.block_of_step[: len(net_kw)]
+        inside = blocks >= 0
+        periods = charge.block_period[blocks[inside]]
+        top_kw = paid_for.get(charge.name, np.zeros(len(charge.period_names))).astype(float)
+        np.maximum.at(top_kw, periods, net_kw[inside])
+        at_risk[inside] |= net_kw[inside] >= AT_RISK_FRAC * top_kw[periods]
+    return at_risk
+
+
 def held_kwh(planned: pd.DataFrame, soc_min_kwh: float, demand_steps: np.ndarray) -> np.ndarray:
     """Per step, the energy above the minimum the plan holds at the step's end [kWh].
 

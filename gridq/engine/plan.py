@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.controller import charging_ceiling_kw
+from gridq.engine.controller import at_risk_steps, charging_ceiling_kw
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.problem import DispatchProblem, make_problem
 from gridq.engine.model.solve import solve_in_place
@@ -81,7 +81,11 @@ RESERVE_REFILL_H = 4.0
 
 
 def reserve_kwh(problem: DispatchProblem, state: LiveState) -> np.ndarray:
-    """Per step, the reserve held in demand-charge steps.
+    """Per step, the reserve held: in the steps at risk of a new billed peak only.
+
+    Load above the forecast can raise a billed peak only where the forecast comes near the
+    period's top (:func:`~gridq.engine.controller.at_risk_steps`); elsewhere the reserve's
+    energy may earn arbitrage, as long as it is back by the next step at risk.
 
     A reserve spent below its level is refilled over ``RESERVE_REFILL_H`` hours at most as fast
     as the battery may charge (:meth:`DispatchProblem.charge_bound_kw`), so refilling never
@@ -95,7 +99,10 @@ def reserve_kwh(problem: DispatchProblem, state: LiveState) -> np.ndarray:
         battery.charge_efficiency_frac * problem.charge_bound_kw(),
     )
     reachable_kwh = held_kwh + np.cumsum(refill_kw) * problem.dt_h
-    return np.where(problem.tariff.demand_steps(), np.minimum(target_kwh, reachable_kwh), 0.0)
+    at_risk = at_risk_steps(
+        problem.tariff, problem.load_kw - problem.pv_kw, state.paid_for_kw or {}
+    )
+    return np.where(at_risk, np.minimum(target_kwh, reachable_kwh), 0.0)
 
 
 def plan_window(

@@ -9,9 +9,11 @@ import pytest
 from gridq import conventions as col
 from gridq.engine.controller import (
     NOWCAST_FADE_H,
+    at_risk_steps,
     lowest_held_level_kw,
     meter_band_kw,
     nowcast_error_kw,
+    paid_for_kw,
     reserve_still_needed_kwh,
     settle,
 )
@@ -21,7 +23,7 @@ from gridq.engine.synth import SyntheticSeries, make_timeseries
 from gridq.engine.tariff import compile_tariff
 from gridq.engine.windows import plan_forecast
 from gridq.io.params import example_bundle
-from gridq.runners.live import plan_now
+from gridq.runners.live import plan_now, this_months_floor_kw
 from gridq.schemas import GridConnection
 from tests.conftest import PARAMS, REPO, invoke, make_site
 
@@ -342,8 +344,16 @@ def test_live_plan_holds_the_reserve_and_names_its_import_ceiling():
     plan, (_, ceiling_kw) = plan_now(example.site, run_config, provider, now, 400.0, 150.0)
     assert ceiling_kw is not None
     assert ceiling_kw >= 150.0
-    # Starting above it, the plan never dips into the reserve (every step is in a demand charge).
-    assert (plan.dispatch[col.SOC_KWH] >= battery.soc_min_kwh + reserve_kwh - 1e-6).all()
+    # Starting above it, the plan never dips into the reserve where load could set a peak.
+    tariff = compile_tariff(run_config.tariff, plan.dispatch)
+    paid_for = paid_for_kw(
+        tariff, this_months_floor_kw(tariff, now, run_config.tariff.local_timezone, 150.0)
+    )
+    net_kw = (plan.dispatch[col.LOAD_KW] - plan.dispatch[col.PV_KW]).to_numpy()
+    at_risk = at_risk_steps(tariff, net_kw, paid_for)
+    assert at_risk.any()
+    held_kwh = plan.dispatch[col.SOC_KWH].to_numpy()[at_risk] - battery.soc_min_kwh
+    assert (held_kwh >= reserve_kwh - 1e-6).all()
 
 
 # Measured on three seeded pv_demand_charge sites of each of seeds 2026, 2027 and 2030 (42 and

@@ -188,3 +188,17 @@ def test_the_peak_reserve_is_the_worst_training_day_with_its_margin(monkeypatch)
     )
     assert worst_day_kwh > 0, "some training day's load passed its P90"
     assert margined == pytest.approx(1.5 * worst_day_kwh)
+
+
+def test_a_short_history_raises_the_reserve_by_the_square_root_of_its_shortfall(monkeypatch):
+    """Seven training days hold twice the reserve four weeks' margin would: sqrt(28 / 7)."""
+    from gridq.engine import learned_forecast
+
+    actuals = _site_year(3, "commercial", 14)
+    site, run_config = make_site(), make_run_config()
+    issued_at = actuals.index[7 * STEPS_PER_DAY + 8]
+    week = make_provider("learned", actuals, site, run_config).peak_reserve_kwh(issued_at, 0.9)
+    monkeypatch.setattr(learned_forecast, "SHORT_HISTORY_DAYS", 7.0)
+    unraised = make_provider("learned", actuals, site, run_config).peak_reserve_kwh(issued_at, 0.9)
+    assert unraised > 0, "some training day's load passed its P90"
+    assert week == pytest.approx(2.0 * unraised)

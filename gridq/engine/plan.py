@@ -35,7 +35,7 @@ class LiveState:
     :func:`~gridq.engine.controller.paid_for_kw`), which no charging may exceed: set when the
     plan is operated on forecasts, None for a prescient plan, which knows its peaks;
     ``ends_run`` makes the plan keep the battery's terminal rule instead of valuing leftover
-    energy; ``soc_reserve_kwh`` is energy held above the minimum in demand-charge steps, for
+    energy; ``soc_reserve_kwh`` is energy held above the minimum in the steps at risk, for
     load the forecast did not foresee; ``unavoidable_kw`` per demand charge name, the demand
     each period will bill whatever the battery does, up to which charging may also import (see
     :func:`~gridq.engine.unavoidable_peak.unavoidable_peak_kw`).

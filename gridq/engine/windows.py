@@ -337,12 +337,14 @@ def solve_windows(
                 state.soc_reserve_kwh,
                 demand_steps,
             )
-        # Plain arrays: 17,520 small frames would hold several hundred MiB. Both the plan and
-        # the controller give the columns in DISPATCH_COLUMNS order.
-        values = part.to_numpy()
+        # Plain arrays, copied: 17,520 small frames, or views that keep each whole plan and
+        # forecast alive, held several hundred MiB (a year re-planned every 30 minutes peaked
+        # at 618 MiB on views). Both the plan and the controller give the columns in
+        # DISPATCH_COLUMNS order.
+        values = part.to_numpy().copy()
         settled.append(values)
         for series in FORECAST_SERIES:
-            acted_on[series].append(point_kw[series][:length])
+            acted_on[series].append(point_kw[series][:length].copy())
         soc_kwh = float(values[-1, SOC_POSITION])
         settled_import_kw[applied.start - start : applied.stop - start] = values[:, IMPORT_POSITION]
         _raise_peaks(

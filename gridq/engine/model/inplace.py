@@ -4,7 +4,8 @@ A rolling run solves hundreds of windows of one shape. Passing each as a new mod
 away HiGHS's basis; changing only the costs, bounds, right-hand sides and coefficients that
 differ keeps it, so the dual simplex starts from the last optimum. Where the structure changes
 (a window crosses into a new billing period, or the steps where export pays more move), the
-model is passed anew.
+model is passed anew, starting from the last basis wherever a family of columns or rows kept
+its size (:func:`carried_basis`).
 """
 
 from collections.abc import Callable
@@ -29,6 +30,37 @@ def presolve(lp: MatrixLP, warm: bool) -> str:
     return "off" if warm and not lp.integer.any() else "choose"
 
 
+def carried_basis(
+    lp: MatrixLP, last: MatrixLP, last_basis: highspy.HighsBasis
+) -> highspy.HighsBasis:
+    """A starting basis for ``lp`` from ``last``'s optimal one, family by family.
+
+    Families of the same name and size keep their statuses position by position, as an
+    update in place would; new or resized ones start nonbasic at their lower bound (columns)
+    or basic (rows). HiGHS completes the result into a valid basis (it is marked alien).
+
+    A daily re-plan's structure changes with the week (weekday and weekend demand blocks):
+    220 of a rolling year's 365 windows. Starting them from no basis took a third of the loop.
+    """
+    old_cols = np.asarray(last_basis.col_status, dtype=object)
+    old_rows = np.asarray(last_basis.row_status, dtype=object)
+    cols = np.full(lp.matrix.shape[1], highspy.HighsBasisStatus.kLower, dtype=object)
+    rows = np.full(lp.matrix.shape[0], highspy.HighsBasisStatus.kBasic, dtype=object)
+    for statuses, old_statuses, families, last_families in (
+        (cols, old_cols, lp.columns, last.columns),
+        (rows, old_rows, lp.rows, last.rows),
+    ):
+        for name, positions in families.items():
+            old = last_families.get(name)
+            if old is not None and len(old) == len(positions):
+                statuses[positions] = old_statuses[old]
+    basis = highspy.HighsBasis()
+    basis.col_status = cols.tolist()
+    basis.row_status = rows.tolist()
+    basis.alien = True
+    return basis
+
+
 def _changed(new: np.ndarray, old: np.ndarray) -> np.ndarray:
     return np.flatnonzero(new != old).astype(np.int32)
 
@@ -37,10 +69,18 @@ class InPlaceHighs:
     """One ``highspy.Highs`` that solves a sequence of :class:`MatrixLP` of similar structure."""
 
     def __init__(
-        self, options: dict[str, Any], after_solve: Callable[[MatrixLP], None] | None = None
+        self,
+        options: dict[str, Any],
+        after_solve: Callable[[MatrixLP], None] | None = None,
+        carry_basis: bool = True,
     ) -> None:
-        """``after_solve``, if given, sees each LP once HiGHS has solved it (the bench's twin)."""
+        """``after_solve``, if given, sees each LP once HiGHS has solved it (the bench's twin).
+
+        ``carry_basis`` starts a model passed anew from the last basis (:func:`carried_basis`);
+        without it, as a plain highspy loop would, from none.
+        """
         self.after_solve = after_solve
+        self.carry_basis = carry_basis
         self.highs = highspy.Highs()
         self.highs.silent()
         self.options = dict(options)
@@ -52,6 +92,8 @@ class InPlaceHighs:
         """The presolve option of the last solve."""
         self.passes = 0
         self.updates = 0
+        self.carried = 0
+        """Models passed anew that started from the last basis."""
 
     @staticmethod
     def _same_structure(lp: MatrixLP, last: MatrixLP) -> bool:
@@ -61,6 +103,14 @@ class InPlaceHighs:
             and np.array_equal(last.matrix.indices, lp.matrix.indices)
             and np.array_equal(last.integer, lp.integer)
         )
+
+    def _last_basis(self, lp: MatrixLP) -> highspy.HighsBasis | None:
+        """The start for ``lp`` passed anew: the last basis carried over, or None."""
+        last = self._last
+        if not self.carry_basis or last is None or lp.integer.any():
+            return None
+        basis = self.highs.getBasis()
+        return carried_basis(lp, last, basis) if basis.valid else None
 
     def _pass(self, lp: MatrixLP) -> None:
         matrix = lp.matrix
@@ -117,8 +167,10 @@ class InPlaceHighs:
             self._update(lp, last)
             updating = True
         else:
+            basis = self._last_basis(lp)
             self._pass(lp)
-            updating = False
+            updating = basis is not None and self.highs.setBasis(basis) == highspy.HighsStatus.kOk
+            self.carried += updating
         self._last = lp
         self.presolve = presolve(lp, warm=updating)
         self.highs.setOptionValue("presolve", self.presolve)

@@ -150,11 +150,11 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
     flows = _flows([20.0] * 4, 2.0, [30.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4)
     np.testing.assert_allclose(flows[col.GRID_IMPORT_KW], [18.0] * 4)
     np.testing.assert_allclose(flows[col.SOC_KWH], [1.5, 1.0, 0.5, 0.0], atol=1e-9)
-    # With six busy hours ahead (20 kW reaches 3/4 of a 24 kW top) the reserve is not spent:
-    # 1 kWh of 7 held back leaves 24 kW-steps for 24 steps, 19 kW. Each step lets go 1/24 of
-    # it, so the level falls, until the last step keeps only that.
+    # With six busy hours ahead (20 kW reaches 3/4 of a 24 kW top) 6/11 of an 11/6 kWh reserve
+    # is kept: 1 kWh of 7 held back leaves 24 kW-steps for 24 steps, 19 kW. Each step lets go
+    # 1/24 of it, so the level falls, until the last step keeps only that.
     kept = _flows(
-        [20.0] * 24, 7.0, [24.0] * 24, [20.0] * 24, paid_for_kw=[10.0] * 24, reserve_kwh=1.0
+        [20.0] * 24, 7.0, [24.0] * 24, [20.0] * 24, paid_for_kw=[10.0] * 24, reserve_kwh=11 / 6
     )
     imported = kept[col.GRID_IMPORT_KW].to_numpy()
     assert imported[0] == pytest.approx(19.0)
@@ -164,7 +164,7 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
     # An hour's interval of a plan whose horizon expects twelve busy hours: the busy hours
     # beyond the interval keep the whole reserve, so 6 kWh (24 kW-steps) hold four steps at
     # 14 kW and 1 kWh is left. Counted within the interval alone (one busy hour), the reserve
-    # would keep 1/6 kWh at most.
+    # would keep 1/11 kWh at most.
     hour = _flows(
         [20.0] * 4,
         7.0,
@@ -177,7 +177,7 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
     np.testing.assert_allclose(hour[col.GRID_IMPORT_KW], [14.0] * 4)
     assert hour[col.SOC_KWH].iloc[-1] == pytest.approx(1.0)
     short = _flows([20.0] * 4, 7.0, [24.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4, reserve_kwh=1.0)
-    assert short[col.SOC_KWH].iloc[-1] < 1.0 / 6 + 1e-9
+    assert short[col.SOC_KWH].iloc[-1] < 1.0 / 11 + 1e-9
     # Plenty of energy holds the paid-for 10 kW, never less.
     full = _flows([20.0] * 4, 20.0, [30.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4)
     np.testing.assert_allclose(full[col.GRID_IMPORT_KW], [10.0] * 4)
@@ -186,11 +186,11 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
 @pytest.mark.parametrize(
     ("expected_kw", "demand", "kept_kwh"),
     [
-        # Two busy hours of quarter hours keep 2/6 of a 6 kWh reserve.
+        # Two busy hours of quarter hours keep 2/11 of an 11 kWh reserve.
         ([20.0] * 8, [True] * 8, 2.0),
-        # Six busy hours or more keep all of it.
-        ([20.0] * 24, [True] * 24, 6.0),
-        ([20.0] * 30, [True] * 30, 6.0),
+        # Eleven busy hours or more keep all of it.
+        ([20.0] * 44, [True] * 44, 11.0),
+        ([20.0] * 50, [True] * 50, 11.0),
         # 10 kW is under 3/4 of the 24 kW top: one busy hour.
         ([20.0] * 4 + [10.0] * 4, [True] * 8, 1.0),
         # Outside demand charges nothing is at risk.
@@ -199,7 +199,7 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
 )
 def test_the_reserve_still_needed_by_hand(expected_kw, demand, kept_kwh):
     assert reserve_still_needed_kwh(
-        6.0, np.array(expected_kw), np.array(demand), 24.0, 0.25
+        11.0, np.array(expected_kw), np.array(demand), 24.0, 0.25
     ) == pytest.approx(kept_kwh)
 
 

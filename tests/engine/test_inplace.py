@@ -12,18 +12,23 @@ from gridq.errors import SolverError
 from gridq.io.bundle import read_bundle
 
 
-def test_an_updated_model_gives_the_answer_of_a_fresh_one(example_bundles):
-    inputs = read_bundle(example_bundles["export_limited_pv"])
-    whole = make_problem(inputs.site, inputs.run_config, inputs.timeseries)
-    highs = InPlaceHighs(highs_options(whole.solver))
+def _daily_windows(inputs, days: int):
+    """Two-day windows starting at each of ``days`` midnights, each valuing leftover energy."""
     day = 96
-    for start in range(0, 5 * day, day):
+    for start in range(0, days * day, day):
         window = inputs.timeseries.iloc[start : start + 2 * day]
-        problem = replace(
+        yield replace(
             make_problem(inputs.site, inputs.run_config, window),
             terminal_soc_min_kwh=None,
             terminal_value_gbp_per_kwh=0.1,
         )
+
+
+def test_an_updated_model_gives_the_answer_of_a_fresh_one(example_bundles):
+    inputs = read_bundle(example_bundles["export_limited_pv"])
+    whole = make_problem(inputs.site, inputs.run_config, inputs.timeseries)
+    highs = InPlaceHighs(highs_options(whole.solver))
+    for problem in _daily_windows(inputs, 5):
         updated = solve_in_place(problem, highs)
         fresh = solve_in_place(problem)
         assert updated.objective_gbp == pytest.approx(fresh.objective_gbp, rel=1e-9, abs=1e-9)
@@ -42,14 +47,7 @@ def test_a_model_passed_anew_from_the_last_basis_gives_the_answer_of_a_fresh_one
     whole = make_problem(inputs.site, inputs.run_config, inputs.timeseries)
     carrying = InPlaceHighs(highs_options(whole.solver))
     plain = InPlaceHighs(highs_options(whole.solver), carry_basis=False)
-    day = 96
-    for start in range(0, 8 * day, day):
-        window = inputs.timeseries.iloc[start : start + 2 * day]
-        problem = replace(
-            make_problem(inputs.site, inputs.run_config, window),
-            terminal_soc_min_kwh=None,
-            terminal_value_gbp_per_kwh=0.1,
-        )
+    for problem in _daily_windows(inputs, 8):
         fresh = solve_in_place(problem).objective_gbp
         for highs in (carrying, plain):
             solved = solve_in_place(problem, highs).objective_gbp

@@ -66,6 +66,7 @@ def settle(
     expected_net_kw: np.ndarray | None = None,
     reserve_kwh: float = 0.0,
     demand_steps_ahead: np.ndarray | None = None,
+    spike_reserve_kwh: float = 0.0,
 ) -> pd.DataFrame:
     """Actual flows when the battery follows ``planned`` and the grid takes the rest.
 
@@ -95,9 +96,9 @@ def settle(
     - where the energy could not hold the top, it rises at once by as little as suffices;
     - where the top lies above the demand already paid for (``charging_ceiling_kw``: the plan
       accepts a higher billed peak) and the energy beyond the reserve still needed
-      (:func:`reserve_still_needed_kwh` of ``reserve_kwh``, counting the busy hours over the
-      same lookahead) can hold a lower level, the meter is held there: a forecast too high
-      sets no peak the battery could shave.
+      (:func:`reserve_still_needed_kwh` of ``reserve_kwh``, at least ``spike_reserve_kwh``,
+      counting the busy hours over the same lookahead) can hold a lower level, the meter is
+      held there: a forecast too high sets no peak the battery could shave.
     A step the plan shares between importing and exporting (where export pays more) keeps
     both: see :func:`time_shared`.
     """
@@ -189,6 +190,7 @@ def settle(
                     demand_ahead[look],
                     high,
                     dt_h,
+                    spike_reserve_kwh,
                 )
                 spare_kw = max(soc_kwh - battery.soc_min_kwh - kept_kwh, 0.0) * eta_d / dt_h
                 high = min(
@@ -315,15 +317,28 @@ def reserve_still_needed_kwh(
     demand_steps: np.ndarray,
     top_kw: float,
     dt_h: float,
+    spike_reserve_kwh: float = 0.0,
 ) -> float:
     """The part of ``reserve_kwh`` still held from now on [kWh].
 
     The whole reserve while ``RESERVE_SPAN_H`` or more of the steps ahead are busy (demand-charge
     steps whose ``expected_net_kw`` reaches ``AT_RISK_FRAC`` of ``top_kw``), then in proportion
-    to the busy hours left: none once the busy steps are over.
+    to the busy hours left, but never less than one spike's energy (``spike_reserve_kwh``, at
+    most the reserve) while any busy step remains: none once the busy steps are over.
+
+    One spike needs its energy whatever the hour. Released in proportion alone, the reserve was
+    all but gone in the last busy hour: on twelve seeded random full years (seeds 2027,
+    2031-2033, 2035 and 2036, two sites each) 17 months billed a monthly peak 10 kW or more
+    above the prescient one that was set with the battery within 5 kWh of its minimum, every one
+    at 17:30-18:15 local, as the on-peak window closes and the monthly charge's busy half hour
+    goes on (seed 2036, site 1: 262 kW on 1 May 2025 at 18:15 against a forecast of 154, which
+    the ratchet carried for ten months). Measured in the README (full years and windows).
     """
     busy = demand_steps & (expected_net_kw >= AT_RISK_FRAC * top_kw)
-    return reserve_kwh * min(1.0, np.count_nonzero(busy) * dt_h / RESERVE_SPAN_H)
+    if not busy.any():
+        return 0.0
+    share = min(1.0, np.count_nonzero(busy) * dt_h / RESERVE_SPAN_H)
+    return max(reserve_kwh * share, min(spike_reserve_kwh, reserve_kwh))
 
 
 def nowcast_error_kw(actual_net_kw: np.ndarray, expected_net_kw: np.ndarray) -> float:

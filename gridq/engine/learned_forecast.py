@@ -105,7 +105,10 @@ class LearnedForecast:
         default_factory=dict, repr=False
     )
     _chosen: dict[tuple[int, str, int], np.ndarray] = field(default_factory=dict, repr=False)
-    _reserves: dict[tuple[int, float], float] = field(default_factory=dict, repr=False)
+    # By (cut, quantile): the worst training day's and step's excess, margined [kWh].
+    _reserves: dict[tuple[int, float], tuple[float, float]] = field(
+        default_factory=dict, repr=False
+    )
     _persistence: dict[int, float] = field(default_factory=dict, repr=False)
     _offsets: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _models: dict[tuple[int, str, int], list[lightgbm.Booster] | None] = field(
@@ -396,13 +399,26 @@ class LearnedForecast:
         ``quantile`` forecast, summed over the day; the reserve is the largest such day times
         ``RESERVE_MARGIN``, raised while the window holds fewer than ``SHORT_HISTORY_DAYS``.
         """
+        return self._excess_kwh(issued_at, quantile)[0]
+
+    def spike_reserve_kwh(self, issued_at: pd.Timestamp, quantile: float) -> float:
+        """Energy one spike above ``quantile`` needs: the worst training step's, with margin [kWh].
+
+        As :meth:`peak_reserve_kwh`, but the largest excess of one step rather than one day, and
+        not raised for a short history: a week holds several machinery spikes, and the worst of
+        them is near the worst to come, where a day's total varies far more.
+        """
+        return self._excess_kwh(issued_at, quantile)[1]
+
+    def _excess_kwh(self, issued_at: pd.Timestamp, quantile: float) -> tuple[float, float]:
+        """The worst training day's and the worst training step's excess, with margin [kWh]."""
         cut = self._cut(issued_at)
         key = (cut, quantile)
         if key not in self._reserves:
             models = self._train(cut, col.LOAD_KW, 1)
             low = int(self._index.searchsorted(self._index[cut] - self.options.training_window))
             if models is None:
-                self._reserves[key] = 0.0
+                self._reserves[key] = (0.0, 0.0)
             else:
                 model = models[self.options.quantiles.index(quantile)]
                 actual = self.actuals[col.LOAD_KW].to_numpy(dtype=float)[low:cut]
@@ -415,9 +431,10 @@ class LearnedForecast:
                 days = (self._index[low:cut] - self._index[low]) // pd.Timedelta(days=1)
                 dt_h = self._step / pd.Timedelta(hours=1)
                 trained_days = (self._index[cut] - self._index[low]) / pd.Timedelta(days=1)
+                short_history = max(1.0, np.sqrt(SHORT_HISTORY_DAYS / trained_days))
+                worst_day_kwh = float(np.bincount(np.asarray(days), weights=excess).max() * dt_h)
                 self._reserves[key] = (
-                    RESERVE_MARGIN
-                    * max(1.0, np.sqrt(SHORT_HISTORY_DAYS / trained_days))
-                    * float(np.bincount(np.asarray(days), weights=excess).max() * dt_h)
+                    RESERVE_MARGIN * short_history * worst_day_kwh,
+                    RESERVE_MARGIN * float(excess.max() * dt_h),
                 )
         return self._reserves[key]

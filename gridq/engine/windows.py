@@ -117,6 +117,14 @@ def peak_reserve_kwh(
     return 0.0 if reserve is None or peak_quantile is None else reserve(now, peak_quantile)
 
 
+def spike_reserve_kwh(
+    provider: ForecastProvider, now: pd.Timestamp, peak_quantile: float | None
+) -> float:
+    """The least of the reserve the controller keeps while busy steps remain: one spike's."""
+    spike = getattr(provider, "spike_reserve_kwh", None)
+    return 0.0 if spike is None or peak_quantile is None else spike(now, peak_quantile)
+
+
 def low_side_unavoidable_kw(
     provider: ForecastProvider,
     now: pd.Timestamp,
@@ -336,6 +344,7 @@ def solve_windows(
                 point_kw[col.LOAD_KW] - point_kw[col.PV_KW],
                 state.soc_reserve_kwh,
                 demand_steps,
+                spike_reserve_kwh(provider, now, run_config.rolling.peak_quantile),
             )
         # Plain arrays, copied: 17,520 small frames, or views that keep each whole plan and
         # forecast alive, held several hundred MiB (a year re-planned every 30 minutes peaked

@@ -190,6 +190,27 @@ def test_the_peak_reserve_is_the_worst_training_day_with_its_margin(monkeypatch)
     assert margined == pytest.approx(1.5 * worst_day_kwh)
 
 
+def test_the_spike_reserve_is_the_worst_training_step_with_the_same_margin(monkeypatch):
+    """One step's worst excess: under the day's, above a day's average step, margined alike."""
+    from gridq.engine import learned_forecast
+
+    actuals = _site_year(3, "commercial", 35)
+    site, run_config = make_site(), make_run_config()
+    # Thirty training days: no short-history raise on either.
+    issued_at = actuals.index[30 * STEPS_PER_DAY]
+    provider = make_provider("learned", actuals, site, run_config)
+    spike_kwh, day_kwh = (
+        provider.spike_reserve_kwh(issued_at, 0.9),
+        provider.peak_reserve_kwh(issued_at, 0.9),
+    )
+    assert 0 < spike_kwh < day_kwh
+    # A day's excess over its 96 steps is at most 96 times its worst step's.
+    assert spike_kwh * STEPS_PER_DAY >= day_kwh
+    monkeypatch.setattr(learned_forecast, "RESERVE_MARGIN", 1.0)
+    unmargined = make_provider("learned", actuals, site, run_config)
+    assert spike_kwh == pytest.approx(1.5 * unmargined.spike_reserve_kwh(issued_at, 0.9))
+
+
 def test_a_short_history_raises_the_reserve_by_the_square_root_of_its_shortfall(monkeypatch):
     """Seven training days hold twice the reserve four weeks' margin would: sqrt(28 / 7)."""
     from gridq.engine import learned_forecast
@@ -202,3 +223,11 @@ def test_a_short_history_raises_the_reserve_by_the_square_root_of_its_shortfall(
     unraised = make_provider("learned", actuals, site, run_config).peak_reserve_kwh(issued_at, 0.9)
     assert unraised > 0, "some training day's load passed its P90"
     assert week == pytest.approx(2.0 * unraised)
+    # One spike's worst is seen within a week: the spike reserve is not raised.
+    spike_kwh = make_provider("learned", actuals, site, run_config).spike_reserve_kwh(
+        issued_at, 0.9
+    )
+    monkeypatch.setattr(learned_forecast, "SHORT_HISTORY_DAYS", 28.0)
+    raised = make_provider("learned", actuals, site, run_config)
+    assert raised.spike_reserve_kwh(issued_at, 0.9) == pytest.approx(spike_kwh)
+    assert raised.peak_reserve_kwh(issued_at, 0.9) == pytest.approx(week)

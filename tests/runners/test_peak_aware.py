@@ -36,6 +36,7 @@ def _flows(
     paid_for_kw: list[float] | None = None,
     reserve_kwh: float = 0.0,
     demand_steps_ahead: list[bool] | None = None,
+    spike_reserve_kwh: float = 0.0,
 ) -> pd.DataFrame:
     index = pd.date_range("2025-01-06", periods=len(load_kw), freq="15min", tz="UTC")
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
@@ -53,6 +54,7 @@ def _flows(
         expected_net_kw=expected,
         reserve_kwh=reserve_kwh,
         demand_steps_ahead=None if demand_steps_ahead is None else np.array(demand_steps_ahead),
+        spike_reserve_kwh=spike_reserve_kwh,
     )
 
 
@@ -178,6 +180,18 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
     assert hour[col.SOC_KWH].iloc[-1] == pytest.approx(1.0)
     short = _flows([20.0] * 4, 7.0, [24.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4, reserve_kwh=1.0)
     assert short[col.SOC_KWH].iloc[-1] < 1.0 / 11 + 1e-9
+    # One spike's 0.5 kWh stays to the last busy step: 6.5 kWh (26 kW-steps) hold 13.5 kW.
+    spiked = _flows(
+        [20.0] * 4,
+        7.0,
+        [24.0] * 4,
+        [20.0] * 4,
+        paid_for_kw=[10.0] * 4,
+        reserve_kwh=1.0,
+        spike_reserve_kwh=0.5,
+    )
+    np.testing.assert_allclose(spiked[col.GRID_IMPORT_KW], [13.5] * 4)
+    assert spiked[col.SOC_KWH].iloc[-1] == pytest.approx(0.5)
     # Plenty of energy holds the paid-for 10 kW, never less.
     full = _flows([20.0] * 4, 20.0, [30.0] * 4, [20.0] * 4, paid_for_kw=[10.0] * 4)
     np.testing.assert_allclose(full[col.GRID_IMPORT_KW], [10.0] * 4)
@@ -200,6 +214,26 @@ def test_a_top_above_the_paid_for_peak_comes_down_to_what_the_energy_can_hold():
 def test_the_reserve_still_needed_by_hand(expected_kw, demand, kept_kwh):
     assert reserve_still_needed_kwh(
         11.0, np.array(expected_kw), np.array(demand), 24.0, 0.25
+    ) == pytest.approx(kept_kwh)
+
+
+@pytest.mark.parametrize(
+    ("busy_steps", "spike_kwh", "kept_kwh"),
+    [
+        # One busy quarter hour left keeps a 3 kWh spike, not 1/44 of the 11 kWh reserve.
+        (1, 3.0, 3.0),
+        # Eight busy hours keep 8/11 of the reserve, more than the spike.
+        (32, 3.0, 8.0),
+        # A spike larger than the reserve keeps the reserve.
+        (1, 20.0, 11.0),
+        # No busy step left keeps nothing, spike or not.
+        (0, 3.0, 0.0),
+    ],
+)
+def test_one_spike_is_kept_while_any_busy_step_remains(busy_steps, spike_kwh, kept_kwh):
+    expected_kw = np.array([20.0] * busy_steps + [5.0] * 8)
+    assert reserve_still_needed_kwh(
+        11.0, expected_kw, np.ones(len(expected_kw), dtype=bool), 24.0, 0.25, spike_kwh
     ) == pytest.approx(kept_kwh)
 
 

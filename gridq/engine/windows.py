@@ -5,11 +5,13 @@ from forecasts. At each re-optimisation :func:`~gridq.engine.plan.plan_window` p
 horizon from the forecast; until the next one the site controller
 (:mod:`gridq.engine.controller`) follows the plan's battery power and curtailment while the
 meter stays in the band the plan sets, the battery making up the difference where it would
-leave it, and the grid absorbs the rest of the forecast error. The bill is computed on those
-actual flows. The month-to-date peaks travel between windows as arrays per demand charge and
-period; SOC in kWh.
+leave it, and the grid absorbs the rest of the forecast error; a calm step with energy the
+plan meant to spend still stored re-plans early. The bill is computed on those actual flows.
+The month-to-date peaks travel between windows as arrays per demand charge and period; SOC in
+kWh.
 """
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +21,14 @@ import pandas as pd
 
 from gridq import conventions as col
 from gridq.engine.controller import (
+    at_risk_steps,
+    calm_steps,
     charging_ceiling_kw,
     held_kwh,
     import_ceiling_kw,
     meter_band_kw,
     paid_for_kw,
+    replan_step,
     settle,
 )
 from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, PerfectForecast
@@ -41,7 +46,11 @@ IMPORT_POSITION = col.DISPATCH_COLUMNS.index(col.GRID_IMPORT_KW)
 
 @dataclass(frozen=True)
 class Windows:
-    """Plans issued from step ``start``, every ``every_steps``, each over ``horizon_steps``."""
+    """Plans issued from step ``start``, every ``every_steps``, each over ``horizon_steps``.
+
+    A rolling run also plans again in between, from a calm step with energy left
+    (:func:`~gridq.engine.controller.replan_step`).
+    """
 
     start: int
     every_steps: int
@@ -176,6 +185,33 @@ def _raise_peaks(
         )
 
 
+def _replan_step(
+    settled: pd.DataFrame,
+    planned: pd.DataFrame,
+    forecast: pd.DataFrame,
+    tariff: CompiledTariff,
+    state: LiveState,
+    battery: Battery,
+    length: int,
+    step_td: pd.Timedelta,
+) -> int | None:
+    """The step of an interval from which to plan again, or None (see :func:`replan_step`).
+
+    Calm steps are judged on the forecast the plan optimised, against the demand paid for.
+    """
+    net_kw = forecast[col.LOAD_KW].to_numpy() - forecast[col.PV_KW].to_numpy()
+    return replan_step(
+        settled[col.SOC_KWH].to_numpy(),
+        planned[col.SOC_KWH].to_numpy(),
+        calm_steps(
+            at_risk_steps(tariff, net_kw, state.paid_for_kw or {}),
+            length,
+            step_td / pd.Timedelta(hours=1),
+        ),
+        battery.soc_max_kwh - battery.soc_min_kwh,
+    )
+
+
 def rolling_windows(
     index: pd.DatetimeIndex,
     provider: ForecastProvider,
@@ -238,6 +274,10 @@ def solve_windows(
 ) -> WindowsResult:
     """Plan ``windows`` from ``provider``'s forecasts and settle each plan on the actuals.
 
+    Where a settled step is calm with energy the plan meant to spend still stored
+    (:func:`~gridq.engine.controller.replan_step`), the run plans again from the next step, to
+    the next scheduled plan; a perfect forecast never does.
+
     The battery starts the first window at its initial SOC; under ``at_least_initial`` the
     plan that ends the run ends it there too. ``tariff``, if given, is compiled over the steps
     from ``windows.start`` on. One ``highs`` carries each plan's basis to the next; without
@@ -248,7 +288,7 @@ def solve_windows(
         index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=run_config.timestep_min)
     )
     start, every = windows.start, windows.every_steps
-    issues = list(range(start, len(index), every))
+    scheduled = len(range(start, len(index), every))
     # Compiled once over the evaluation window, the steps that the run's bill prices.
     evaluated_tariff = (
         compile_tariff(run_config.tariff, timeseries.iloc[start:]) if tariff is None else tariff
@@ -256,14 +296,15 @@ def solve_windows(
     settled_import_kw = np.zeros(len(index) - start)
     peaks_kw = {c.name: np.zeros(len(c.period_names)) for c in evaluated_tariff.demand_charges}
     if highs is None:
-        highs = InPlaceHighs(highs_options(run_config.solver, whole_run=len(issues) == 1))
+        highs = InPlaceHighs(highs_options(run_config.solver, whole_run=scheduled == 1))
     soc_kwh = site.battery.initial_soc_kwh
     settled: list[np.ndarray] = []
     actuals = {series: timeseries[series].to_numpy() for series in FORECAST_SERIES}
     acted_on: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
     timings_s = {"build_s": 0.0, "solve_s": 0.0}
     solve_stats: dict[str, Any] = {}
-    for number, issue in enumerate(issues):
+    issue, solves = start, 0
+    while issue < len(index):
         now = index[issue]
         steps = min(windows.horizon_steps, len(index) - issue)
         window_tariff = evaluated_tariff.window(
@@ -308,7 +349,8 @@ def solve_windows(
         solve_stats = plan.solve_stats
         for name, seconds in plan.timings_s.items():
             timings_s[name] += seconds
-        applied = slice(issue, min(issue + every, len(index)))
+        # Scheduled plans stay on the grid of ``every``; a re-plan in between ends at its next.
+        applied = slice(issue, min(issue + every - (issue - start) % every, len(index)))
         length = applied.stop - applied.start
         planned = plan.dispatch.iloc[:length]
         # A perfect plan is what happens; settling would also net the import and export of a
@@ -346,6 +388,14 @@ def solve_windows(
                 demand_steps,
                 spike_reserve_kwh(provider, now, run_config.rolling.peak_quantile),
             )
+            replan = _replan_step(
+                part, planned, forecast, window_tariff, state, site.battery, length, step_td
+            )
+            if replan is not None:
+                # The controller is causal: the steps before the re-plan settle as they did.
+                part = part.iloc[:replan]
+                applied = slice(issue, issue + replan)
+                length = replan
         # Plain arrays, copied: 17,520 small frames, or views that keep each whole plan and
         # forecast alive, held several hundred MiB (a year re-planned every 30 minutes peaked
         # at 618 MiB on views). Both the plan and the controller give the columns in
@@ -363,8 +413,11 @@ def solve_windows(
             applied.stop - start,
             peaks_kw,
         )
+        solves += 1
         if progress is not None:
-            progress(number + 1, len(issues))
+            # Scheduled windows reached: a re-plan in between counts at its window's end.
+            progress(min(math.ceil((applied.stop - start) / every), scheduled), scheduled)
+        issue = applied.stop
     dispatch = pd.DataFrame(
         np.concatenate(settled),
         index=pd.DatetimeIndex(index[start:], name=col.TIMESTAMP),
@@ -386,8 +439,8 @@ def solve_windows(
     return WindowsResult(
         dispatch=dispatch,
         forecast_error=forecast_error,
-        solves=len(issues),
+        solves=solves,
         import_limit_exceeded_steps=exceeded,
         solve_stats=solve_stats,
-        timings_s=timings_s | {"solves": float(len(issues))},
+        timings_s=timings_s | {"solves": float(solves)},
     )

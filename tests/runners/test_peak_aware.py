@@ -10,10 +10,12 @@ from gridq import conventions as col
 from gridq.engine.controller import (
     NOWCAST_FADE_H,
     at_risk_steps,
+    calm_steps,
     lowest_held_level_kw,
     meter_band_kw,
     nowcast_error_kw,
     paid_for_kw,
+    replan_step,
     reserve_still_needed_kwh,
     settle,
 )
@@ -237,6 +239,37 @@ def test_one_spike_is_kept_while_any_busy_step_remains(busy_steps, spike_kwh, ke
     ) == pytest.approx(kept_kwh)
 
 
+def test_calm_steps_by_hand():
+    # Hourly steps (12 h lookahead = 12 steps): busy at steps 2-3 and again at step 20.
+    at_risk = np.zeros(24, dtype=bool)
+    at_risk[[2, 3, 20]] = True
+    calm = calm_steps(at_risk, 24, 1.0)
+    # Steps 0-2 have a busy step after them; 3-7 look no further than step 19; from step 8 the
+    # lookahead reaches step 20; after it nothing is busy.
+    np.testing.assert_array_equal(calm, [False] * 3 + [True] * 5 + [False] * 12 + [True] * 4)
+
+
+@pytest.mark.parametrize(
+    ("settled", "planned", "calm", "step"),
+    [
+        # 15 kWh above the plan (10% of 100 is the threshold) at calm step 2: re-plan from 3.
+        ([50, 50, 55, 55, 55], [50, 45, 40, 40, 40], [False, True, True, True, True], 3),
+        # The surplus comes while busy steps lie ahead: no re-plan until a calm step has it.
+        ([50, 60, 60, 60, 60], [50, 45, 45, 45, 45], [False, False, False, True, True], 4),
+        # Below the threshold, or only at the interval's last step: no re-plan.
+        ([50, 55, 55, 55, 55], [50, 46, 46, 46, 46], [True] * 5, None),
+        ([50, 50, 50, 50, 70], [50, 50, 50, 50, 40], [True] * 5, None),
+        # Energy short of the plan is the held top's business, not a re-plan's.
+        ([20, 20, 20, 20, 20], [50, 50, 50, 50, 50], [True] * 5, None),
+    ],
+)
+def test_the_replan_step_by_hand(settled, planned, calm, step):
+    assert (
+        replan_step(np.array(settled, float), np.array(planned, float), np.array(calm), 100.0)
+        == step
+    )
+
+
 def _fading_sum(steps: int) -> float:
     """The share of an error expected over ``steps`` quarter hours from now, summed."""
     return float(sum(np.exp(-lead * 0.25 / NOWCAST_FADE_H) for lead in range(steps)))
@@ -334,7 +367,10 @@ def test_peak_aware_runs_balance_and_stay_within_the_battery(seed):
     )
     timeseries = make_timeseries(series, example.site, 15)
     provider = make_provider("learned", timeseries, example.site, example.run_config)
-    dispatch = backtest_rolling(example.site, example.run_config, timeseries, provider).dispatch
+    result = backtest_rolling(example.site, example.run_config, timeseries, provider)
+    # Fourteen daily plans after the week's warm-up, and re-plans on evenings with energy left.
+    assert result.metrics["solves"] > 14
+    dispatch = result.dispatch
     balance = (
         dispatch[col.LOAD_KW]
         + dispatch[col.BATTERY_CHARGE_KW]

@@ -144,3 +144,8 @@ def baselines(lags: pd.DataFrame) -> dict[str, np.ndarray]:
             level = np.where(np.isnan(level), lags[fallback].to_numpy(), level)
         levels[name] = np.nan_to_num(level, nan=0.0)
     return levels
+
+
+def type_seen(lags: pd.DataFrame) -> np.ndarray:
+    """Per step, whether an earlier day of its type lies within the same-type look-back."""
+    return ~np.isnan(lags["same_type_mean_10d"].to_numpy())

@@ -33,3 +33,7 @@ class InfeasibleError(GridqError):
 
 class SolverError(GridqError):
     """HiGHS stopped without an optimal answer (time limit, numerical trouble)."""
+
+
+class DeviceError(GridqError):
+    """A device did not answer, or refused a read or a write."""

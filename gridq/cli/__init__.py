@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 # linopy logs a warning before GridQ raises its own one-line error for the same failure.
 logging.getLogger("linopy").setLevel(logging.ERROR)
+# pymodbus logs every refused connection; GridQ says it once, as a one-line DeviceError.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 bundle_commands.register(app)
 generate_commands.register(app)
 import_commands.register(app)

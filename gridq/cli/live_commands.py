@@ -78,6 +78,61 @@ def live_step(
     typer.echo(files.json_text(answer), nl=False)
 
 
+@reports_errors
+def sim(
+    bundle: Annotated[
+        Path, typer.Argument(help="Run bundle whose site and timeseries to serve.", file_okay=False)
+    ],
+    port: Annotated[
+        int, typer.Option(help="TCP port to serve Modbus on.", min=1, max=65535)
+    ] = 5020,
+    speed: Annotated[
+        float, typer.Option(help="Simulated seconds per wall second.", min=0.001, max=10000.0)
+    ] = 1.0,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    register_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--map", help="Register map YAML (default: GridQ's own, in kW).", dir_okay=False
+        ),
+    ] = None,
+    ramp_kw_per_s: Annotated[
+        float | None,
+        typer.Option(help="The battery's ramp limit [kW/s]; none by default.", min=0.0),
+    ] = None,
+) -> None:
+    """Serve BUNDLE's site over Modbus TCP: meter, PV and a battery that follows setpoints.
+
+    Runs until the timeseries ends (or Ctrl-C); the clock register holds the simulated time.
+    """
+    import asyncio
+
+    import pandas as pd
+
+    from gridq.io import bundle as io
+    from gridq.live.sim import SimulatedBattery, SiteSimulator
+    from gridq.live.sim_server import ServedSite, read_map, serve
+
+    inputs = io.read_bundle(bundle)
+    battery = inputs.site.battery
+    simulator = SiteSimulator(
+        inputs.timeseries,
+        SimulatedBattery(battery, battery.initial_soc_kwh, ramp_kw_per_s=ramp_kw_per_s),
+        now=pd.Timestamp(inputs.timeseries.index[0]),
+    )
+    served = ServedSite(simulator, read_map(register_map))
+    typer.echo(
+        f"serving {bundle} as {served.register_map.name} on {host}:{port} at {speed:g}x, "
+        f"{simulator.start:%Y-%m-%dT%H:%MZ} to {simulator.end:%Y-%m-%dT%H:%MZ}",
+        err=True,
+    )
+    try:
+        asyncio.run(serve(served, host, port, speed))
+    except KeyboardInterrupt:
+        pass
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.add_typer(live_app, name="live")
+    app.command("sim")(sim)

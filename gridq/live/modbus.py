@@ -1,0 +1,96 @@
+"""A device behind Modbus TCP, read and written through its register map."""
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from pymodbus.client import ModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from gridq.errors import DeviceError
+from gridq.live.registers import from_gridq, raw_from_registers, to_gridq
+from gridq.schemas.devices import WRITTEN, RegisterMap, RegisterPoint
+
+_SCALE_FACTOR = RegisterPoint(address=0, type="int16", unit="kW")
+"""How a SunSpec scale-factor register is read: one signed word, an exponent of ten."""
+
+
+@dataclass
+class ModbusDevice:
+    """The device at ``host:port`` as ``register_map`` describes it, in GridQ's conventions.
+
+    ``capacity_kwh`` converts a stored energy the device gives in %. Use as a context manager;
+    every failure is a :class:`DeviceError` naming the device and the register.
+    """
+
+    register_map: RegisterMap
+    host: str
+    port: int
+    capacity_kwh: float | None = None
+    timeout_s: float = 1.0
+    _client: Any = field(init=False, default=None)
+
+    def __enter__(self) -> "ModbusDevice":
+        self._client = ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s)
+        if not self._client.connect():
+            raise DeviceError(f"{self._where()}: no answer; is the device (or gridq sim) up?")
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._client.close()
+
+    def read(self) -> dict[str, float]:
+        """Every quantity the map reads, in GridQ's units and signs."""
+        return {
+            quantity: to_gridq(
+                point,
+                raw_from_registers(point, self._registers(point, point.address, point.words)),
+                self._scale_factor(point),
+                self.capacity_kwh,
+            )
+            for quantity, point in self.register_map.points.items()
+            if quantity not in WRITTEN
+        }
+
+    def write_setpoint(self, battery_kw: float) -> None:
+        """Ask the battery for ``battery_kw`` (positive discharging)."""
+        point = self.register_map.points["battery_setpoint_kw"]
+        words = from_gridq(point, battery_kw, self._scale_factor(point))
+        try:
+            answer = self._client.write_registers(
+                point.address, words, device_id=self.register_map.device_id
+            )
+        except ModbusException as error:
+            raise DeviceError(
+                f"{self._where()}: writing register {point.address}: {error}"
+            ) from None
+        if answer.isError():
+            raise DeviceError(f"{self._where()}: register {point.address} refused the setpoint")
+
+    def _scale_factor(self, point: RegisterPoint) -> int | None:
+        if point.scale_factor_address is None:
+            return None
+        words = self._registers(point, point.scale_factor_address, 1)
+        return int(raw_from_registers(_SCALE_FACTOR, words))
+
+    def _registers(self, point: RegisterPoint, address: int, count: int) -> list[int]:
+        read = (
+            self._client.read_holding_registers
+            if point.table == "holding"
+            else self._client.read_input_registers
+        )
+        try:
+            answer = read(address, count=count, device_id=self.register_map.device_id)
+        except ModbusException as error:
+            raise DeviceError(f"{self._where()}: reading register {address}: {error}") from None
+        if answer.isError():
+            raise DeviceError(f"{self._where()}: register {address} ({point.table}) refused a read")
+        return list(answer.registers)
+
+    def _where(self) -> str:
+        return f"device {self.register_map.name} at {self.host}:{self.port}"

@@ -1,0 +1,90 @@
+"""Device register maps: where a device keeps each quantity GridQ reads or writes, and how.
+
+A map is YAML, one entry per quantity. A device GridQ has never seen is added by writing a
+map, not code: its addresses, data types, word order, scale, unit and sign are all here, and
+:mod:`gridq.live.registers` turns them into GridQ's conventions at the driver boundary.
+"""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gridq.schemas.base import FrozenModel
+
+DataType = Literal["int16", "uint16", "int32", "uint32", "float32"]
+Unit = Literal["W", "kW", "Wh", "kWh", "%", "s"]
+
+QUANTITY_UNITS: dict[str, tuple[Unit, ...]] = {
+    "grid_net_import_kw": ("W", "kW"),
+    "pv_kw": ("W", "kW"),
+    "battery_soc_kwh": ("Wh", "kWh", "%"),
+    "battery_power_kw": ("W", "kW"),
+    "battery_setpoint_kw": ("W", "kW"),
+    "clock_unix_s": ("s",),
+}
+"""What a map may name, with the units each may come in. In GridQ's conventions: the grid's net
+import (positive importing, negative exporting), PV output, the battery's stored energy, its
+power (positive discharging), its power setpoint (positive discharging, the one written) and,
+on a simulator, its clock (UNIX seconds: an accelerated run keeps the simulator's time)."""
+WRITTEN = ("battery_setpoint_kw",)
+REQUIRED = tuple(quantity for quantity in QUANTITY_UNITS if quantity != "clock_unix_s")
+
+
+class RegisterPoint(FrozenModel):
+    """One quantity's registers: the raw value times ``scale`` (and ``10**sf``) is in ``unit``."""
+
+    address: int = Field(ge=0, le=65535, description="First register (0-based protocol address).")
+    table: Literal["holding", "input"] = Field("holding", description="Register table.")
+    type: DataType = Field(description="How the registers hold the raw number.")
+    word_order: Literal["big", "little"] = Field(
+        "big", description="32-bit values: 'big' puts the high word first."
+    )
+    scale: float = Field(1.0, gt=0, description="Device units per raw count.")
+    scale_factor_address: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="A SunSpec scale-factor register (int16 exponent, same table): the value "
+        "is raw * scale * 10**sf.",
+    )
+    unit: Unit = Field(
+        description="W or kW for powers, Wh, kWh or % for stored energy, s for a clock."
+    )
+    sign: Literal[1, -1] = Field(
+        1, description="1 where the device's positive is GridQ's named direction, else -1."
+    )
+
+    @property
+    def words(self) -> int:
+        """How many 16-bit registers the value takes."""
+        return 1 if self.type.endswith("16") else 2
+
+
+class RegisterMap(FrozenModel):
+    """A device's register map: every quantity of ``QUANTITY_UNITS``, on one Modbus device id."""
+
+    name: str = Field(min_length=1, description="What device this map describes.")
+    device_id: int = Field(1, ge=0, le=247, description="Modbus unit (device) id.")
+    points: dict[str, RegisterPoint]
+
+    @model_validator(mode="after")
+    def _quantities_known(self) -> "RegisterMap":
+        for quantity, point in self.points.items():
+            if quantity not in QUANTITY_UNITS:
+                raise ValueError(
+                    f"points.{quantity} is no quantity GridQ knows; use one of "
+                    + ", ".join(QUANTITY_UNITS)
+                )
+            if point.unit not in QUANTITY_UNITS[quantity]:
+                raise ValueError(
+                    f"points.{quantity}.unit {point.unit} does not fit it; use one of "
+                    + ", ".join(QUANTITY_UNITS[quantity])
+                )
+            if quantity in WRITTEN and point.table != "holding":
+                raise ValueError(
+                    f"points.{quantity} is written, so it must be in the holding table"
+                )
+        missing = [quantity for quantity in REQUIRED if quantity not in self.points]
+        if missing:
+            raise ValueError("points lacks " + ", ".join(missing) + "; map every one")
+        return self

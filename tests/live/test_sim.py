@@ -1,0 +1,161 @@
+"""The site simulator: its battery by hand, and `gridq sim` served over real Modbus TCP."""
+
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from gridq import conventions as col
+from gridq.errors import DeviceError
+from gridq.io.bundle import read_bundle
+from gridq.live.modbus import ModbusDevice
+from gridq.live.sim import SimulatedBattery, SiteSimulator
+from gridq.live.sim_server import read_map
+from tests.conftest import PARAMS, REPO, invoke, make_site
+from tests.live.conftest import _free_port
+
+
+def _battery(**limits: float) -> SimulatedBattery:
+    site = make_site(
+        capacity_kwh=10.0,
+        charge_power_max_kw=5.0,
+        discharge_power_max_kw=5.0,
+        charge_efficiency_frac=0.9,
+        discharge_efficiency_frac=0.8,
+        soc_min_frac=0.1,
+        soc_max_frac=0.9,
+        initial_soc_frac=0.5,
+    )
+    return SimulatedBattery(site.battery, soc_kwh=5.0, **limits)
+
+
+def test_the_battery_integrates_with_its_efficiencies_by_hand():
+    battery = _battery()
+    battery.advance(4.0, 1800)  # 4 kW out for half an hour takes 2 / 0.8 = 2.5 kWh
+    assert battery.power_kw == pytest.approx(4.0)
+    assert battery.soc_kwh == pytest.approx(2.5)
+    battery.advance(-2.0, 3600)  # 2 kW in for an hour stores 2 * 0.9 = 1.8 kWh
+    assert battery.soc_kwh == pytest.approx(4.3)
+
+
+@pytest.mark.parametrize(
+    ("setpoint_kw", "seconds", "power_kw", "soc_kwh"),
+    [
+        (9.0, 60, 5.0, 5.0 - 5.0 / 60 / 0.8),  # the power limit
+        (-9.0, 60, -5.0, 5.0 + 5.0 / 60 * 0.9),
+        (5.0, 7200, 4 * 0.8 / 2, 1.0),  # 4 kWh above the minimum last 2 h at 1.6 kW
+        (-5.0, 7200, -4 / 0.9 / 2, 9.0),  # 4 kWh of room: 2.22 kW for 2 h
+        (float("nan"), 60, 0.0, 5.0),  # an invalid setpoint idles
+    ],
+)
+def test_the_battery_obeys_its_power_and_soc_limits(setpoint_kw, seconds, power_kw, soc_kwh):
+    battery = _battery()
+    battery.advance(setpoint_kw, seconds)
+    assert battery.power_kw == pytest.approx(power_kw)
+    assert battery.soc_kwh == pytest.approx(soc_kwh)
+
+
+def test_the_battery_ramps():
+    battery = _battery(ramp_kw_per_s=0.5)
+    battery.advance(4.0, 2.0)  # 0.5 kW/s for 2 s
+    assert battery.power_kw == pytest.approx(1.0)
+    battery.advance(-4.0, 1.0)
+    assert battery.power_kw == pytest.approx(0.5)
+
+
+def test_the_meter_balances_the_site():
+    index = pd.date_range("2025-06-02", periods=4, freq="15min", tz="UTC")
+    series = pd.DataFrame(
+        {col.LOAD_KW: [3.0, 4.0, 5.0, 6.0], col.PV_KW: [1.0, 0.0, 2.0, 0.0]}, index
+    )
+    site = SiteSimulator(series, _battery(), index[0])
+    site.advance(2.0, 1200)  # 20 minutes: the second step, 4 kW of load, 2 from the battery
+    telemetry = site.telemetry()
+    assert telemetry["grid_net_import_kw"] == pytest.approx(4.0 - 0.0 - 2.0)
+    assert telemetry["clock_unix_s"] == (index[0] + pd.Timedelta(minutes=20)).timestamp()
+    assert site.end == index[-1] + pd.Timedelta(minutes=15)
+
+
+@pytest.fixture(scope="module")
+def home_bundle(tmp_path_factory):
+    bundle = tmp_path_factory.mktemp("sim") / "home"
+    result = invoke(
+        "generate", "pv_battery_tou", "--params", PARAMS, "--out", bundle, "--days", "2"
+    )
+    assert result.exit_code == 0, result.output
+    return bundle
+
+
+def _connected(register_map, port, capacity_kwh, timeout_s=20.0) -> ModbusDevice:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return ModbusDevice(
+                register_map, "127.0.0.1", port, capacity_kwh=capacity_kwh
+            ).__enter__()
+        except DeviceError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_gridq_sim_serves_the_bundle_and_follows_a_setpoint(home_bundle):
+    inputs = read_bundle(home_bundle)
+    battery = inputs.site.battery
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gridq",
+            "sim",
+            str(home_bundle),
+            "--port",
+            str(port),
+            "--speed",
+            "60",
+        ],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        device = _connected(read_map(None), port, battery.capacity_kwh)
+        try:
+            first = device.read()
+            assert first["battery_soc_kwh"] == pytest.approx(battery.initial_soc_kwh, abs=0.01)
+            device.write_setpoint(-2.0)  # the home's battery starts at its minimum: charge
+            time.sleep(0.5)
+            charging = device.read()
+            time.sleep(2.0)  # two simulated minutes
+            later = device.read()
+        finally:
+            device.__exit__(None, None, None)
+    finally:
+        server.terminate()
+        _, announced = server.communicate(timeout=10)
+    now = pd.Timestamp(later["clock_unix_s"], unit="s", tz="UTC")
+    assert now > pd.Timestamp(first["clock_unix_s"], unit="s", tz="UTC")
+    row = inputs.timeseries.iloc[inputs.timeseries.index.searchsorted(now, side="right") - 1]
+    assert later["battery_power_kw"] == pytest.approx(-2.0)
+    assert later["pv_kw"] == pytest.approx(row[col.PV_KW], abs=1e-3)
+    # The meter is the site's balance: load - pv - battery.
+    assert later["grid_net_import_kw"] == pytest.approx(
+        row[col.LOAD_KW] - row[col.PV_KW] + 2.0, abs=2e-3
+    )
+    # 2 kW in over the simulated time between the two reads, less the charging loss; within a
+    # tick (1.2 simulated s), the clock's whole seconds and the SOC's 0.001 kWh.
+    simulated_h = (later["clock_unix_s"] - charging["clock_unix_s"]) / 3600
+    assert simulated_h > 1 / 60
+    assert later["battery_soc_kwh"] - charging["battery_soc_kwh"] == pytest.approx(
+        2.0 * battery.charge_efficiency_frac * simulated_h, abs=0.003
+    )
+    assert "serving" in announced
+
+
+def test_gridq_sim_refuses_a_port_in_use_in_one_line(home_bundle, modbus_server):
+    result = invoke("sim", home_bundle, "--port", modbus_server.port)
+    assert result.exit_code == 2
+    assert "choose another --port" in result.output

@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from gridq import conventions as col
 from gridq.errors import DeviceError
@@ -159,3 +160,36 @@ def test_gridq_sim_refuses_a_port_in_use_in_one_line(home_bundle, modbus_server)
     result = invoke("sim", home_bundle, "--port", modbus_server.port)
     assert result.exit_code == 2
     assert "choose another --port" in result.output
+
+
+def _served_reading(bundle, register_map_file, register_map, capacity_kwh):
+    """Telemetry of ``gridq sim`` under ``register_map_file``, read through ``register_map``."""
+    port = _free_port()
+    command = [sys.executable, "-m", "gridq", "sim", str(bundle), "--port", str(port)]
+    if register_map_file is not None:
+        command += ["--map", str(register_map_file)]
+    # Slow simulated time: both readings fall in the same quarter hour of the bundle.
+    server = subprocess.Popen([*command, "--speed", "0.01"], cwd=REPO, stderr=subprocess.DEVNULL)
+    try:
+        device = _connected(register_map, port, capacity_kwh)
+        try:
+            return device.read()
+        finally:
+            device.__exit__(None, None, None)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_a_device_it_has_never_seen_reads_the_same(home_bundle, tmp_path):
+    """The simulator under another map (addresses, word order, W, %, sign, a SunSpec scale
+    factor) reads the same through that map alone."""
+    from tests.live.test_devices import ALIEN
+
+    alien_file = tmp_path / "alien.yaml"
+    alien_file.write_text(yaml.safe_dump(ALIEN))
+    capacity_kwh = read_bundle(home_bundle).site.battery.capacity_kwh
+    native = _served_reading(home_bundle, None, read_map(None), capacity_kwh)
+    alien = _served_reading(home_bundle, alien_file, read_map(alien_file), capacity_kwh)
+    native.pop("clock_unix_s")
+    assert alien == pytest.approx(native, abs=0.01)

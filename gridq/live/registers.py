@@ -16,13 +16,28 @@ _FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float
 _TO_GRIDQ = {"W": 1e-3, "kW": 1.0, "Wh": 1e-3, "kWh": 1.0, "s": 1.0}
 
 
+_NOT_IMPLEMENTED = {
+    "int16": -0x8000,
+    "uint16": 0xFFFF,
+    "int32": -0x80000000,
+    "uint32": 0xFFFFFFFF,
+}
+"""SunSpec's "not implemented" value of each integer type: read as NaN, a value with none."""
+
+
 def raw_from_registers(point: RegisterPoint, registers: list[int]) -> float:
-    """The raw number ``registers`` (16-bit words, as read) hold for ``point``."""
+    """The raw number ``registers`` (16-bit words, as read) hold for ``point``; NaN for none."""
     words = list(registers[: point.words])
     if point.word_order == "little":
         words.reverse()
     data = b"".join(word.to_bytes(2, "big") for word in words)
-    return float(struct.unpack(_FORMATS[point.type], data)[0])
+    raw = struct.unpack(_FORMATS[point.type], data)[0]
+    return math.nan if raw == _NOT_IMPLEMENTED.get(point.type) else float(raw)
+
+
+def no_value_registers(point: RegisterPoint) -> list[int]:
+    """The registers that say ``point`` has no value: NaN, or SunSpec's "not implemented"."""
+    return registers_from_raw(point, _NOT_IMPLEMENTED.get(point.type, math.nan))
 
 
 def registers_from_raw(point: RegisterPoint, raw: float) -> list[int]:

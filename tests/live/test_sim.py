@@ -1,5 +1,6 @@
 """The site simulator: its battery by hand, and `gridq sim` served over real Modbus TCP."""
 
+import math
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from gridq.errors import DeviceError
 from gridq.io.bundle import read_bundle
 from gridq.live.modbus import ModbusDevice
 from gridq.live.sim import SimulatedBattery, SiteSimulator
-from gridq.live.sim_server import read_map
+from gridq.live.sim_server import SLOW_ANSWER_S, inject_fault, read_map
 from tests.conftest import PARAMS, REPO, invoke, make_site
 from tests.live.conftest import _free_port
 
@@ -193,3 +194,69 @@ def test_a_device_it_has_never_seen_reads_the_same(home_bundle, tmp_path):
     alien = _served_reading(home_bundle, alien_file, read_map(alien_file), capacity_kwh)
     native.pop("clock_unix_s")
     assert alien == pytest.approx(native, abs=0.01)
+
+
+@pytest.fixture
+def running_sim(home_bundle):
+    """``gridq sim`` on the home bundle at 60x, and a way to read it through GridQ's map."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gridq", "sim", str(home_bundle), "--port", str(port)]
+        + ["--speed", "60"],
+        cwd=REPO,
+        stderr=subprocess.DEVNULL,
+    )
+    _connected(read_map(None), port, 13.5).__exit__(None, None, None)
+    yield port
+    server.terminate()
+    server.wait(10)
+
+
+def _reading(port: int, timeout_s: float = 1.0) -> dict[str, float]:
+    with ModbusDevice(read_map(None), "127.0.0.1", port, 13.5, timeout_s) as device:
+        return device.read()
+
+
+def test_a_nan_fault_reads_as_no_value_and_ends_by_itself(running_sim):
+    inject_fault("127.0.0.1", running_sim, "nan", 60)  # one simulated minute: a wall second
+    time.sleep(0.2)
+    faulty = _reading(running_sim)
+    assert all(math.isnan(value) for name, value in faulty.items() if name != "clock_unix_s")
+    time.sleep(1.5)
+    assert not any(math.isnan(value) for value in _reading(running_sim).values())
+
+
+def test_a_frozen_device_keeps_its_clock_still(running_sim):
+    inject_fault("127.0.0.1", running_sim, "freeze", 60)
+    time.sleep(0.2)
+    first = _reading(running_sim)
+    time.sleep(0.5)
+    assert _reading(running_sim)["clock_unix_s"] == first["clock_unix_s"]
+    time.sleep(1.0)
+    assert _reading(running_sim)["clock_unix_s"] > first["clock_unix_s"]
+
+
+def test_rejected_writes_are_a_device_error_until_the_fault_ends(running_sim):
+    inject_fault("127.0.0.1", running_sim, "reject", 60)
+    with ModbusDevice(read_map(None), "127.0.0.1", running_sim, 13.5) as device:
+        with pytest.raises(DeviceError, match="refused the setpoint"):
+            device.write_setpoint(-1.0)
+        time.sleep(1.5)
+        device.write_setpoint(-1.0)
+
+
+def test_a_dropped_connection_comes_back(running_sim):
+    inject_fault("127.0.0.1", running_sim, "drop", 60)
+    time.sleep(0.3)
+    with pytest.raises(DeviceError):
+        _reading(running_sim)
+    time.sleep(1.5)
+    assert _reading(running_sim)["battery_soc_kwh"] > 0
+
+
+def test_a_slow_device_answers_late(running_sim):
+    inject_fault("127.0.0.1", running_sim, "slow", 60)
+    started = time.monotonic()
+    _reading(running_sim, timeout_s=10.0)
+    # Five registers' reads (the map's quantities), each answered late.
+    assert time.monotonic() - started >= SLOW_ANSWER_S

@@ -7,7 +7,13 @@ import pytest
 from gridq.errors import ConfigError, DeviceError, InputError
 from gridq.io.files import parse_model
 from gridq.live.modbus import ModbusDevice
-from gridq.live.registers import from_gridq, raw_from_registers, registers_from_raw, to_gridq
+from gridq.live.registers import (
+    from_gridq,
+    no_value_registers,
+    raw_from_registers,
+    registers_from_raw,
+    to_gridq,
+)
 from gridq.schemas.devices import RegisterMap, RegisterPoint
 from tests.live.conftest import _free_port
 
@@ -202,3 +208,19 @@ def test_a_device_that_does_not_answer_is_one_line():
     with pytest.raises(DeviceError, match="no answer") as raised:
         ModbusDevice(register_map, "127.0.0.1", _free_port(), timeout_s=0.5).__enter__()
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("int16", [0x8000]),
+        ("uint16", [0xFFFF]),
+        ("int32", [0x8000, 0x0000]),
+        ("uint32", [0xFFFF, 0xFFFF]),
+        ("float32", [0x7FC0, 0x0000]),
+    ],
+)
+def test_sunspecs_not_implemented_values_read_as_nan(kind, words):
+    point = RegisterPoint(address=0, type=kind, unit="kW")
+    assert math.isnan(raw_from_registers(point, words))
+    assert no_value_registers(point) == words

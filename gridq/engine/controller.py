@@ -102,77 +102,156 @@ def settle(
     A step the plan shares between importing and exporting (where export pays more) keeps
     both: see :func:`time_shared`.
     """
-    battery = site.battery
-    eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
-    limit = np.inf if site.grid.export_limit_kw is None else site.grid.export_limit_kw
-    import_limit_kw = np.inf if site.grid.import_limit_kw is None else site.grid.import_limit_kw
-    steps = len(actual)
-    unbounded = np.full(steps, np.inf)
-    lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
-    lows = np.asarray(lows, dtype=float)[:steps]
-    highs = np.asarray(highs, dtype=float)
-    horizon_charge_tops = (
-        np.full(max(steps, len(highs)), np.inf)
-        if charging_ceiling_kw is None
-        else np.asarray(charging_ceiling_kw, dtype=float)
+    controller = SiteController(
+        site,
+        planned,
+        dt_h,
+        len(actual),
+        band_kw,
+        charging_ceiling_kw,
+        plan_held_kwh,
+        expected_net_kw,
+        reserve_kwh,
+        demand_steps_ahead,
+        spike_reserve_kwh,
     )
-    charge_tops = horizon_charge_tops[:steps]
-    helds = np.zeros(len(actual)) if plan_held_kwh is None else plan_held_kwh
-    planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
-    pv_cap_kw = np.where(
-        planned_curtail_kw > FLOW_TOLERANCE_KW,
-        planned[col.PV_KW].to_numpy() - planned_curtail_kw,
-        np.inf,
-    )
-    # The band's top over the horizon: the interval's part follows the energy left.
-    tops_kw = highs.copy()
-    actual_net_kw = actual[col.LOAD_KW].to_numpy() - actual[col.PV_KW].to_numpy()
-    lookahead_steps = round(RESERVE_LOOKAHEAD_H / dt_h)
-    demand_ahead = np.isfinite(highs) if demand_steps_ahead is None else demand_steps_ahead
-    horizon_net_kw = np.zeros(0) if expected_net_kw is None else np.asarray(expected_net_kw)
-    expected_net_kw = None if expected_net_kw is None else horizon_net_kw[:steps]
-    # The share of the current error still expected at each lead from now.
-    fading = np.exp(-np.arange(max(steps, lookahead_steps)) * dt_h / NOWCAST_FADE_H)
-    # How far the energy left must last: the plan's horizon, up to RESERVE_LOOKAHEAD_H.
-    horizon_steps = min(len(horizon_net_kw), len(tops_kw), len(horizon_charge_tops))
     rows = []
-    for step, (
-        load,
-        pv,
-        planned_charge,
-        discharge,
-        low,
-        high,
-        planned_import,
-        planned_export,
-        cap,
-        top,
-        held,
-    ) in enumerate(
+    for step, (load, pv) in enumerate(
         zip(
             actual[col.LOAD_KW].to_numpy().tolist(),
             actual[col.PV_KW].to_numpy().tolist(),
-            planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
-            planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
-            lows.tolist(),
-            tops_kw[:steps].tolist(),
-            planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
-            planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
-            pv_cap_kw.tolist(),
-            charge_tops.tolist(),
-            np.asarray(helds, dtype=float).tolist(),
             strict=True,
         )
     ):
         # A sequential rule: each step starts from the SOC the last one left.
+        row = controller.step(step, load, pv, soc_kwh)
+        soc_kwh = row[-1]
+        rows.append(row)
+    return pd.DataFrame(
+        rows,
+        index=actual.index,
+        columns=list(col.DISPATCH_COLUMNS),
+    )
+
+
+class SiteController:
+    """:func:`settle`'s rule one step at a time, with what it carries from step to step.
+
+    Built from a plan (``planned`` from the interval's first step, over the interval or the
+    whole horizon) and the arrays :func:`settle` takes; ``interval_steps`` is how many steps
+    the plan is meant to run. The backtest settles an interval with it; live operation asks it
+    for the step of the moment at every control tick, on the telemetry of that tick (asked
+    again within a step, it answers for the load then), and may run past the interval while
+    the next plan is being solved.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        planned: pd.DataFrame,
+        dt_h: float,
+        interval_steps: int,
+        band_kw: tuple[np.ndarray, np.ndarray] | None = None,
+        charging_ceiling_kw: np.ndarray | None = None,
+        plan_held_kwh: np.ndarray | None = None,
+        expected_net_kw: np.ndarray | None = None,
+        reserve_kwh: float = 0.0,
+        demand_steps_ahead: np.ndarray | None = None,
+        spike_reserve_kwh: float = 0.0,
+    ) -> None:
+        self.site = site
+        self.dt_h = dt_h
+        self.interval_steps = steps = interval_steps
+        self.reserve_kwh = reserve_kwh
+        self.spike_reserve_kwh = spike_reserve_kwh
+        self.planned_steps = len(planned)
+        unbounded = np.full(max(steps, len(planned)), np.inf)
+        lows, highs = (-unbounded, unbounded) if band_kw is None else band_kw
+        highs = np.asarray(highs, dtype=float)
+        # The band's top over the horizon: the steps met so far raise it for those ahead.
+        self._tops_kw = highs.copy()
+        self._horizon_charge_tops = (
+            np.full(max(steps, len(highs)), np.inf)
+            if charging_ceiling_kw is None
+            else np.asarray(charging_ceiling_kw, dtype=float)
+        )
+        planned_curtail_kw = planned[col.PV_CURTAIL_KW].to_numpy()
+        pv_cap_kw = np.where(
+            planned_curtail_kw > FLOW_TOLERANCE_KW,
+            planned[col.PV_KW].to_numpy() - planned_curtail_kw,
+            np.inf,
+        )
+        helds = np.zeros(len(planned)) if plan_held_kwh is None else plan_held_kwh
+        self._rows = list(
+            zip(
+                planned[col.BATTERY_CHARGE_KW].to_numpy().tolist(),
+                planned[col.BATTERY_DISCHARGE_KW].to_numpy().tolist(),
+                np.asarray(lows, dtype=float)[: len(planned)].tolist(),
+                highs[: len(planned)].tolist(),
+                planned[col.GRID_IMPORT_KW].to_numpy().tolist(),
+                planned[col.GRID_EXPORT_KW].to_numpy().tolist(),
+                pv_cap_kw.tolist(),
+                self._horizon_charge_tops[: len(planned)].tolist(),
+                np.asarray(helds, dtype=float)[: len(planned)].tolist(),
+                strict=True,
+            )
+        )
+        self._lookahead_steps = round(RESERVE_LOOKAHEAD_H / dt_h)
+        self._demand_ahead = (
+            np.isfinite(highs) if demand_steps_ahead is None else demand_steps_ahead
+        )
+        self._horizon_net_kw = (
+            np.zeros(0) if expected_net_kw is None else np.asarray(expected_net_kw)
+        )
+        self._follows_energy = expected_net_kw is not None
+        self._actual_net_kw = np.zeros(max(steps, len(planned)))
+        # The share of the current error still expected at each lead from now.
+        self._fading = np.exp(-np.arange(max(steps, self._lookahead_steps)) * dt_h / NOWCAST_FADE_H)
+        # How far the energy left must last: the plan's horizon, up to RESERVE_LOOKAHEAD_H.
+        self._horizon_steps = min(
+            len(self._horizon_net_kw), len(self._tops_kw), len(self._horizon_charge_tops)
+        )
+
+    def step(
+        self, step: int, load: float, pv: float, soc_kwh: float
+    ) -> tuple[float, float, float, float, float, float, float, float]:
+        """Step ``step``'s flows [kW] and its closing SOC [kWh], in ``DISPATCH_COLUMNS`` order.
+
+        ``load`` and ``pv`` are the step's actual values [kW], ``soc_kwh`` its opening SOC.
+        """
+        (
+            planned_charge,
+            discharge,
+            low,
+            high,
+            planned_import,
+            planned_export,
+            cap,
+            top,
+            held,
+        ) = self._rows[step]
+        battery = self.site.battery
+        dt_h, steps = self.dt_h, self.interval_steps
+        tops_kw, horizon_net_kw = self._tops_kw, self._horizon_net_kw
+        horizon_charge_tops, demand_ahead = self._horizon_charge_tops, self._demand_ahead
+        fading, lookahead_steps = self._fading, self._lookahead_steps
+        eta_c, eta_d = battery.charge_efficiency_frac, battery.discharge_efficiency_frac
+        limit = np.inf if self.site.grid.export_limit_kw is None else self.site.grid.export_limit_kw
+        import_limit_kw = (
+            np.inf if self.site.grid.import_limit_kw is None else self.site.grid.import_limit_kw
+        )
+        self._actual_net_kw[step] = load - pv
         if np.isfinite(high) and planned_import >= high - FLOW_TOLERANCE_KW:
             # The plan discharges to hold its top on the forecast's high side; the actual load
             # needs only what holds the top, and the rest stays for the load the plan missed.
             discharge = min(discharge, max(load - pv + planned_charge - high, 0.0))
-        if expected_net_kw is not None and np.isfinite(high) and demand_ahead[step]:
-            error_kw = nowcast_error_kw(actual_net_kw[:step], expected_net_kw[:step])
+        if self._follows_energy and np.isfinite(high) and demand_ahead[step]:
+            error_kw = nowcast_error_kw(self._actual_net_kw[:step], horizon_net_kw[:step])
             spare_kw = max(soc_kwh - battery.soc_min_kwh, 0.0) * eta_d / dt_h
-            span = slice(step, max(steps, min(step + lookahead_steps, horizon_steps)))
+            # Past the interval (a plan still being solved) the span reaches one step at least.
+            span = slice(
+                step, max(steps, step + 1, min(step + lookahead_steps, self._horizon_steps))
+            )
             leads = span.stop - span.start
             ahead_kw = horizon_net_kw[span] + max(error_kw, 0.0) * fading[:leads]
             level_kw = lowest_held_level_kw(
@@ -185,12 +264,12 @@ def settle(
                 corrected_kw = horizon_net_kw[span] + error_kw * fading[:leads]
                 look = slice(step, min(step + lookahead_steps, len(demand_ahead)))
                 kept_kwh = reserve_still_needed_kwh(
-                    reserve_kwh,
+                    self.reserve_kwh,
                     horizon_net_kw[look] + error_kw * fading[: look.stop - look.start],
                     demand_ahead[look],
                     high,
                     dt_h,
-                    spike_reserve_kwh,
+                    self.spike_reserve_kwh,
                 )
                 spare_kw = max(soc_kwh - battery.soc_min_kwh - kept_kwh, 0.0) * eta_d / dt_h
                 high = min(
@@ -248,12 +327,7 @@ def settle(
         if export_kw > limit:
             extra = min(export_kw - limit, pv - curtail)
             curtail, export_kw = curtail + extra, export_kw - extra
-        rows.append((load, pv, import_kw, export_kw, charge, discharge, curtail, soc_kwh))
-    return pd.DataFrame(
-        rows,
-        index=actual.index,
-        columns=list(col.DISPATCH_COLUMNS),
-    )
+        return (load, pv, import_kw, export_kw, charge, discharge, curtail, soc_kwh)
 
 
 NOWCAST_STEPS = 8

@@ -115,23 +115,7 @@ def settle(
         demand_steps_ahead,
         spike_reserve_kwh,
     )
-    rows = []
-    for step, (load, pv) in enumerate(
-        zip(
-            actual[col.LOAD_KW].to_numpy().tolist(),
-            actual[col.PV_KW].to_numpy().tolist(),
-            strict=True,
-        )
-    ):
-        # A sequential rule: each step starts from the SOC the last one left.
-        row = controller.step(step, load, pv, soc_kwh)
-        soc_kwh = row[-1]
-        rows.append(row)
-    return pd.DataFrame(
-        rows,
-        index=actual.index,
-        columns=list(col.DISPATCH_COLUMNS),
-    )
+    return controller.settle(actual, soc_kwh)
 
 
 class SiteController:
@@ -211,6 +195,22 @@ class SiteController:
         self._horizon_steps = min(
             len(self._horizon_net_kw), len(self._tops_kw), len(self._horizon_charge_tops)
         )
+
+    def settle(self, actual: pd.DataFrame, soc_kwh: float) -> pd.DataFrame:
+        """The flows of ``actual``'s steps, from the plan's first, starting at ``soc_kwh``."""
+        rows = []
+        for step, (load, pv) in enumerate(
+            zip(
+                actual[col.LOAD_KW].to_numpy().tolist(),
+                actual[col.PV_KW].to_numpy().tolist(),
+                strict=True,
+            )
+        ):
+            # A sequential rule: each step starts from the SOC the last one left.
+            row = self.step(step, load, pv, soc_kwh)
+            soc_kwh = row[-1]
+            rows.append(row)
+        return pd.DataFrame(rows, index=actual.index, columns=list(col.DISPATCH_COLUMNS))
 
     def step(
         self, step: int, load: float, pv: float, soc_kwh: float

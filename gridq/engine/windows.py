@@ -21,6 +21,7 @@ import pandas as pd
 
 from gridq import conventions as col
 from gridq.engine.controller import (
+    SiteController,
     at_risk_steps,
     calm_steps,
     charging_ceiling_kw,
@@ -29,12 +30,11 @@ from gridq.engine.controller import (
     meter_band_kw,
     paid_for_kw,
     replan_step,
-    settle,
 )
 from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, PerfectForecast
 from gridq.engine.model.inplace import InPlaceHighs
 from gridq.engine.model.solve import highs_options
-from gridq.engine.plan import LiveState, plan_window
+from gridq.engine.plan import LiveState, Plan, plan_window
 from gridq.engine.tariff import CompiledTariff, compile_tariff
 from gridq.engine.unavoidable_peak import unavoidable_peak_kw
 from gridq.errors import ConfigError, InputError
@@ -262,58 +262,84 @@ def rolling_backtest(
     return solve_windows(site, run_config, timeseries, provider, windows, progress, highs)
 
 
-def solve_windows(
-    site: Site,
-    run_config: RunConfig,
-    timeseries: pd.DataFrame,
-    provider: ForecastProvider,
-    windows: Windows,
-    progress: Callable[[int, int], None] | None = None,
-    highs: InPlaceHighs | None = None,
-    tariff: CompiledTariff | None = None,
-) -> WindowsResult:
-    """Plan ``windows`` from ``provider``'s forecasts and settle each plan on the actuals.
+@dataclass(frozen=True)
+class WindowPlan:
+    """One re-plan: the plan from step ``issue``, what it was planned on, and its controller.
 
-    Where a settled step is calm with energy the plan meant to spend still stored
-    (:func:`~gridq.engine.controller.replan_step`), the run plans again from the next step, to
-    the next scheduled plan; a perfect forecast never does.
-
-    The battery starts the first window at its initial SOC; under ``at_least_initial`` the
-    plan that ends the run ends it there too. ``tariff``, if given, is compiled over the steps
-    from ``windows.start`` on. One ``highs`` carries each plan's basis to the next; without
-    one, a single window gets the whole-run options (:func:`highs_options`).
+    ``point_kw`` is the provider's point forecast per series over the horizon, ``forecast``
+    what the plan optimised; ``controller`` settles the plan's steps on actuals (None for a
+    perfect forecast: its plan is what happens).
     """
-    index = pd.DatetimeIndex(timeseries.index)
-    step_td = (
-        index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=run_config.timestep_min)
-    )
-    start, every = windows.start, windows.every_steps
-    scheduled = len(range(start, len(index), every))
-    # Compiled once over the evaluation window, the steps that the run's bill prices.
-    evaluated_tariff = (
-        compile_tariff(run_config.tariff, timeseries.iloc[start:]) if tariff is None else tariff
-    )
-    settled_import_kw = np.zeros(len(index) - start)
-    peaks_kw = {c.name: np.zeros(len(c.period_names)) for c in evaluated_tariff.demand_charges}
-    if highs is None:
-        highs = InPlaceHighs(highs_options(run_config.solver, whole_run=scheduled == 1))
-    soc_kwh = site.battery.initial_soc_kwh
-    settled: list[np.ndarray] = []
-    actuals = {series: timeseries[series].to_numpy() for series in FORECAST_SERIES}
-    acted_on: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
-    timings_s = {"build_s": 0.0, "solve_s": 0.0}
-    solve_stats: dict[str, Any] = {}
-    issue, solves = start, 0
-    while issue < len(index):
+
+    issue: int
+    plan: Plan
+    state: LiveState
+    tariff: CompiledTariff
+    forecast: pd.DataFrame
+    point_kw: dict[str, np.ndarray]
+    controller: SiteController | None
+
+
+class RollingOperation:
+    """A rolling run's planning side: what carries from plan to plan, and each plan.
+
+    Over ``index`` (the whole run, the first plan at ``windows.start``) it holds the tariff
+    compiled once, the import settled so far and the month-to-date peaks per demand charge
+    and period. :meth:`plan` plans from a step; :meth:`record` takes the import settled.
+    The backtest settles each plan on the timeseries; live operation runs it on a site.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        run_config: RunConfig,
+        index: pd.DatetimeIndex,
+        windows: Windows,
+        calendar: pd.DataFrame,
+        highs: InPlaceHighs | None = None,
+        tariff: CompiledTariff | None = None,
+    ) -> None:
+        self.site, self.run_config, self.index, self.windows = site, run_config, index, windows
+        self.step_td = (
+            index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=run_config.timestep_min)
+        )
+        start = windows.start
+        self.scheduled = len(range(start, len(index), windows.every_steps))
+        # Compiled once over the evaluation window, the steps that the run's bill prices.
+        self.tariff = (
+            compile_tariff(run_config.tariff, calendar.iloc[start:]) if tariff is None else tariff
+        )
+        self.settled_import_kw = np.zeros(len(index) - start)
+        self.peaks_kw = {c.name: np.zeros(len(c.period_names)) for c in self.tariff.demand_charges}
+        self.highs = (
+            InPlaceHighs(highs_options(run_config.solver, whole_run=self.scheduled == 1))
+            if highs is None
+            else highs
+        )
+
+    def interval_end(self, issue: int) -> int:
+        """Where the plan from ``issue`` hands over to the next scheduled one.
+
+        Scheduled plans stay on the grid of ``every_steps``; a re-plan in between ends at its
+        next.
+        """
+        start, every = self.windows.start, self.windows.every_steps
+        return min(issue + every - (issue - start) % every, len(self.index))
+
+    def plan(self, issue: int, soc_kwh: float, provider: ForecastProvider) -> WindowPlan:
+        """The plan from step ``issue`` with ``soc_kwh`` stored, on ``provider``'s forecast."""
+        site, run_config, index = self.site, self.run_config, self.index
+        start, step_td = self.windows.start, self.step_td
+        peaks_kw = self.peaks_kw
         now = index[issue]
-        steps = min(windows.horizon_steps, len(index) - issue)
-        window_tariff = evaluated_tariff.window(
-            issue - start, issue - start + steps, settled_import_kw
+        steps = min(self.windows.horizon_steps, len(index) - issue)
+        window_tariff = self.tariff.window(
+            issue - start, issue - start + steps, self.settled_import_kw
         )
         point = provider.forecast(now, steps)
         # One column at a time: a list selection costs a rolling year half a second.
         point_kw = {series: point[series].to_numpy() for series in FORECAST_SERIES}
-        paid_for = paid_for_kw(evaluated_tariff, peaks_kw)
+        paid_for = paid_for_kw(self.tariff, peaks_kw)
         window_paid_for = {
             charge.name: paid_for[charge.name][charge.run_periods()]
             for charge in window_tariff.demand_charges
@@ -345,19 +371,9 @@ def solve_windows(
                 )
             ),
         )
-        plan = plan_window(site, run_config, state, forecast, highs, window_tariff)
-        solve_stats = plan.solve_stats
-        for name, seconds in plan.timings_s.items():
-            timings_s[name] += seconds
-        # Scheduled plans stay on the grid of ``every``; a re-plan in between ends at its next.
-        applied = slice(issue, min(issue + every - (issue - start) % every, len(index)))
-        length = applied.stop - applied.start
-        planned = plan.dispatch.iloc[:length]
-        # A perfect plan is what happens; settling would also net the import and export of a
-        # step the plan shares between importing and exporting, where export pays more.
-        if perfect:
-            part = planned
-        else:
+        plan = plan_window(site, run_config, state, forecast, self.highs, window_tariff)
+        controller = None
+        if not perfect:
             demand_steps = window_tariff.demand_steps()
             ceiling_kw = import_ceiling_kw(
                 window_tariff,
@@ -367,30 +383,94 @@ def solve_windows(
                 plan.peak_kw,
             )
             band_kw = meter_band_kw(
-                plan.dispatch,
-                site.grid.export_limit_kw,
-                ceiling_kw,
-                demand_steps,
+                plan.dispatch, site.grid.export_limit_kw, ceiling_kw, demand_steps
             )
-            part = settle(
+            controller = SiteController(
                 site,
-                timeseries.iloc[applied],
-                planned,
-                soc_kwh,
+                plan.dispatch,
                 step_td / pd.Timedelta(hours=1),
+                self.interval_end(issue) - issue,
                 band_kw,
                 charging_ceiling_kw(
                     window_tariff, state.paid_for_kw or {}, steps, state.unavoidable_kw
                 ),
-                held_kwh(planned, site.battery.soc_min_kwh, demand_steps[:length]),
+                held_kwh(plan.dispatch, site.battery.soc_min_kwh, demand_steps),
                 point_kw[col.LOAD_KW] - point_kw[col.PV_KW],
                 state.soc_reserve_kwh,
                 demand_steps,
                 spike_reserve_kwh(provider, now, run_config.rolling.peak_quantile),
             )
-            replan = _replan_step(
-                part, planned, forecast, window_tariff, state, site.battery, length, step_td
-            )
+        return WindowPlan(issue, plan, state, window_tariff, forecast, point_kw, controller)
+
+    def replan_from(self, window: WindowPlan, settled: pd.DataFrame) -> int | None:
+        """Where within ``settled`` (the plan's steps so far) to plan again early, or None.
+
+        See :func:`~gridq.engine.controller.replan_step`.
+        """
+        length = len(settled)
+        return _replan_step(
+            settled,
+            window.plan.dispatch.iloc[:length],
+            window.forecast,
+            window.tariff,
+            window.state,
+            self.site.battery,
+            length,
+            self.step_td,
+        )
+
+    def record(self, first: int, import_kw: np.ndarray) -> None:
+        """Take the import settled in steps ``first`` on (positions in ``index``)."""
+        low = first - self.windows.start
+        self.settled_import_kw[low : low + len(import_kw)] = import_kw
+        _raise_peaks(self.tariff, self.settled_import_kw, low, low + len(import_kw), self.peaks_kw)
+
+
+def solve_windows(
+    site: Site,
+    run_config: RunConfig,
+    timeseries: pd.DataFrame,
+    provider: ForecastProvider,
+    windows: Windows,
+    progress: Callable[[int, int], None] | None = None,
+    highs: InPlaceHighs | None = None,
+    tariff: CompiledTariff | None = None,
+) -> WindowsResult:
+    """Plan ``windows`` from ``provider``'s forecasts and settle each plan on the actuals.
+
+    Where a settled step is calm with energy the plan meant to spend still stored
+    (:func:`~gridq.engine.controller.replan_step`), the run plans again from the next step, to
+    the next scheduled plan; a perfect forecast never does.
+
+    The battery starts the first window at its initial SOC; under ``at_least_initial`` the
+    plan that ends the run ends it there too. ``tariff``, if given, is compiled over the steps
+    from ``windows.start`` on. One ``highs`` carries each plan's basis to the next; without
+    one, a single window gets the whole-run options (:func:`highs_options`).
+    """
+    index = pd.DatetimeIndex(timeseries.index)
+    operation = RollingOperation(site, run_config, index, windows, timeseries, highs, tariff)
+    start, every, scheduled = windows.start, windows.every_steps, operation.scheduled
+    soc_kwh = site.battery.initial_soc_kwh
+    settled: list[np.ndarray] = []
+    actuals = {series: timeseries[series].to_numpy() for series in FORECAST_SERIES}
+    acted_on: dict[str, list[np.ndarray]] = {series: [] for series in FORECAST_SERIES}
+    timings_s = {"build_s": 0.0, "solve_s": 0.0}
+    solve_stats: dict[str, Any] = {}
+    issue, solves = start, 0
+    while issue < len(index):
+        window = operation.plan(issue, soc_kwh, provider)
+        solve_stats = window.plan.solve_stats
+        for name, seconds in window.plan.timings_s.items():
+            timings_s[name] += seconds
+        applied = slice(issue, operation.interval_end(issue))
+        length = applied.stop - applied.start
+        # A perfect plan is what happens; settling would also net the import and export of a
+        # step the plan shares between importing and exporting, where export pays more.
+        if window.controller is None:
+            part = window.plan.dispatch.iloc[:length]
+        else:
+            part = window.controller.settle(timeseries.iloc[applied], soc_kwh)
+            replan = operation.replan_from(window, part)
             if replan is not None:
                 # The controller is causal: the steps before the re-plan settle as they did.
                 part = part.iloc[:replan]
@@ -403,16 +483,9 @@ def solve_windows(
         values = part.to_numpy().copy()
         settled.append(values)
         for series in FORECAST_SERIES:
-            acted_on[series].append(point_kw[series][:length].copy())
+            acted_on[series].append(window.point_kw[series][:length].copy())
         soc_kwh = float(values[-1, SOC_POSITION])
-        settled_import_kw[applied.start - start : applied.stop - start] = values[:, IMPORT_POSITION]
-        _raise_peaks(
-            evaluated_tariff,
-            settled_import_kw,
-            applied.start - start,
-            applied.stop - start,
-            peaks_kw,
-        )
+        operation.record(applied.start, values[:, IMPORT_POSITION])
         solves += 1
         if progress is not None:
             # Scheduled windows reached: a re-plan in between counts at its window's end.

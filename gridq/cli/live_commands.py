@@ -14,10 +14,12 @@ from gridq.errors import ConfigError
 from gridq.schemas.run import SIZE_MAX
 
 if TYPE_CHECKING:
-    pass
+    import pandas as pd
 
 
-live_app = typer.Typer(help="Live operations: one receding-horizon step.", no_args_is_help=True)
+live_app = typer.Typer(
+    help="Live operations: run a site's battery, or plan one step.", no_args_is_help=True
+)
 
 
 @live_app.command("step")
@@ -44,13 +46,7 @@ def live_step(
     from gridq.runners import live
 
     inputs = io.read_bundle(bundle)
-    try:
-        now = pd.Timestamp(at)
-    except ValueError:
-        raise ConfigError(f"--at '{at}' is not a timestamp; write e.g. 2025-03-20T17:00Z") from None
-    if now.tz is None:
-        raise ConfigError(f"--at '{at}' has no time zone; add Z for UTC")
-    now = now.tz_convert("UTC")
+    now = utc_time("--at", at)
     first, last = inputs.timeseries.index[0], inputs.timeseries.index[-1]
     if not first <= now <= last:
         raise ConfigError(
@@ -78,6 +74,57 @@ def live_step(
     typer.echo(files.json_text(answer), nl=False)
 
 
+@live_app.command("run")
+@reports_errors
+def live_run(
+    site_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Site folder: site_config.yaml, run_config.yaml, live.yaml and the history.",
+            file_okay=False,
+        ),
+    ],
+    until: Annotated[
+        str | None,
+        typer.Option(help="Stop when the device's clock reaches this time, UTC (ISO 8601)."),
+    ] = None,
+) -> None:
+    """Run the site's battery: read the device every tick, plan beside it, write setpoints.
+
+    Runs until the history calendar ends, --until, or Ctrl-C; state goes to live.yaml's store.
+    """
+    from gridq.live.runner import run_site
+
+    stop = None if until is None else utc_time("--until", until)
+    try:
+        with native_stdout_to_stderr():
+            run_site(site_dir, stop)
+    except KeyboardInterrupt:
+        pass
+
+
+@live_app.command("export")
+@reports_errors
+def live_export(
+    site_dir: Annotated[
+        Path, typer.Argument(help="Site folder run by gridq live run.", file_okay=False)
+    ],
+    start: Annotated[str, typer.Option("--from", help="First step to export, UTC (ISO 8601).")],
+    stop: Annotated[str, typer.Option("--to", help="End of the period (exclusive), UTC.")],
+    out: Annotated[Path, typer.Option(help="Bundle folder to write.", file_okay=False)],
+) -> None:
+    """Write what the site did from --from to --to as a run bundle with lineage.
+
+    The timeseries is the telemetry, dispatch.parquet (and realised.parquet) the realised
+    dispatch, forecasts.parquet the plans' forecasts: gridq bill prices it, gridq backtest
+    --mode rolling --forecast replay re-runs it.
+    """
+    from gridq.live.export import export_bundle
+
+    steps = export_bundle(site_dir, utc_time("--from", start), utc_time("--to", stop), out)
+    typer.echo(f"wrote {out}: {steps} steps", err=True)
+
+
 @reports_errors
 def sim(
     bundle: Annotated[
@@ -100,6 +147,14 @@ def sim(
         float | None,
         typer.Option(help="The battery's ramp limit [kW/s]; none by default.", min=0.0),
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Simulated time to start at, UTC (ISO 8601); default the first step."),
+    ] = None,
+    hold: Annotated[
+        bool,
+        typer.Option(help="Keep the clock still until a controller writes its first setpoint."),
+    ] = False,
 ) -> None:
     """Serve BUNDLE's site over Modbus TCP: meter, PV and a battery that follows setpoints.
 
@@ -115,12 +170,20 @@ def sim(
 
     inputs = io.read_bundle(bundle)
     battery = inputs.site.battery
+    first = pd.Timestamp(inputs.timeseries.index[0])
+    begin = first if start is None else utc_time("--start", start)
     simulator = SiteSimulator(
         inputs.timeseries,
         SimulatedBattery(battery, battery.initial_soc_kwh, ramp_kw_per_s=ramp_kw_per_s),
-        now=pd.Timestamp(inputs.timeseries.index[0]),
+        now=begin,
     )
-    served = ServedSite(simulator, read_map(register_map))
+    if not simulator.start <= begin < simulator.end:
+        raise ConfigError(
+            f"--start {begin:%Y-%m-%dT%H:%MZ} is outside {bundle / io.TIMESERIES} "
+            f"({simulator.start:%Y-%m-%dT%H:%MZ} to {simulator.end:%Y-%m-%dT%H:%MZ}); "
+            "give a time within it"
+        )
+    served = ServedSite(simulator, read_map(register_map), holding=hold)
     typer.echo(
         f"serving {bundle} as {served.register_map.name} on {host}:{port} at {speed:g}x, "
         f"{simulator.start:%Y-%m-%dT%H:%MZ} to {simulator.end:%Y-%m-%dT%H:%MZ}",
@@ -130,6 +193,21 @@ def sim(
         asyncio.run(serve(served, host, port, speed))
     except KeyboardInterrupt:
         pass
+
+
+def utc_time(option: str, text: str) -> "pd.Timestamp":
+    """``text`` as a UTC time, or a one-line error naming ``option``."""
+    import pandas as pd
+
+    try:
+        moment = pd.Timestamp(text)
+    except ValueError:
+        raise ConfigError(
+            f"{option} '{text}' is not a timestamp; write e.g. 2025-03-20T17:00Z"
+        ) from None
+    if moment.tz is None:
+        raise ConfigError(f"{option} '{text}' has no time zone; add Z for UTC")
+    return moment.tz_convert("UTC")
 
 
 def register(app: typer.Typer) -> None:

@@ -116,6 +116,9 @@ def bill(
             dir_okay=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the items as JSON, unrounded.")
+    ] = False,
 ) -> None:
     """Price a dispatch with the bundle's tariff and print the itemised bill."""
     from gridq.engine import bill as bills
@@ -137,14 +140,23 @@ def bill(
         else timeseries_checks.covered_steps(inputs.timeseries, table_in)
     )
     priced = runner.price_dispatch(inputs.site, inputs.run_config, timeseries, table_in)
+    items = {name: getattr(priced, name) for name in bills.item_names()} | {
+        "supplier_bill_gbp": priced.supplier_bill_gbp,
+        "total_cost_gbp": priced.total_cost_gbp,
+    }
+    if as_json:
+        from gridq.io.files import json_text
+
+        typer.echo(json_text(items), nl=False)
+        return
     table = Table(title=f"{path} priced with {bundle / io.RUN_CONFIG}")
     table.add_column("item")
     table.add_column("GBP", justify="right")
     for name in bills.item_names():
-        value = getattr(priced, name)
-        table.add_row(name + (" (revenue)" if name in bills.REVENUE_ITEMS else ""), f"{value:,.2f}")
-    table.add_row("supplier_bill_gbp", f"{priced.supplier_bill_gbp:,.2f}")
-    table.add_row("total_cost_gbp", f"{priced.total_cost_gbp:,.2f}")
+        revenue = " (revenue)" if name in bills.REVENUE_ITEMS else ""
+        table.add_row(name + revenue, f"{items[name]:,.2f}")
+    for name in ("supplier_bill_gbp", "total_cost_gbp"):
+        table.add_row(name, f"{items[name]:,.2f}")
     Console().print(table)
 
 

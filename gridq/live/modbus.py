@@ -11,6 +11,8 @@ from gridq.errors import DeviceError
 from gridq.live.registers import from_gridq, raw_from_registers, to_gridq
 from gridq.schemas.devices import WRITTEN, RegisterMap, RegisterPoint
 
+MAX_READ = 125
+"""Most registers one Modbus read may ask for."""
 _SCALE_FACTOR = RegisterPoint(address=0, type="int16", unit="kW")
 """How a SunSpec scale-factor register is read: one signed word, an exponent of ten."""
 
@@ -44,18 +46,68 @@ class ModbusDevice:
     ) -> None:
         self._client.close()
 
+    def reconnect(self) -> None:
+        """Open the connection again after the device dropped it."""
+        self._client.close()
+        if not self._client.connect():
+            raise DeviceError(f"{self._where()}: no answer; is the device (or gridq sim) up?")
+
     def read(self) -> dict[str, float]:
-        """Every quantity the map reads, in GridQ's units and signs."""
-        return {
-            quantity: to_gridq(
+        """Every quantity the map reads, in GridQ's units and signs.
+
+        Each table's registers come in one request where they fit in one (125 registers):
+        one snapshot, so the meter, PV and battery balance, and one round trip.
+        """
+        words = self._snapshot()
+        values = {}
+        for quantity, point in self.register_map.points.items():
+            if quantity in WRITTEN:
+                continue
+            scale_factor = None
+            if point.scale_factor_address is not None:
+                raw_sf = raw_from_registers(
+                    _SCALE_FACTOR, self._words(words, point, point.scale_factor_address, 1)
+                )
+                scale_factor = int(raw_sf)
+            values[quantity] = to_gridq(
                 point,
-                raw_from_registers(point, self._registers(point, point.address, point.words)),
-                self._scale_factor(point),
+                raw_from_registers(point, self._words(words, point, point.address, point.words)),
+                scale_factor,
                 self.capacity_kwh,
             )
-            for quantity, point in self.register_map.points.items()
-            if quantity not in WRITTEN
+        return values
+
+    def _snapshot(self) -> dict[str, tuple[int, list[int]]]:
+        """The read registers of each table that spans at most ``MAX_READ`` words.
+
+        By table: the first address and the words from there.
+        """
+        spans: dict[str, tuple[int, int]] = {}
+        for quantity, point in self.register_map.points.items():
+            if quantity in WRITTEN:
+                continue
+            addresses = [point.address, point.address + point.words]
+            if point.scale_factor_address is not None:
+                addresses += [point.scale_factor_address, point.scale_factor_address + 1]
+            low, high = spans.get(point.table, (min(addresses), max(addresses)))
+            spans[point.table] = (min(low, *addresses), max(high, *addresses))
+        return {
+            table: (low, self._registers(table, low, high - low))
+            for table, (low, high) in spans.items()
+            if high - low <= MAX_READ
         }
+
+    def _words(
+        self,
+        snapshot: dict[str, tuple[int, list[int]]],
+        point: RegisterPoint,
+        address: int,
+        count: int,
+    ) -> list[int]:
+        if point.table in snapshot:
+            first, words = snapshot[point.table]
+            return words[address - first : address - first + count]
+        return self._registers(point.table, address, count)
 
     def write_setpoint(self, battery_kw: float) -> None:
         """Ask the battery for ``battery_kw`` (positive discharging)."""
@@ -75,13 +127,13 @@ class ModbusDevice:
     def _scale_factor(self, point: RegisterPoint) -> int | None:
         if point.scale_factor_address is None:
             return None
-        words = self._registers(point, point.scale_factor_address, 1)
+        words = self._registers(point.table, point.scale_factor_address, 1)
         return int(raw_from_registers(_SCALE_FACTOR, words))
 
-    def _registers(self, point: RegisterPoint, address: int, count: int) -> list[int]:
+    def _registers(self, table: str, address: int, count: int) -> list[int]:
         read = (
             self._client.read_holding_registers
-            if point.table == "holding"
+            if table == "holding"
             else self._client.read_input_registers
         )
         try:
@@ -89,7 +141,7 @@ class ModbusDevice:
         except ModbusException as error:
             raise DeviceError(f"{self._where()}: reading register {address}: {error}") from None
         if answer.isError():
-            raise DeviceError(f"{self._where()}: register {address} ({point.table}) refused a read")
+            raise DeviceError(f"{self._where()}: register {address} ({table}) refused a read")
         return list(answer.registers)
 
     def _where(self) -> str:

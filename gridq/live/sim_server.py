@@ -3,6 +3,8 @@
 Simulated time runs ``speed`` times faster than the wall clock; every ``tick_s`` of wall time
 the battery takes the setpoint last written to its registers, the site moves on, and every
 register the map reads is rewritten. The clock register tells a controller the simulated time.
+Served holding, the clock starts at the first setpoint written: a controller's first plan,
+however long it takes, then starts the run at the first step.
 
 Faults are injected on command, through the simulator's own registers: writing ``[kind,
 seconds]`` to holding register ``FAULT_ADDRESS`` starts fault ``kind`` (``FAULTS``) for that
@@ -42,7 +44,7 @@ FAULT_ADDRESS = 65000
 FAULTS = ("drop", "freeze", "nan", "slow", "reject")
 """Fault kinds by code: 1 is ``drop``, 2 ``freeze`` and so on; 0 clears a fault."""
 SLOW_ANSWER_S = 2.0
-TICK_S = 0.02
+TICK_S = 0.005
 """Wall seconds between the simulator's updates."""
 SERVED_SCALE_FACTOR = 0
 """The exponent a simulated SunSpec scale-factor register holds."""
@@ -83,14 +85,20 @@ class _FaultableDevice(ModbusDeviceContext):
             and (setpoint.address < address + len(values))
         ):
             return ExcCodes.DEVICE_FAILURE
-        return self.setValues(func_code, address, values)
+        answer = self.setValues(func_code, address, values)
+        if address < setpoint.address + setpoint.words and setpoint.address < address + len(values):
+            self.site.holding = False
+        return answer
 
 
 class ServedSite:
     """A :class:`SiteSimulator`'s quantities in a Modbus datastore laid out by a register map."""
 
-    def __init__(self, simulator: SiteSimulator, register_map: RegisterMap) -> None:
+    def __init__(
+        self, simulator: SiteSimulator, register_map: RegisterMap, holding: bool = False
+    ) -> None:
         self.simulator = simulator
+        self.holding = holding
         self.register_map = register_map
         top = max(
             max(point.address, point.scale_factor_address or 0) + point.words
@@ -146,7 +154,12 @@ class ServedSite:
             self._set(point, point.address, words)
 
     def advance(self, dt_s: float) -> None:
-        """Move the site on by ``dt_s`` simulated seconds under the setpoint written."""
+        """Move the site on by ``dt_s`` simulated seconds under the setpoint written.
+
+        While ``holding`` (until the first setpoint is written) time stands still.
+        """
+        if self.holding:
+            return
         self.simulator.advance(self.setpoint_kw(), dt_s)
         if self.fault is not None and self.simulator.now >= self.fault_ends:
             self.fault = None

@@ -1,0 +1,564 @@
+"""``gridq live run``: the site controller on a device, every tick, beside a planner thread.
+
+Plan slowly, control fast. Each control tick reads the device, asks the plan's
+:class:`~gridq.engine.controller.SiteController` (the one the rolling backtest settles with)
+for the step of the moment on the telemetry, passes the answer through the safety layer
+(:mod:`gridq.live.safety`) and writes it. At each scheduled re-plan, or early where the
+backtest would re-plan early, a planner thread plans with the backtest's
+:class:`~gridq.engine.windows.RollingOperation` on a forecast from the recorded history; the
+ticks go on following the last plan until the new one is adopted. Time is the device's: a
+simulator's clock register, else the wall clock.
+
+Modes, each change an event with its reason: ``plan`` (following a plan), ``rule_based`` (no
+valid plan: self-consumption with a peak guard), ``override`` (an operator's setpoint),
+``safe`` (stale or invalid telemetry, or writes failing: idle but for the import limit).
+"""
+
+import hashlib
+import json
+import math
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gridq import conventions as col
+from gridq.engine.forecast import FORECAST_SERIES, make_provider
+from gridq.engine.windows import RollingOperation, WindowPlan, Windows
+from gridq.errors import ConfigError, DeviceError, GridqError
+from gridq.live.modbus import ModbusDevice
+from gridq.live.safety import (
+    Limits,
+    Telemetry,
+    rule_based_kw,
+    safe_mode_kw,
+    safe_setpoint,
+)
+from gridq.live.store import LiveStore
+from gridq.schemas import RunConfig, Site
+from gridq.schemas.live import LiveConfig
+
+SHARED_MIN_KW = 1e-3
+"""Charge and discharge both above this in one step: the step is time-shared [kW]."""
+POLL_MAX_S = 0.05
+"""Longest wall-clock wait between polls of the device clock [s]."""
+WRITE_BACKOFF_S = 0.05
+"""First wait before retrying a failed write; doubled at each retry [wall s]."""
+SPEED_WINDOW_S = 0.5
+"""Wall time the device clock's rate is measured over before it is used [s]."""
+
+
+def power_now_kw(
+    charge_kw: float, discharge_kw: float, elapsed_frac: float, limits: Limits
+) -> float:
+    """The battery's power [kW, + discharging] ``elapsed_frac`` into a step.
+
+    The controller settled the step at ``charge_kw`` and ``discharge_kw`` (means over it).
+
+    A step that both charges and discharges (the plan shares it: bought at night, exported at
+    a higher price) is time-shared: charging at full power first, then discharging at full
+    power, each for its share of the step, then idle. Otherwise the net.
+    """
+    charge_share = charge_kw / limits.charge_max_kw if limits.charge_max_kw > 0 else 1.0
+    discharge_share = discharge_kw / limits.discharge_max_kw if limits.discharge_max_kw > 0 else 1.0
+    shared = charge_kw > SHARED_MIN_KW and discharge_kw > SHARED_MIN_KW
+    if not shared or charge_share + discharge_share > 1.0:
+        return discharge_kw - charge_kw
+    if elapsed_frac < charge_share:
+        return -limits.charge_max_kw
+    if elapsed_frac < charge_share + discharge_share:
+        return limits.discharge_max_kw
+    return 0.0
+
+
+@dataclass
+class StepSamples:
+    """The telemetry samples of one step, averaged into its realised flows.
+
+    Each sample balances (load + charge + export = pv + discharge + import), so their mean does.
+    """
+
+    step: int
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+    soc_kwh: float = math.nan
+
+    def add(self, reading: Telemetry) -> None:
+        """Count one valid reading."""
+        flows = {
+            col.LOAD_KW: reading.load_kw,
+            col.PV_KW: reading.pv_kw,
+            col.GRID_IMPORT_KW: max(reading.grid_net_import_kw, 0.0),
+            col.GRID_EXPORT_KW: max(-reading.grid_net_import_kw, 0.0),
+            col.BATTERY_CHARGE_KW: max(-reading.battery_power_kw, 0.0),
+            col.BATTERY_DISCHARGE_KW: max(reading.battery_power_kw, 0.0),
+            col.PV_CURTAIL_KW: 0.0,
+        }
+        for name, kw in flows.items():
+            self.sums[name] = self.sums.get(name, 0.0) + kw
+        self.count += 1
+        self.soc_kwh = reading.battery_soc_kwh
+
+    def flows(self) -> dict[str, float]:
+        """The step's mean flows [kW] and its last SOC [kWh]."""
+        return {name: kw / self.count for name, kw in self.sums.items()} | {
+            col.SOC_KWH: self.soc_kwh
+        }
+
+
+@dataclass
+class Pending:
+    """A plan being solved: from which step, since when (wall clock)."""
+
+    issue: int
+    soc_kwh: float
+    since_s: float
+    future: "Future[tuple[WindowPlan, str]]"
+
+
+class LiveRun:
+    """One site under control: its device, its store, its plans and its safety layer."""
+
+    def __init__(
+        self,
+        site_dir: Path,
+        site: Site,
+        run_config: RunConfig,
+        config: LiveConfig,
+        device: ModbusDevice,
+        calendar: pd.DataFrame,
+        until: pd.Timestamp | None = None,
+    ) -> None:
+        options = run_config.rolling
+        if options.forecast in ("perfect", "replay"):
+            raise ConfigError(
+                f"rolling.forecast {options.forecast} in {site_dir / 'run_config.yaml'} cannot "
+                "run live: it needs the future; choose persistence_day, persistence_week, "
+                "seasonal_naive or learned"
+            )
+        # A solve past the safety layer's timeout is a failed solve: HiGHS stops there.
+        self.run_config = run_config.model_copy(
+            update={
+                "solver": run_config.solver.model_copy(
+                    update={"time_limit_s": config.safety.solve_timeout_s}
+                )
+            }
+        )
+        self.site, self.config, self.device = site, config, device
+        self.calendar = calendar
+        self.index = pd.DatetimeIndex(calendar.index)
+        self.step_td = self.index[1] - self.index[0]
+        self.end = self.index[-1] + self.step_td if until is None else until
+        self.limits = Limits.of(site, config.safety.max_ramp_kw_per_s)
+        self.store = LiveStore(site_dir / config.store)
+        self.every_steps = int(pd.Timedelta(minutes=options.reoptimise_every_min) / self.step_td)
+        self.horizon_steps = int(pd.Timedelta(hours=options.horizon_h) / self.step_td)
+        if self.every_steps < 1 or self.horizon_steps < self.every_steps:
+            raise ConfigError(
+                f"rolling.reoptimise_every_min and horizon_h in {site_dir / 'run_config.yaml'} "
+                f"do not fit the {self.step_td} steps; use whole steps and a horizon at least "
+                "the re-plan interval"
+            )
+        self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridq-planner")
+        self.mode = ""
+        self.window: WindowPlan | None = None
+        self.window_settled: list[dict[str, float]] = []
+        self.pending: Pending | None = None
+        self.samples: StepSamples | None = None
+        self.step_start_soc_kwh = site.battery.initial_soc_kwh
+        self.last_valid: Telemetry | None = None
+        self.last_valid_wall_s = 0.0
+        self.speed = 1.0
+        self._speed_origin: tuple[float, float] | None = None
+        self.last_written_kw = 0.0
+        self.last_written_clock_s = math.nan
+        self.writes_failing = False
+        self.counters = {"fallbacks": 0, "device_errors": 0, "write_failures": 0, "ticks": 0}
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Operate until the calendar ends, ``until`` passes or the process is stopped."""
+        try:
+            first = self._read_until_valid()
+            self._start(first)
+            next_tick_s = first.clock_s + self.config.tick_s
+            while True:
+                reading = self._read()
+                clock_s = self._device_time_s(reading)
+                if clock_s >= self.end.timestamp():
+                    break
+                if clock_s < next_tick_s:
+                    time.sleep(min(max((next_tick_s - clock_s) / self.speed, 0.0), POLL_MAX_S))
+                    continue
+                self._tick(reading, clock_s)
+                next_tick_s = clock_s + self.config.tick_s
+        finally:
+            self._shut_down()
+
+    def _start(self, first: Telemetry) -> None:
+        """Resume from the store, or start at the device's step; plan the first step."""
+        recorded = self.store.steps()
+        now = pd.Timestamp(first.clock_s, unit="s", tz="UTC")
+        if len(recorded):
+            start = self._position(recorded.index[0])
+        else:
+            start = self._position(now.floor(self.step_td))
+        if start >= len(self.index) - 1:
+            raise ConfigError(
+                f"the device's time {now:%Y-%m-%dT%H:%MZ} is at or past the end of the history "
+                f"calendar ({self.index[-1]:%Y-%m-%dT%H:%MZ}); extend {self.config.history}"
+            )
+        self.operation = RollingOperation(
+            self.site,
+            self.run_config,
+            self.index,
+            Windows(start, self.every_steps, self.horizon_steps),
+            self.calendar,
+        )
+        self.actuals = self.calendar[list(FORECAST_SERIES)].copy()
+        self.actuals.iloc[start:] = 0.0
+        for stamp, row in recorded.iterrows():
+            position = self._position(stamp)
+            self.actuals.iloc[position] = [row[col.LOAD_KW], row[col.PV_KW]]
+            self.operation.record(position, np.array([row[col.GRID_IMPORT_KW]]))
+        step = self._position(now.floor(self.step_td))
+        self.step_start_soc_kwh = first.battery_soc_kwh
+        self.samples = StepSamples(step)
+        if len(recorded):
+            self._event(first.clock_s, "resumed", f"{len(recorded)} steps recorded, at step {step}")
+            latest = self.store.latest_plan()
+            if latest is not None:
+                self._event(
+                    first.clock_s, "plan", f"last plan issued {latest[0]} kept until re-planned"
+                )
+        else:
+            self._event(first.clock_s, "started", f"at {now:%Y-%m-%dT%H:%M:%SZ}, step {step}")
+        # The first plan is waited for: no setpoint is better than one without a plan.
+        self._request_plan(step, first.battery_soc_kwh, time.monotonic())
+        assert self.pending is not None
+        try:
+            self.pending.future.result(timeout=self.config.safety.solve_timeout_s)
+        except Exception:  # noqa: BLE001 - adopted (or reported) by the tick below
+            pass
+        # A simulator held until the first setpoint has not moved while the plan was solved.
+        self.last_valid_wall_s = time.monotonic()
+        self._tick(first, first.clock_s)
+
+    def _tick(self, reading: Telemetry | None, clock_s: float) -> None:
+        self.counters["ticks"] += 1
+        self._adopt_plan(clock_s)
+        stale = self._stale(clock_s)
+        if reading is not None and not stale:
+            self._follow_steps(reading)
+        override = self.store.active_override(clock_s)
+        if stale or self.last_valid is None:
+            self._set_mode(clock_s, "safe", stale or "no valid telemetry yet")
+            asked = safe_mode_kw(self.last_valid, self.limits)
+            self._write(clock_s, asked, asked, [])
+            return
+        now = self.last_valid
+        if override is not None:
+            asked = override[0]
+            self._set_mode(
+                clock_s, "override", f"operator: {override[2]} (until {override[1]:.0f})"
+            )
+        else:
+            asked = self._planned_kw(now, clock_s)
+        written, reasons = safe_setpoint(
+            asked,
+            now,
+            self.limits,
+            self.last_written_kw,
+            clock_s - self.last_written_clock_s if math.isfinite(self.last_written_clock_s) else 0,
+        )
+        self._write(clock_s, asked, written, reasons)
+
+    # --- steps, plans and the controller ---------------------------------------------------
+
+    def _follow_steps(self, reading: Telemetry) -> None:
+        """Close the step the device has left, if it has; count the reading in its step."""
+        assert self.samples is not None
+        step = self._position(pd.Timestamp(reading.clock_s, unit="s", tz="UTC").floor(self.step_td))
+        if step != self.samples.step:
+            self._close_step(reading)
+            self.samples = StepSamples(step)
+            self.step_start_soc_kwh = reading.battery_soc_kwh
+            self._plan_if_due(step, reading)
+        self.samples.add(reading)
+
+    def _close_step(self, reading: Telemetry) -> None:
+        samples = self.samples
+        assert samples is not None
+        if not samples.count:
+            return
+        flows = samples.flows()
+        stamp = self.index[samples.step]
+        self.store.record_step(stamp, flows, samples.count)
+        self.actuals.iloc[samples.step] = [flows[col.LOAD_KW], flows[col.PV_KW]]
+        self.operation.record(samples.step, np.array([flows[col.GRID_IMPORT_KW]]))
+        if self.window is not None and samples.step >= self.window.issue:
+            self.window_settled.append(flows)
+
+    def _plan_if_due(self, step: int, reading: Telemetry) -> None:
+        """Plan at each scheduled step, and early where the backtest would.
+
+        Early: after a calm step with energy the plan meant to spend still stored.
+        """
+        if step >= len(self.index):
+            return
+        scheduled = (step - self.operation.windows.start) % self.every_steps == 0
+        early = False
+        window = self.window
+        if not scheduled and window is not None and window.controller is not None:
+            settled = self.window_settled
+            length = len(settled)
+            interval = self.operation.interval_end(window.issue) - window.issue
+            if 0 < length < interval and step == window.issue + length:
+                frame = pd.DataFrame(settled + [dict.fromkeys(col.DISPATCH_COLUMNS, math.nan)])
+                early = self.operation.replan_from(window, frame) == length
+        if scheduled or early:
+            self._request_plan(step, reading.battery_soc_kwh, time.monotonic())
+
+    def _request_plan(self, issue: int, soc_kwh: float, wall_s: float) -> None:
+        if self.pending is not None and not self.pending.future.done():
+            return  # one solve at a time: the next scheduled step asks again
+        frame = self.calendar.copy()
+        frame[list(FORECAST_SERIES)] = self.actuals.to_numpy()
+        self.pending = Pending(
+            issue, soc_kwh, wall_s, self.planner.submit(self._plan, frame, issue, soc_kwh)
+        )
+
+    def _plan(self, frame: pd.DataFrame, issue: int, soc_kwh: float) -> tuple[WindowPlan, str]:
+        """On the planner thread: the forecast from the recorded history, then the plan."""
+        provider = make_provider(
+            self.run_config.rolling.forecast, frame, self.site, self.run_config
+        )
+        window = self.operation.plan(issue, soc_kwh, provider)
+        digest = hashlib.sha256()
+        digest.update(f"{self.index[issue].isoformat()} {soc_kwh:.6f}".encode())
+        digest.update(window.forecast.to_numpy().tobytes())
+        for name, kw in sorted((window.state.paid_for_kw or {}).items()):
+            digest.update(name.encode() + np.asarray(kw).tobytes())
+        return window, digest.hexdigest()
+
+    def _adopt_plan(self, clock_s: float) -> None:
+        pending = self.pending
+        if pending is None:
+            return
+        if not pending.future.done():
+            if time.monotonic() - pending.since_s > self.config.safety.solve_timeout_s:
+                self._event(clock_s, "solve_failed", f"plan for step {pending.issue} timed out")
+                self.pending = None
+            return
+        self.pending = None
+        try:
+            window, digest = pending.future.result()
+        except GridqError as error:
+            self._event(clock_s, "solve_failed", f"plan for step {pending.issue}: {error}")
+            return
+        except Exception as error:  # noqa: BLE001 - a failed plan must not stop the site
+            self._event(
+                clock_s, "solve_failed", f"plan for step {pending.issue}: {type(error).__name__}"
+            )
+            return
+        self.window = window
+        self.window_settled = []
+        forecast = pd.DataFrame(
+            window.point_kw, index=window.plan.dispatch.index.rename(col.TIMESTAMP)
+        )
+        self.store.record_plan(
+            self.index[window.issue],
+            clock_s,
+            digest,
+            window.plan.solve_stats,
+            window.plan.dispatch,
+            forecast,
+        )
+
+    def _planned_kw(self, now: Telemetry, clock_s: float) -> float:
+        """The controller's battery power for this step [kW, + discharging], or the fallback."""
+        assert self.samples is not None
+        window, step = self.window, self.samples.step
+        if window is not None and window.controller is not None:
+            position = step - window.issue
+            if 0 <= position < window.controller.planned_steps:
+                self._set_mode(now.clock_s, "plan", f"plan issued {self.index[window.issue]}")
+                row = window.controller.step(
+                    position, now.load_kw, now.pv_kw, self.step_start_soc_kwh
+                )
+                flows = dict(zip(col.DISPATCH_COLUMNS, row, strict=True))
+                step_start_s = self.index[step].timestamp()
+                return power_now_kw(
+                    flows[col.BATTERY_CHARGE_KW],
+                    flows[col.BATTERY_DISCHARGE_KW],
+                    (clock_s - step_start_s) / self.step_td.total_seconds(),
+                    self.limits,
+                )
+        reason = "no plan" if window is None else "the last plan's horizon has passed"
+        if self._set_mode(now.clock_s, "rule_based", reason):
+            self.counters["fallbacks"] += 1
+        paid_for = self.operation.peaks_kw
+        guard = max((float(kw.max()) for kw in paid_for.values() if len(kw)), default=None)
+        return rule_based_kw(now, self.limits, guard)
+
+    # --- the device ------------------------------------------------------------------------
+
+    def _read(self) -> Telemetry | None:
+        """The device's telemetry, or None where it fails (counted, reconnected next time)."""
+        try:
+            values = self.device.read()
+        except DeviceError as error:
+            self.counters["device_errors"] += 1
+            self._device_error(str(error))
+            return None
+        reading = Telemetry(
+            clock_s=values.get("clock_unix_s", time.time()),
+            grid_net_import_kw=values["grid_net_import_kw"],
+            pv_kw=values["pv_kw"],
+            battery_soc_kwh=values["battery_soc_kwh"],
+            battery_power_kw=values["battery_power_kw"],
+        )
+        if not reading.valid():
+            return None
+        wall_s = time.monotonic()
+        last = self.last_valid
+        if last is None or reading.clock_s > last.clock_s:
+            self._measure_speed(reading.clock_s, wall_s)
+            self.last_valid, self.last_valid_wall_s = reading, wall_s
+        return reading
+
+    def _measure_speed(self, clock_s: float, wall_s: float) -> None:
+        """The device clock's rate against the wall clock, averaged since it first moved.
+
+        Averaged over the run, a simulator's coarse clock or a moment's stall does not move it.
+        """
+        if self._speed_origin is None:
+            if self.last_valid is not None:
+                self._speed_origin = (self.last_valid.clock_s, self.last_valid_wall_s)
+            return
+        clock_0, wall_0 = self._speed_origin
+        if wall_s - wall_0 > SPEED_WINDOW_S:
+            self.speed = (clock_s - clock_0) / (wall_s - wall_0)
+
+    def _read_until_valid(self) -> Telemetry:
+        for _ in range(100):
+            reading = self._read()
+            if reading is not None:
+                return reading
+            time.sleep(0.1)
+        raise DeviceError(f"{self.device.register_map.name}: no valid telemetry in 100 reads")
+
+    def _device_time_s(self, reading: Telemetry | None) -> float:
+        """Now on the device's clock: read, or carried on from the last valid read."""
+        if reading is not None and self.last_valid is reading:
+            return reading.clock_s
+        if self.last_valid is None:
+            return 0.0
+        return self.last_valid.clock_s + (time.monotonic() - self.last_valid_wall_s) * self.speed
+
+    def _stale(self, clock_s: float) -> str:
+        """Why the telemetry cannot be trusted now, or ''."""
+        if self.last_valid is None:
+            return "no valid telemetry"
+        age_s = clock_s - self.last_valid.clock_s
+        limit_s = self.config.safety.watchdog_ticks * self.config.tick_s
+        if age_s > limit_s:
+            return f"telemetry {age_s:.0f} s old (watchdog {limit_s:g} s)"
+        if self.writes_failing:
+            return "setpoint writes failing"
+        return ""
+
+    def _device_error(self, message: str) -> None:
+        try:
+            self.device.reconnect()
+        except DeviceError:
+            pass
+        self._log({"event": "device_error", "reason": message})
+
+    def _write(self, clock_s: float, asked_kw: float, kw: float, reasons: list[str]) -> None:
+        for attempt in range(self.config.safety.write_retries + 1):
+            try:
+                self.device.write_setpoint(kw)
+            except DeviceError as error:
+                self.counters["device_errors"] += 1
+                if attempt == self.config.safety.write_retries:
+                    self.counters["write_failures"] += 1
+                    if not self.writes_failing:
+                        self._event(clock_s, "alarm", f"setpoint write failed: {error}")
+                    self.writes_failing = True
+                    return
+                time.sleep(WRITE_BACKOFF_S * 2**attempt)
+                self._device_error(str(error))
+                continue
+            break
+        if self.writes_failing:
+            self._event(clock_s, "recovered", "setpoint writes succeed again")
+            self.writes_failing = False
+        if kw != self.last_written_kw or reasons:
+            self.store.record_setpoint(clock_s, asked_kw, kw, self.mode, reasons)
+        self.last_written_kw, self.last_written_clock_s = kw, clock_s
+
+    def _set_mode(self, clock_s: float, mode: str, reason: str) -> bool:
+        """Enter ``mode``; True where that is a change (recorded as an event)."""
+        if mode == self.mode:
+            return False
+        self._event(clock_s, "mode", f"{self.mode or 'start'} -> {mode}: {reason}")
+        self.mode = mode
+        return True
+
+    def _event(self, clock_s: float, kind: str, reason: str) -> None:
+        self.store.record_event(clock_s, kind, reason)
+        self._log({"clock_s": clock_s, "event": kind, "reason": reason})
+
+    def _log(self, entry: dict[str, object]) -> None:
+        """One JSON line per event on stderr: the structured log."""
+        sys.stderr.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def _position(self, stamp: pd.Timestamp) -> int:
+        position = int(self.index.searchsorted(stamp))
+        if position >= len(self.index) or self.index[position] != stamp:
+            raise ConfigError(
+                f"{stamp:%Y-%m-%dT%H:%MZ} is not a step of {self.config.history}; the device's "
+                "clock must fall within the history calendar"
+            )
+        return position
+
+    def _shut_down(self) -> None:
+        """Idle the battery and close: a stopped controller leaves no setpoint behind."""
+        try:
+            self.device.write_setpoint(0.0)
+        except DeviceError:
+            pass
+        clock_s = self.last_valid.clock_s if self.last_valid is not None else time.time()
+        if self.samples is not None and self.last_valid is not None:
+            self._close_step(self.last_valid)
+        self._event(clock_s, "stopped", json.dumps(self.counters, sort_keys=True))
+        self.planner.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
+
+
+def run_site(site_dir: Path, until: pd.Timestamp | None = None) -> None:
+    """Read ``site_dir`` and operate its site until the calendar ends or ``until``."""
+    from gridq.io import bundle as io
+    from gridq.io.files import read_config
+    from gridq.live.sim_server import read_map
+
+    run_config = read_config(site_dir / io.RUN_CONFIG, RunConfig)
+    site = read_config(site_dir / io.SITE_CONFIG, Site)
+    config = read_config(site_dir / "live.yaml", LiveConfig)
+    calendar = io.read_timeseries(site_dir / config.history, run_config.timestep_min)
+    map_path = None if config.device.map == "gridq_sim" else site_dir / config.device.map
+    device = ModbusDevice(
+        read_map(map_path),
+        config.device.host,
+        config.device.port,
+        capacity_kwh=site.battery.capacity_kwh,
+        timeout_s=config.device.timeout_s,
+    )
+    with device:
+        LiveRun(site_dir, site, run_config, config, device, calendar, until).run()

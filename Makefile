@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint repro bench bench-fleet value lock clean docker-build docker-backtest
+.PHONY: install test lint repro bench bench-fleet value live-demo lock clean docker-build docker-backtest
 
 install: $(STAMP)
 
@@ -34,6 +34,24 @@ bench: install
 # Fleets: throughput on 1 and 2 workers, overhead, memory, a projection (about 5 minutes).
 bench-fleet: install
 	$(BIN)/gridq bench --cases fleet
+
+# Live operations on a simulated home (about 2 minutes): `gridq sim` serves a generated home over
+# Modbus TCP at 200x, `gridq live run` operates it for 6 simulated hours, then the operated period
+# is exported as a bundle and billed.
+DEMO := /tmp/gridq-live-demo
+live-demo: install
+	rm -rf $(DEMO)
+	$(BIN)/gridq generate pv_battery_tou --out $(DEMO)/bundle --days 2 \
+		--set rolling.forecast=persistence_day --set rolling.reoptimise_every_min=60
+	$(BIN)/gridq live init $(DEMO)/site --bundle $(DEMO)/bundle --port 5020
+	$(BIN)/gridq sim $(DEMO)/bundle --port 5020 --speed 200 --start 2025-03-18T00:00Z --hold & \
+		sim=$$!; $(BIN)/gridq live run $(DEMO)/site --until 2025-03-18T06:00Z; \
+		status=$$?; kill $$sim; exit $$status
+	$(BIN)/gridq live export $(DEMO)/site --from 2025-03-18T00:00Z --to 2025-03-18T06:00Z \
+		--out $(DEMO)/operated
+	$(BIN)/gridq bill $(DEMO)/operated
+	@echo "The store (steps, plans, setpoints, events): $(DEMO)/site/live.sqlite"
+	@echo "What happened, as a run bundle: $(DEMO)/operated (gridq report $(DEMO)/operated)"
 
 # Achievable value: each example's rolling run per forecast against perfect foresight (minutes).
 value: install

@@ -8,6 +8,7 @@ import typer
 from gridq import conventions as col
 from gridq.cli.common import (
     native_stdout_to_stderr,
+    parse_duration_min,
     reports_errors,
 )
 from gridq.errors import ConfigError
@@ -74,6 +75,35 @@ def live_step(
     typer.echo(files.json_text(answer), nl=False)
 
 
+@live_app.command("init")
+@reports_errors
+def live_init(
+    site_dir: Annotated[Path, typer.Argument(help="Site folder to write.", file_okay=False)],
+    bundle: Annotated[
+        Path,
+        typer.Option(
+            help="Run bundle whose site, config and timeseries to start from.", file_okay=False
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="The device's address.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="The device's Modbus TCP port.", min=1, max=65535)
+    ] = 5020,
+    register_map: Annotated[
+        str,
+        typer.Option("--map", help="Register map YAML in the site folder, or gridq_sim."),
+    ] = "gridq_sim",
+) -> None:
+    """Write a site folder for gridq live run from BUNDLE.
+
+    Its configs, its timeseries as the history, and a live.yaml naming the device.
+    """
+    from gridq.live.site_folder import init_site_folder
+
+    init_site_folder(bundle, site_dir, {"map": register_map, "host": host, "port": port})
+    typer.echo(f"wrote {site_dir}: edit live.yaml for the device, the tick and safety", err=True)
+
+
 @live_app.command("run")
 @reports_errors
 def live_run(
@@ -123,6 +153,45 @@ def live_export(
 
     steps = export_bundle(site_dir, utc_time("--from", start), utc_time("--to", stop), out)
     typer.echo(f"wrote {out}: {steps} steps", err=True)
+
+
+@live_app.command("override")
+@reports_errors
+def live_override(
+    site_dir: Annotated[
+        Path, typer.Argument(help="Site folder run by gridq live run.", file_okay=False)
+    ],
+    setpoint_kw: Annotated[
+        float | None,
+        typer.Option(
+            help="Battery power to force [kW, + discharging]; the safety layer still holds."
+        ),
+    ] = None,
+    duration: Annotated[
+        str, typer.Option("--for", help="How long, in the device's time: e.g. 30min, 2h.")
+    ] = "30min",
+    reason: Annotated[str, typer.Option(help="Why, for the event log.")] = "operator override",
+    clear: Annotated[bool, typer.Option(help="End every override now instead.")] = False,
+) -> None:
+    """Force the battery's setpoint for a while; it expires by itself (or --clear ends it)."""
+    from gridq.io.files import read_config
+    from gridq.io.live_store import LiveStore
+    from gridq.live.site_folder import LIVE_CONFIG
+    from gridq.schemas.live import LiveConfig
+
+    config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
+    if not clear and setpoint_kw is None:
+        raise ConfigError("give --setpoint-kw (or --clear to end the overrides)")
+    minutes = parse_duration_min(duration, "--for")
+    store = LiveStore(site_dir / config.store)
+    try:
+        if clear:
+            store.clear_overrides()
+        else:
+            assert setpoint_kw is not None
+            store.set_override(setpoint_kw, minutes * 60.0, reason)
+    finally:
+        store.close()
 
 
 @reports_errors

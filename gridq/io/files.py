@@ -213,6 +213,11 @@ def json_text(data: Any) -> str:
     return json.dumps(published(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
+def json_line(data: Any) -> str:
+    """One compact, sorted JSON line: a structured log's entry."""
+    return json.dumps(data, sort_keys=True, default=str)
+
+
 def json_bytes(data: Any) -> bytes:
     """:func:`json_text` as UTF-8 bytes."""
     return json_text(data).encode("utf-8")

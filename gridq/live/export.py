@@ -17,7 +17,8 @@ from gridq.errors import InputError
 from gridq.io import bundle as io
 from gridq.io import lineage
 from gridq.io.files import read_config
-from gridq.live.store import LiveStore
+from gridq.io.live_store import LiveStore
+from gridq.live.site_folder import LIVE_CONFIG
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.live import LiveConfig
 
@@ -29,7 +30,7 @@ def export_bundle(site_dir: Path, start: pd.Timestamp, stop: pd.Timestamp, out: 
     """Write the steps recorded in ``[start, stop)`` as the bundle ``out``; their number."""
     run_config = read_config(site_dir / io.RUN_CONFIG, RunConfig)
     site = read_config(site_dir / io.SITE_CONFIG, Site)
-    config = read_config(site_dir / "live.yaml", LiveConfig)
+    config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
     store_path = site_dir / config.store
     if not store_path.is_file():
         raise InputError(f"{store_path}: no live store; run gridq live run {site_dir} first")

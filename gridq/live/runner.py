@@ -9,13 +9,13 @@ backtest would re-plan early, a planner thread plans with the backtest's
 ticks go on following the last plan until the new one is adopted. Time is the device's: a
 simulator's clock register, else the wall clock.
 
-Modes, each change an event with its reason: ``plan`` (following a plan), ``rule_based`` (no
-valid plan: self-consumption with a peak guard), ``override`` (an operator's setpoint),
-``safe`` (stale or invalid telemetry, or writes failing: idle but for the import limit).
+Modes, each change an event with its reason: ``plan`` (following a plan), ``last_plan``
+(resumed: the stored plan until a new one is adopted), ``rule_based`` (no valid plan:
+self-consumption with a peak guard), ``override`` (an operator's setpoint), ``safe`` (stale or
+invalid telemetry, or writes failing: idle but for the import limit).
 """
 
 import hashlib
-import json
 import math
 import sys
 import time
@@ -30,6 +30,8 @@ from gridq import conventions as col
 from gridq.engine.forecast import FORECAST_SERIES, make_provider
 from gridq.engine.windows import RollingOperation, WindowPlan, Windows
 from gridq.errors import ConfigError, DeviceError, GridqError
+from gridq.io.files import json_line
+from gridq.io.live_store import LiveStore
 from gridq.live.modbus import ModbusDevice
 from gridq.live.safety import (
     Limits,
@@ -38,17 +40,22 @@ from gridq.live.safety import (
     safe_mode_kw,
     safe_setpoint,
 )
-from gridq.live.store import LiveStore
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.live import LiveConfig
 
+CONNECT_WAIT_S = 10.0
+"""How long ``gridq live run`` waits for the device to answer at start [wall s]."""
+MIN_WEIGHT_S = 1e-3
+"""The least device time a sample stands for [s] (one read exactly at a step's start)."""
 SHARED_MIN_KW = 1e-3
 """Charge and discharge both above this in one step: the step is time-shared [kW]."""
-POLL_MAX_S = 0.05
-"""Longest wall-clock wait between polls of the device clock [s]."""
+POLLS_PER_TICK = 4
+"""Reads of the device per control tick, at most: the tick comes within a quarter of one."""
+UNMEASURED_POLL_S = 0.005
+"""Wall time between reads until the device clock's rate is known [s]."""
 WRITE_BACKOFF_S = 0.05
 """First wait before retrying a failed write; doubled at each retry [wall s]."""
-SPEED_WINDOW_S = 0.5
+SPEED_WINDOW_S = 0.2
 """Wall time the device clock's rate is measured over before it is used [s]."""
 
 
@@ -77,18 +84,34 @@ def power_now_kw(
 
 @dataclass
 class StepSamples:
-    """The telemetry samples of one step, averaged into its realised flows.
+    """The telemetry samples of one step, averaged over time into its realised flows.
 
-    Each sample balances (load + charge + export = pv + discharge + import), so their mean does.
+    A sample stands for the device time since the one before it (within the step): how often
+    the device is read does not weigh on the mean. Each sample balances (load + charge +
+    export = pv + discharge + import), so their mean does.
     """
 
     step: int
+    start_s: float
     sums: dict[str, float] = field(default_factory=dict)
-    count: int = 0
+    covered_s: float = 0.0
     soc_kwh: float = math.nan
+    last_clock_s: float = -math.inf
+
+    @classmethod
+    def resumed(cls, step: int, start_s: float, recorded: pd.Series) -> "StepSamples":
+        """A step already partly recorded: its mean flows over ``covered_s`` seconds."""
+        covered_s = float(recorded["covered_s"])
+        sums = {name: float(recorded[name]) * covered_s for name in col.DISPATCH_COLUMNS}
+        sums.pop(col.SOC_KWH)
+        # The first sample after a restart stands for the time the controller was down.
+        return cls(
+            step, start_s, sums, covered_s, float(recorded[col.SOC_KWH]), start_s + covered_s
+        )
 
     def add(self, reading: Telemetry) -> None:
-        """Count one valid reading."""
+        """Count one valid reading, for the time since the last (or the step's start)."""
+        weight_s = max(reading.clock_s - max(self.last_clock_s, self.start_s), MIN_WEIGHT_S)
         flows = {
             col.LOAD_KW: reading.load_kw,
             col.PV_KW: reading.pv_kw,
@@ -99,13 +122,14 @@ class StepSamples:
             col.PV_CURTAIL_KW: 0.0,
         }
         for name, kw in flows.items():
-            self.sums[name] = self.sums.get(name, 0.0) + kw
-        self.count += 1
+            self.sums[name] = self.sums.get(name, 0.0) + kw * weight_s
+        self.covered_s += weight_s
         self.soc_kwh = reading.battery_soc_kwh
+        self.last_clock_s = reading.clock_s
 
     def flows(self) -> dict[str, float]:
-        """The step's mean flows [kW] and its last SOC [kWh]."""
-        return {name: kw / self.count for name, kw in self.sums.items()} | {
+        """The step's time-weighted mean flows [kW] and its last SOC [kWh]."""
+        return {name: kw / self.covered_s for name, kw in self.sums.items()} | {
             col.SOC_KWH: self.soc_kwh
         }
 
@@ -166,6 +190,7 @@ class LiveRun:
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridq-planner")
         self.mode = ""
         self.window: WindowPlan | None = None
+        self.stored_plan: pd.DataFrame | None = None
         self.window_settled: list[dict[str, float]] = []
         self.pending: Pending | None = None
         self.samples: StepSamples | None = None
@@ -174,10 +199,13 @@ class LiveRun:
         self.last_valid_wall_s = 0.0
         self.speed = 1.0
         self._speed_origin: tuple[float, float] | None = None
+        self.speed_measured = False
         self.last_written_kw = 0.0
         self.last_written_clock_s = math.nan
         self.writes_failing = False
-        self.counters = {"fallbacks": 0, "device_errors": 0, "write_failures": 0, "ticks": 0}
+        self.counters = dict.fromkeys(
+            ("ticks", "fallbacks", "device_errors", "write_failures", "safe_mode_entries"), 0
+        )
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -193,7 +221,7 @@ class LiveRun:
                 if clock_s >= self.end.timestamp():
                     break
                 if clock_s < next_tick_s:
-                    time.sleep(min(max((next_tick_s - clock_s) / self.speed, 0.0), POLL_MAX_S))
+                    time.sleep(self._poll_wait_s(next_tick_s - clock_s))
                     continue
                 self._tick(reading, clock_s)
                 next_tick_s = clock_s + self.config.tick_s
@@ -228,14 +256,36 @@ class LiveRun:
             self.operation.record(position, np.array([row[col.GRID_IMPORT_KW]]))
         step = self._position(now.floor(self.step_td))
         self.step_start_soc_kwh = first.battery_soc_kwh
-        self.samples = StepSamples(step)
+        self.samples = StepSamples(step, self.index[step].timestamp())
+        if self.index[step] in recorded.index:  # the step a killed controller was in
+            self.samples = StepSamples.resumed(
+                step, self.index[step].timestamp(), recorded.loc[self.index[step]]
+            )
         if len(recorded):
-            self._event(first.clock_s, "resumed", f"{len(recorded)} steps recorded, at step {step}")
+            peaks = {
+                name: round(float(kw.max()), 3)
+                for name, kw in self.operation.peaks_kw.items()
+                if len(kw)
+            }
+            self._event(
+                first.clock_s,
+                "resumed",
+                f"{len(recorded)} steps recorded, at step {step}; peaks so far "
+                f"{json_line(peaks)} kW",
+            )
             latest = self.store.latest_plan()
             if latest is not None:
+                self.stored_plan = latest[1]
                 self._event(
-                    first.clock_s, "plan", f"last plan issued {latest[0]} kept until re-planned"
+                    first.clock_s,
+                    "plan",
+                    f"the last plan (issued {latest[0]:%Y-%m-%dT%H:%MZ}) is followed until a "
+                    "new one is adopted",
                 )
+            # Resumed within a tick: the store's plan (or the fallback) runs while planning.
+            self._request_plan(step, first.battery_soc_kwh, time.monotonic())
+            self._tick(first, first.clock_s)
+            return
         else:
             self._event(first.clock_s, "started", f"at {now:%Y-%m-%dT%H:%M:%SZ}, step {step}")
         # The first plan is waited for: no setpoint is better than one without a plan.
@@ -253,11 +303,14 @@ class LiveRun:
         self.counters["ticks"] += 1
         self._adopt_plan(clock_s)
         stale = self._stale(clock_s)
-        if reading is not None and not stale:
-            self._follow_steps(reading)
+        if reading is not None and reading is self.last_valid and not stale:
+            self._follow_steps(reading)  # each state of the device once
         override = self.store.active_override(clock_s)
         if stale or self.last_valid is None:
-            self._set_mode(clock_s, "safe", stale or "no valid telemetry yet")
+            why = stale or "no valid telemetry yet"
+            if self._set_mode(clock_s, "safe", why):
+                self.counters["safe_mode_entries"] += 1
+                self._event(clock_s, "alarm", f"safe mode: {why}")
             asked = safe_mode_kw(self.last_valid, self.limits)
             self._write(clock_s, asked, asked, [])
             return
@@ -286,19 +339,21 @@ class LiveRun:
         step = self._position(pd.Timestamp(reading.clock_s, unit="s", tz="UTC").floor(self.step_td))
         if step != self.samples.step:
             self._close_step(reading)
-            self.samples = StepSamples(step)
+            self.samples = StepSamples(step, self.index[step].timestamp())
             self.step_start_soc_kwh = reading.battery_soc_kwh
             self._plan_if_due(step, reading)
         self.samples.add(reading)
+        # Kept as it grows: a controller killed mid-step loses one tick of it, not the step.
+        self.store.record_step(self.index[step], self.samples.flows(), self.samples.covered_s)
 
     def _close_step(self, reading: Telemetry) -> None:
         samples = self.samples
         assert samples is not None
-        if not samples.count:
+        if not samples.covered_s:
             return
         flows = samples.flows()
         stamp = self.index[samples.step]
-        self.store.record_step(stamp, flows, samples.count)
+        self.store.record_step(stamp, flows, samples.covered_s)
         self.actuals.iloc[samples.step] = [flows[col.LOAD_KW], flows[col.PV_KW]]
         self.operation.record(samples.step, np.array([flows[col.GRID_IMPORT_KW]]))
         if self.window is not None and samples.step >= self.window.issue:
@@ -399,6 +454,16 @@ class LiveRun:
                     (clock_s - step_start_s) / self.step_td.total_seconds(),
                     self.limits,
                 )
+        stored = self.stored_plan
+        if window is None and stored is not None and self.index[step] in stored.index:
+            self._set_mode(now.clock_s, "last_plan", "resumed: the stored plan until re-planned")
+            row = stored.loc[self.index[step]]
+            return power_now_kw(
+                float(row[col.BATTERY_CHARGE_KW]),
+                float(row[col.BATTERY_DISCHARGE_KW]),
+                (clock_s - self.index[step].timestamp()) / self.step_td.total_seconds(),
+                self.limits,
+            )
         reason = "no plan" if window is None else "the last plan's horizon has passed"
         if self._set_mode(now.clock_s, "rule_based", reason):
             self.counters["fallbacks"] += 1
@@ -432,6 +497,15 @@ class LiveRun:
             self.last_valid, self.last_valid_wall_s = reading, wall_s
         return reading
 
+    def _poll_wait_s(self, to_tick_s: float) -> float:
+        """Wall time to wait before reading the device again: a share of the way to the tick.
+
+        Until the device clock's rate is known, a short wait.
+        """
+        if not self.speed_measured:
+            return UNMEASURED_POLL_S
+        return min(max(to_tick_s, 0.0), self.config.tick_s / POLLS_PER_TICK) / self.speed
+
     def _measure_speed(self, clock_s: float, wall_s: float) -> None:
         """The device clock's rate against the wall clock, averaged since it first moved.
 
@@ -444,6 +518,7 @@ class LiveRun:
         clock_0, wall_0 = self._speed_origin
         if wall_s - wall_0 > SPEED_WINDOW_S:
             self.speed = (clock_s - clock_0) / (wall_s - wall_0)
+            self.speed_measured = True
 
     def _read_until_valid(self) -> Telemetry:
         for _ in range(100):
@@ -499,7 +574,7 @@ class LiveRun:
         if self.writes_failing:
             self._event(clock_s, "recovered", "setpoint writes succeed again")
             self.writes_failing = False
-        if kw != self.last_written_kw or reasons:
+        if kw != self.last_written_kw or reasons or math.isnan(self.last_written_clock_s):
             self.store.record_setpoint(clock_s, asked_kw, kw, self.mode, reasons)
         self.last_written_kw, self.last_written_clock_s = kw, clock_s
 
@@ -517,7 +592,7 @@ class LiveRun:
 
     def _log(self, entry: dict[str, object]) -> None:
         """One JSON line per event on stderr: the structured log."""
-        sys.stderr.write(json.dumps(entry, sort_keys=True) + "\n")
+        sys.stderr.write(json_line(entry) + "\n")
 
     def _position(self, stamp: pd.Timestamp) -> int:
         position = int(self.index.searchsorted(stamp))
@@ -537,7 +612,7 @@ class LiveRun:
         clock_s = self.last_valid.clock_s if self.last_valid is not None else time.time()
         if self.samples is not None and self.last_valid is not None:
             self._close_step(self.last_valid)
-        self._event(clock_s, "stopped", json.dumps(self.counters, sort_keys=True))
+        self._event(clock_s, "stopped", json_line(self.counters))
         self.planner.shutdown(wait=False, cancel_futures=True)
         self.store.close()
 
@@ -547,10 +622,11 @@ def run_site(site_dir: Path, until: pd.Timestamp | None = None) -> None:
     from gridq.io import bundle as io
     from gridq.io.files import read_config
     from gridq.live.sim_server import read_map
+    from gridq.live.site_folder import LIVE_CONFIG
 
     run_config = read_config(site_dir / io.RUN_CONFIG, RunConfig)
     site = read_config(site_dir / io.SITE_CONFIG, Site)
-    config = read_config(site_dir / "live.yaml", LiveConfig)
+    config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
     calendar = io.read_timeseries(site_dir / config.history, run_config.timestep_min)
     map_path = None if config.device.map == "gridq_sim" else site_dir / config.device.map
     device = ModbusDevice(
@@ -560,5 +636,16 @@ def run_site(site_dir: Path, until: pd.Timestamp | None = None) -> None:
         capacity_kwh=site.battery.capacity_kwh,
         timeout_s=config.device.timeout_s,
     )
-    with device:
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    while True:  # a device (or simulator) still starting gets a few seconds
+        try:
+            device.__enter__()
+            break
+        except DeviceError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    try:
         LiveRun(site_dir, site, run_config, config, device, calendar, until).run()
+    finally:
+        device.__exit__(None, None, None)

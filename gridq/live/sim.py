@@ -6,6 +6,7 @@ its ramp limit and its stored energy allow, and integrates its SOC with GridQ's 
 ``grid_net_import = load - pv - battery_power``.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,5 +89,6 @@ class SiteSimulator:
             "pv_kw": pv_kw,
             "battery_soc_kwh": self.battery.soc_kwh,
             "battery_power_kw": self.battery.power_kw,
-            "clock_unix_s": self.now.timestamp(),
+            # Whole seconds, rounded down: the clock never reads a step the values are not in.
+            "clock_unix_s": float(math.floor(self.now.timestamp())),
         }

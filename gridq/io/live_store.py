@@ -2,7 +2,8 @@
 
 An embedded SQLite file. Every row is committed when written (write-ahead log), so a
 controller killed at any moment loses nothing already recorded and restarts from it:
-- ``steps``: telemetry aggregated to the step (the realised dispatch, in GridQ's columns);
+- ``steps``: telemetry averaged over the step (the realised dispatch, in GridQ's columns,
+  and how many seconds of the step the telemetry covered);
 - ``plans``: each plan adopted, with the hash of its inputs, its solve stats, its dispatch and
   the point forecast it was made on (the export's forecast vintages);
 - ``setpoints``: each setpoint written, with what changed it;
@@ -32,7 +33,7 @@ MIGRATIONS: tuple[str, ...] = (
         grid_import_kw REAL NOT NULL, grid_export_kw REAL NOT NULL,
         battery_charge_kw REAL NOT NULL, battery_discharge_kw REAL NOT NULL,
         pv_curtail_kw REAL NOT NULL, soc_kwh REAL NOT NULL,
-        samples INTEGER NOT NULL
+        covered_s REAL NOT NULL
     );
     CREATE TABLE plans (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,7 +60,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 """Schema migrations in order: the store's version is how many it has applied."""
 SCHEMA_VERSION = len(MIGRATIONS)
-_STEP_COLUMNS = ("step_start_s", *col.DISPATCH_COLUMNS, "samples")
+_STEP_COLUMNS = ("step_start_s", *col.DISPATCH_COLUMNS, "covered_s")
 
 
 class LiveStore:
@@ -70,6 +71,8 @@ class LiveStore:
         try:
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # Durable against a killed process (not a power cut) without a sync per row.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.DatabaseError as error:
             raise ConfigError(f"{path}: not a GridQ live store ({error}); move it away") from None
@@ -89,15 +92,20 @@ class LiveStore:
         """Close the file."""
         self._db.close()
 
-    def record_step(self, step_start: pd.Timestamp, flows: dict[str, float], samples: int) -> None:
-        """The realised flows of the step starting at ``step_start`` (replacing any earlier)."""
-        values = [int(step_start.timestamp()), *(flows[c] for c in col.DISPATCH_COLUMNS), samples]
+    def record_step(
+        self, step_start: pd.Timestamp, flows: dict[str, float], covered_s: float
+    ) -> None:
+        """The realised flows of the step from ``step_start``, replacing any earlier.
+
+        They are the means over the ``covered_s`` seconds of it the telemetry covered.
+        """
+        values = [int(step_start.timestamp()), *(flows[c] for c in col.DISPATCH_COLUMNS), covered_s]
         self._db.execute(
             f"INSERT OR REPLACE INTO steps VALUES ({', '.join('?' * len(values))})", values
         )
 
     def steps(self) -> pd.DataFrame:
-        """Every recorded step by its start (UTC): ``DISPATCH_COLUMNS`` and ``samples``."""
+        """Every recorded step by its start (UTC): ``DISPATCH_COLUMNS`` and ``covered_s``."""
         rows = self._db.execute(
             f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps ORDER BY step_start_s"
         ).fetchall()

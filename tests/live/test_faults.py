@@ -1,0 +1,194 @@
+"""Faults through real processes: the device fails, the solver fails, an operator overrides,
+the controller is killed. Each ends in the documented mode, with its event, and recovers.
+
+One run takes the device faults in turn (each injected through the simulator's fault register
+while `gridq live run` operates it); the tests read its events from the store.
+"""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gridq import conventions as col
+from gridq.engine.tariff import compile_tariff
+from gridq.io.bundle import read_bundle
+from gridq.io.live_store import LiveStore
+from gridq.live.sim_server import inject_fault
+from tests.conftest import invoke
+from tests.live.livesites import Simulator, live_run, make_live_site
+
+FAULT_S = {"drop": 60, "nan": 60, "freeze": 60, "reject": 600}
+"""How long each fault lasts [simulated s]: rejected writes outlast the retries' backoff
+(0.35 s of wall time, 175 simulated seconds at 500x)."""
+WATCHDOG_TICKS = 6
+TICK_S = 5
+FAULTS = tuple(FAULT_S)
+
+
+def store_of(site_dir: Path) -> LiveStore:
+    return LiveStore(site_dir / "live.sqlite")
+
+
+def wait_for_steps(site_dir: Path, count: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (site_dir / "live.sqlite").exists():
+            store = store_of(site_dir)
+            recorded = len(store.steps())
+            store.close()
+            if recorded >= count:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} steps recorded in {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def faulted(tmp_path_factory):
+    """Twelve simulated hours at 500x with each device fault in turn, then an override."""
+    root = tmp_path_factory.mktemp("faults")
+    site = make_live_site(
+        root, "pv_battery_tou", 2034, 2, "persistence_day", 60,
+        safety={"watchdog_ticks": WATCHDOG_TICKS},
+    )  # fmt: skip
+    until = site.start + pd.Timedelta(hours=12)
+    with Simulator(site, speed=500):
+        controller = live_run(site, until)
+        wait_for_steps(site.site_dir, 2, 60)
+        for kind, seconds in FAULT_S.items():
+            inject_fault("127.0.0.1", site.port, kind, seconds)
+            time.sleep(2.0)  # 1,000 simulated seconds: the fault, then recovery
+        result = invoke(
+            "live", "override", site.site_dir, "--setpoint-kw", "-1.5", "--for", "10min",
+            "--reason", "test",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        _, log = controller.communicate(timeout=300)
+    assert controller.returncode == 0, log[-2000:]
+    store = store_of(site.site_dir)
+    events, setpoints = store.events(), store.setpoints()
+    store.close()
+    return site, events, setpoints, log
+
+
+def transitions(events: pd.DataFrame, into: str) -> pd.DataFrame:
+    mode = events.loc[events["kind"] == "mode"]
+    return mode.loc[mode["reason"].str.contains(f"-> {into}:")]
+
+
+def test_each_device_fault_puts_the_site_in_safe_mode_and_it_recovers(faulted):
+    _, events, _, _ = faulted
+    safe = transitions(events, "safe")
+    reasons = " | ".join(safe["reason"])
+    # drop, NaN and freeze leave the telemetry stale; rejected writes fail.
+    assert len(safe) >= len(FAULTS), reasons
+    assert reasons.count("telemetry") >= 3, reasons
+    assert "writes failing" in reasons, reasons
+    alarms = events.loc[events["kind"] == "alarm", "reason"]
+    assert alarms.str.contains("safe mode").sum() >= len(FAULTS)
+    assert alarms.str.contains("setpoint write failed").any()
+    assert events["kind"].eq("recovered").any()
+    # Every safe spell ends: the site goes back to its plan.
+    back = transitions(events, "plan")
+    for clock_s in safe["clock_s"]:
+        assert (back["clock_s"] > clock_s).any()
+
+
+def test_safe_mode_comes_within_the_watchdogs_time(faulted):
+    _, events, _, _ = faulted
+    for reason in transitions(events, "safe")["reason"]:
+        if "telemetry" in reason:
+            age_s = float(reason.split("telemetry ")[1].split(" s old")[0])
+            # One tick late at most, and the simulator's 5 ms updates (2.5 s at 500x).
+            assert age_s <= (WATCHDOG_TICKS + 1) * TICK_S + 2.5, reason
+
+
+def test_safe_mode_idles_the_battery(faulted):
+    _, _, setpoints, _ = faulted
+    safe = setpoints.loc[setpoints["mode"] == "safe", "written_kw"]
+    assert len(safe)
+    assert (safe == 0.0).all()
+
+
+def test_an_override_holds_and_then_expires(faulted):
+    _, events, setpoints, _ = faulted
+    started = transitions(events, "override")
+    assert len(started) == 1
+    assert "test" in started["reason"].iloc[0]
+    begun = float(started["clock_s"].iloc[0])
+    ended = transitions(events, "plan")
+    ended = ended.loc[ended["clock_s"] > begun]
+    assert len(ended), "the override never expired"
+    assert float(ended["clock_s"].iloc[0]) - begun == pytest.approx(600, abs=TICK_S + 1)
+    held = setpoints.loc[setpoints["mode"] == "override"]
+    assert (held["asked_kw"] == -1.5).all()
+
+
+def test_a_solver_that_times_out_falls_back_to_the_rule(tmp_path):
+    site = make_live_site(
+        tmp_path, "pv_battery_tou", 2035, 2, "persistence_day", 60,
+        safety={"solve_timeout_s": 1e-6, "watchdog_ticks": 10},
+    )  # fmt: skip
+    with Simulator(site):
+        controller = live_run(site, site.start + pd.Timedelta(hours=3))
+        _, log = controller.communicate(timeout=120)
+    assert controller.returncode == 0, log[-2000:]
+    store = store_of(site.site_dir)
+    events, setpoints = store.events(), store.setpoints()
+    store.close()
+    assert events["kind"].eq("solve_failed").any()
+    assert len(transitions(events, "rule_based")) >= 1
+    assert len(transitions(events, "plan")) == 0
+    assert set(setpoints["mode"]) == {"rule_based"}
+    battery = read_bundle(site.bundle).site.battery
+    assert (
+        setpoints["written_kw"]
+        .between(-battery.charge_power_max_kw, battery.discharge_power_max_kw)
+        .all()
+    )
+
+
+def test_kill_9_then_a_restart_resumes_keeps_the_data_and_the_months_peak(tmp_path):
+    site = make_live_site(tmp_path, "commercial_demand_charge", 2036, 2, "persistence_day", 1440)
+    until = site.start + pd.Timedelta(hours=3)
+    with Simulator(site, speed=100):
+        first = live_run(site, until)
+        wait_for_steps(site.site_dir, 4, 120)
+        os.kill(first.pid, signal.SIGKILL)
+        first.communicate(timeout=10)
+        store = store_of(site.site_dir)
+        before = store.steps()
+        store.close()
+        second = live_run(site, until)
+        _, log = second.communicate(timeout=300)
+    assert second.returncode == 0, log[-2000:]
+    store = store_of(site.site_dir)
+    after, events, setpoints = store.steps(), store.events(), store.setpoints()
+    store.close()
+    # Nothing recorded is lost or changed (the step the kill fell in only grows), no step is
+    # missing, and none counts more than its own time.
+    done = before.index[:-1]
+    pd.testing.assert_frame_equal(after.loc[done], before.loc[done])
+    last = before.index[-1]
+    assert after.loc[last, "covered_s"] >= before.loc[last, "covered_s"]
+    assert (after["covered_s"] <= 900 + TICK_S).all()
+    expected = pd.date_range(site.start, until, freq="15min", inclusive="left")
+    assert list(after.index) == list(expected)
+    # The month's peak: what the recorded steps set, carried into the restart.
+    resumed = events.loc[events["kind"] == "resumed"]
+    assert len(resumed) == 1
+    inputs = read_bundle(site.bundle)
+    tariff = compile_tariff(inputs.run_config.tariff, inputs.timeseries.loc[before.index])
+    peaks = [
+        charge.peaks_kw(before[col.GRID_IMPORT_KW].to_numpy()) for charge in tariff.demand_charges
+    ]
+    peak_kw = max(float(kw.max()) for kw in peaks if len(kw))
+    assert peak_kw > 0
+    assert f"{round(peak_kw, 3)}" in resumed["reason"].iloc[0]
+    # A setpoint within one tick of resuming.
+    resumed_s = float(resumed["clock_s"].iloc[0])
+    written_after = setpoints.loc[setpoints["clock_s"] >= resumed_s, "clock_s"]
+    assert float(written_after.iloc[0]) - resumed_s <= TICK_S

@@ -17,8 +17,10 @@ invalid telemetry, or writes failing: idle but for the import limit).
 
 import hashlib
 import math
+import resource
 import sys
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,8 @@ from gridq.schemas.live import LiveConfig
 
 CONNECT_WAIT_S = 10.0
 """How long ``gridq live run`` waits for the device to answer at start [wall s]."""
+STATS_KEPT = 500_000
+"""Most tick times kept for the percentiles (about 29 days of 5 s ticks)."""
 MIN_WEIGHT_S = 1e-3
 """The least device time a sample stands for [s] (one read exactly at a step's start)."""
 SHARED_MIN_KW = 1e-3
@@ -135,6 +139,50 @@ class StepSamples:
 
 
 @dataclass
+class RunStats:
+    """How fast the ticks and plans ran, and the memory the process held.
+
+    The live benchmark's figures, logged when the controller stops.
+    """
+
+    tick_s: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_KEPT))
+    tick_planning_s: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_KEPT))
+    plan_s: list[float] = field(default_factory=list)
+    peak_rss_after_a_day_mib: float = math.nan
+
+    def tick(self, seconds: float, planning: bool) -> None:
+        """One tick's wall time, and whether a plan was being solved meanwhile."""
+        (self.tick_planning_s if planning else self.tick_s).append(seconds)
+
+    def note_memory(self, operated_s: float) -> None:
+        """Keep the peak RSS once the first simulated day is operated (caches warm)."""
+        if math.isnan(self.peak_rss_after_a_day_mib) and operated_s >= 86400:
+            self.peak_rss_after_a_day_mib = _peak_rss_mib()
+
+    def summary(self) -> dict[str, float]:
+        """Percentiles [ms, s] and the peak RSS [MiB] after the first day and now."""
+
+        def percentile_ms(values: deque[float], q: float) -> float:
+            return round(float(np.percentile(values, q)) * 1e3, 3) if values else math.nan
+
+        both = deque(self.tick_s) + deque(self.tick_planning_s)
+        return {
+            "tick_p50_ms": percentile_ms(both, 50),
+            "tick_p99_ms": percentile_ms(both, 99),
+            "tick_p99_while_planning_ms": percentile_ms(self.tick_planning_s, 99),
+            "plans": len(self.plan_s),
+            "plan_p50_s": round(float(np.median(self.plan_s)), 4) if self.plan_s else math.nan,
+            "plan_max_s": round(max(self.plan_s), 4) if self.plan_s else math.nan,
+            "peak_rss_after_a_day_mib": round(self.peak_rss_after_a_day_mib, 1),
+            "peak_rss_mib": round(_peak_rss_mib(), 1),
+        }
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
 class Pending:
     """A plan being solved: from which step, since when (wall clock)."""
 
@@ -203,6 +251,8 @@ class LiveRun:
         self.last_written_kw = 0.0
         self.last_written_clock_s = math.nan
         self.writes_failing = False
+        self.stats = RunStats()
+        self.started_clock_s = math.nan
         self.counters = dict.fromkeys(
             ("ticks", "fallbacks", "device_errors", "write_failures", "safe_mode_entries"), 0
         )
@@ -223,13 +273,17 @@ class LiveRun:
                 if clock_s < next_tick_s:
                     time.sleep(self._poll_wait_s(next_tick_s - clock_s))
                     continue
+                began = time.perf_counter()
                 self._tick(reading, clock_s)
+                self.stats.tick(time.perf_counter() - began, self.pending is not None)
+                self.stats.note_memory(clock_s - self.started_clock_s)
                 next_tick_s = clock_s + self.config.tick_s
         finally:
             self._shut_down()
 
     def _start(self, first: Telemetry) -> None:
         """Resume from the store, or start at the device's step; plan the first step."""
+        self.started_clock_s = first.clock_s
         recorded = self.store.steps()
         now = pd.Timestamp(first.clock_s, unit="s", tz="UTC")
         if len(recorded):
@@ -390,6 +444,7 @@ class LiveRun:
 
     def _plan(self, frame: pd.DataFrame, issue: int, soc_kwh: float) -> tuple[WindowPlan, str]:
         """On the planner thread: the forecast from the recorded history, then the plan."""
+        began = time.perf_counter()
         provider = make_provider(
             self.run_config.rolling.forecast, frame, self.site, self.run_config
         )
@@ -399,6 +454,7 @@ class LiveRun:
         digest.update(window.forecast.to_numpy().tobytes())
         for name, kw in sorted((window.state.paid_for_kw or {}).items()):
             digest.update(name.encode() + np.asarray(kw).tobytes())
+        self.stats.plan_s.append(time.perf_counter() - began)
         return window, digest.hexdigest()
 
     def _adopt_plan(self, clock_s: float) -> None:
@@ -612,7 +668,7 @@ class LiveRun:
         clock_s = self.last_valid.clock_s if self.last_valid is not None else time.time()
         if self.samples is not None and self.last_valid is not None:
             self._close_step(self.last_valid)
-        self._event(clock_s, "stopped", json_line(self.counters))
+        self._event(clock_s, "stopped", json_line(self.counters | self.stats.summary()))
         self.planner.shutdown(wait=False, cancel_futures=True)
         self.store.close()
 

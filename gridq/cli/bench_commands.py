@@ -15,6 +15,47 @@ def _seconds(value: float | None) -> str:
 
 
 FLEET_CASE = "fleet"
+LIVE_CASE = "live"
+
+
+def _bench_live(days: int, speed: float) -> None:
+    """Print the live benchmark: tick latency, plan time, memory over a simulated run."""
+    import socket
+
+    from gridq.io.files import scratch_folder
+    from gridq.live.bench import run_live_bench
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    with scratch_folder("gridq-live-bench-") as root:
+        run = run_live_bench(root, days, speed, port)
+    growth = run["peak_rss_mib"] / run["peak_rss_after_a_day_mib"] - 1
+    header = (
+        "days",
+        "speed",
+        "ticks",
+        "tick p50 ms",
+        "tick p99 ms",
+        "tick p99 ms while planning",
+        "plans",
+        "plan p50 s",
+        "plan max s",
+        "peak MiB after day 1",
+        "peak MiB at end",
+        "growth",
+        "wall s",
+    )
+    typer.echo("Live: a generated home re-planned every 15 min over 48 h (persistence_day)")
+    typer.echo("| " + " | ".join(header) + " |")
+    typer.echo("|" + "---|" * len(header))
+    typer.echo(
+        f"| {run['days']} | {run['speed']:g} | {run['ticks']} | {run['tick_p50_ms']:.2f} | "
+        f"{run['tick_p99_ms']:.2f} | {run['tick_p99_while_planning_ms']:.2f} | {run['plans']} | "
+        f"{run['plan_p50_s']:.3f} | {run['plan_max_s']:.3f} | "
+        f"{run['peak_rss_after_a_day_mib']:.0f} | {run['peak_rss_mib']:.0f} | {growth:.1%} | "
+        f"{run['wall_s']:.0f} |"
+    )
 
 
 def _bench_fleet(fleet: Path) -> None:
@@ -67,7 +108,8 @@ def bench_command(
             help="Comma-separated: day, month, year, random_year (a seeded random site), "
             "rolling_year, rolling_year_30min (17,520 solves, several minutes), "
             "rolling_year_learned (daily plans from the learned forecast, training included), "
-            "fleet (the fleet file of --fleet on 1 and 2 workers)."
+            "fleet (the fleet file of --fleet on 1 and 2 workers), "
+            "live (gridq sim and gridq live run for --live-days at --live-speed)."
         ),
     ] = "day,month,year,random_year,rolling_year",
     bundle: Annotated[
@@ -79,17 +121,25 @@ def bench_command(
     fleet: Annotated[
         Path, typer.Option(help="The fleet file the 'fleet' case runs.", dir_okay=False)
     ] = Path("data/fleets/bench_fleet.yaml"),
+    live_days: Annotated[
+        int, typer.Option(help="Simulated days the 'live' case operates.", min=2, max=366)
+    ] = 30,
+    live_speed: Annotated[
+        float, typer.Option(help="The 'live' case's simulated seconds per wall second.", min=1)
+    ] = 1000.0,
 ) -> None:
     """Print GridQ's time, the same LPs' time in raw highspy, their ratio, the gap, memory."""
     from gridq.io import params as params_io
     from gridq.runners import bench
 
     chosen = [case.strip() for case in cases.split(",") if case.strip()]
-    unknown = [case for case in chosen if case not in (*bench.CASE_DAYS, FLEET_CASE)]
+    known = (*bench.CASE_DAYS, FLEET_CASE, LIVE_CASE)
+    unknown = [case for case in chosen if case not in known]
     if unknown or not chosen:
-        raise ConfigError(
-            f"--cases {cases!r}: choose from {', '.join((*bench.CASE_DAYS, FLEET_CASE))}"
-        )
+        raise ConfigError(f"--cases {cases!r}: choose from {', '.join(known)}")
+    if LIVE_CASE in chosen:
+        chosen.remove(LIVE_CASE)
+        _bench_live(live_days, live_speed)
     if FLEET_CASE in chosen:
         chosen.remove(FLEET_CASE)
         _bench_fleet(fleet)

@@ -18,6 +18,7 @@ import numpy as np
 from gridq.fleet.run import dask_client, run_tasks
 from gridq.fleet.tasks import tasks_of
 from gridq.io import fleet as fleet_io
+from gridq.io.files import scratch_folder
 
 PROJECTED_TASKS = 4000
 """A 1,000-site x 4-scenario portfolio."""
@@ -34,7 +35,7 @@ def bench_fleet(fleet_file: Path, worker_counts: tuple[int, ...] = (1, 2)) -> di
     fleet = fleet_io.read_fleet(fleet_file)
     runs = []
     for workers in worker_counts:
-        with fleet_io.scratch_folder() as folder:
+        with scratch_folder("gridq-fleet-") as folder:
             tasks = tasks_of(fleet_file, fleet, folder)
             started = time.perf_counter()
             with dask_client(None, workers) as client:

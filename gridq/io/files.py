@@ -218,6 +218,18 @@ def json_line(data: Any) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
+def parse_json_line(line: str) -> Any:
+    """A structured log's entry back from its line."""
+    return json.loads(line)
+
+
+@contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder, removed afterwards (a benchmark's throwaway runs)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        yield Path(folder)
+
+
 def json_bytes(data: Any) -> bytes:
     """:func:`json_text` as UTF-8 bytes."""
     return json_text(data).encode("utf-8")

@@ -11,8 +11,6 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,10 +185,3 @@ def write_fleet_results(
 def read_fleet_results(out: Path) -> pd.DataFrame:
     """The results table of a fleet run, one row per task."""
     return pq.read_table(out / RESULTS).to_pandas()
-
-
-@contextmanager
-def scratch_folder() -> Iterator[Path]:
-    """A temporary folder, removed afterwards (the benchmark's throwaway fleet runs)."""
-    with tempfile.TemporaryDirectory(prefix="gridq-fleet-") as folder:
-        yield Path(folder)

@@ -64,25 +64,31 @@ SPEED_WINDOW_S = 0.2
 
 
 def power_now_kw(
-    charge_kw: float, discharge_kw: float, elapsed_frac: float, limits: Limits
+    charge_kw: float, discharge_kw: float, elapsed_frac: float, limits: Limits, net_kw: float
 ) -> float:
     """The battery's power [kW, + discharging] ``elapsed_frac`` into a step.
 
-    The controller settled the step at ``charge_kw`` and ``discharge_kw`` (means over it).
+    The controller settled the step at ``charge_kw`` and ``discharge_kw`` (means over it);
+    ``net_kw`` is the site's load less PV now.
 
     A step that both charges and discharges (the plan shares it: bought at night, exported at
-    a higher price) is time-shared: charging at full power first, then discharging at full
-    power, each for its share of the step, then idle. Otherwise the net.
+    a higher price) is time-shared: charging first, then discharging, each at the most power
+    the battery and the connection allow (import under its limit while charging, export
+    under its limit while discharging) for its share of the step, then idle. Otherwise, or
+    where the shares do not fit in the step, the net.
     """
-    charge_share = charge_kw / limits.charge_max_kw if limits.charge_max_kw > 0 else 1.0
-    discharge_share = discharge_kw / limits.discharge_max_kw if limits.discharge_max_kw > 0 else 1.0
+    charging_kw = min(limits.charge_max_kw, limits.import_limit_kw - net_kw)
+    discharging_kw = min(limits.discharge_max_kw, limits.export_limit_kw + net_kw)
     shared = charge_kw > SHARED_MIN_KW and discharge_kw > SHARED_MIN_KW
-    if not shared or charge_share + discharge_share > 1.0:
+    if not shared or charging_kw <= 0 or discharging_kw <= 0:
+        return discharge_kw - charge_kw
+    charge_share, discharge_share = charge_kw / charging_kw, discharge_kw / discharging_kw
+    if charge_share + discharge_share > 1.0:
         return discharge_kw - charge_kw
     if elapsed_frac < charge_share:
-        return -limits.charge_max_kw
+        return -charging_kw
     if elapsed_frac < charge_share + discharge_share:
-        return limits.discharge_max_kw
+        return discharging_kw
     return 0.0
 
 
@@ -509,6 +515,7 @@ class LiveRun:
                     flows[col.BATTERY_DISCHARGE_KW],
                     (clock_s - step_start_s) / self.step_td.total_seconds(),
                     self.limits,
+                    now.load_kw - now.pv_kw,
                 )
         stored = self.stored_plan
         if window is None and stored is not None and self.index[step] in stored.index:
@@ -519,6 +526,7 @@ class LiveRun:
                 float(row[col.BATTERY_DISCHARGE_KW]),
                 (clock_s - self.index[step].timestamp()) / self.step_td.total_seconds(),
                 self.limits,
+                now.load_kw - now.pv_kw,
             )
         reason = "no plan" if window is None else "the last plan's horizon has passed"
         if self._set_mode(now.clock_s, "rule_based", reason):

@@ -92,11 +92,26 @@ def test_rule_based_self_consumes_and_guards_the_peak_when_low() -> None:
 
 
 def test_a_shared_step_charges_then_discharges_at_full_power() -> None:
-    # 4 kW charging on average is 20 % of the step at 20 kW; 5 kW discharging 20 % at 25 kW.
-    powers = [power_now_kw(4.0, 5.0, elapsed, LIMITS) for elapsed in (0.0, 0.19, 0.21, 0.39, 0.41)]
-    assert powers == [-20.0, -20.0, 25.0, 25.0, 0.0]
-    # Means over the step: 0.2 * 20 charged and 0.2 * 25 discharged.
-    steps = [power_now_kw(4.0, 5.0, (k + 0.5) / 1000, LIMITS) for k in range(1000)]
+    # 4 kW charging on average is 20 % of the step at 20 kW; 5 kW discharging 20 % at 25 kW
+    # (20 kW of load: export stays under its 5 kW limit, import under 30).
+    powers = [
+        power_now_kw(4.0, 5.0, elapsed, LIMITS, 20.0) for elapsed in (0.0, 0.19, 0.21, 0.39, 0.41)
+    ]
+    assert powers == [-10.0, -10.0, -10.0, -10.0, 25.0]
+    # Means over the step: 0.4 at 10 kW charged (import 20 + 10 = 30, the limit) and 0.2 at
+    # 25 kW discharged.
+    steps = [power_now_kw(4.0, 5.0, (k + 0.5) / 1000, LIMITS, 20.0) for k in range(1000)]
     assert sum(-kw for kw in steps if kw < 0) / 1000 == pytest.approx(4.0, abs=0.05)
     assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(5.0, abs=0.05)
-    assert power_now_kw(4.0, 0.0, 0.5, LIMITS) == -4.0
+    assert max(steps) == 25.0
+    assert power_now_kw(4.0, 0.0, 0.5, LIMITS, 20.0) == -4.0
+
+
+def test_a_shared_step_discharges_no_faster_than_the_export_limit_allows() -> None:
+    # 1 kW of load: discharging may export 5, so 6 kW; charging at 20 (import 21 < 30).
+    steps = [power_now_kw(2.0, 1.5, (k + 0.5) / 1000, LIMITS, 1.0) for k in range(1000)]
+    assert max(steps) == pytest.approx(6.0)
+    assert min(steps) == pytest.approx(-20.0)
+    assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(1.5, abs=0.01)
+    # Shares that do not fit in the step: the net.
+    assert power_now_kw(15.0, 5.0, 0.1, LIMITS, 1.0) == -10.0

@@ -8,7 +8,7 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from gridq.errors import DeviceError
-from gridq.live.registers import from_gridq, raw_from_registers, to_gridq
+from gridq.live.registers import from_gridq, raw_from_registers, registers_from_raw, to_gridq
 from gridq.schemas.devices import WRITTEN, RegisterMap, RegisterPoint
 
 MAX_READ = 125
@@ -123,6 +123,35 @@ class ModbusDevice:
             ) from None
         if answer.isError():
             raise DeviceError(f"{self._where()}: register {point.address} refused the setpoint")
+
+    def take_control(self) -> None:
+        """Write the map's connect writes: the device under remote control."""
+        for write in self.register_map.control.connect:
+            self._write_raw(write.as_point(), write.value, "a control write")
+
+    def give_back_control(self) -> None:
+        """Write the map's shutdown writes: the device under its own control again."""
+        for write in self.register_map.control.shutdown:
+            self._write_raw(write.as_point(), write.value, "a control write")
+
+    def beat(self, count: int) -> None:
+        """Write heartbeat ``count`` (wrapped to 16 bits) to the map's heartbeat register."""
+        heartbeat = self.register_map.control.heartbeat
+        if heartbeat is not None:
+            point = RegisterPoint(address=heartbeat.address, type="uint16", unit="kW")
+            self._write_raw(point, count % 65536, "the heartbeat")
+
+    def _write_raw(self, point: RegisterPoint, raw: float, what: str) -> None:
+        try:
+            answer = self._client.write_registers(
+                point.address, registers_from_raw(point, raw), device_id=self.register_map.device_id
+            )
+        except ModbusException as error:
+            raise DeviceError(
+                f"{self._where()}: writing register {point.address}: {error}"
+            ) from None
+        if answer.isError():
+            raise DeviceError(f"{self._where()}: register {point.address} refused {what}")
 
     def _scale_factor(self, point: RegisterPoint) -> int | None:
         if point.scale_factor_address is None:

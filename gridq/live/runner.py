@@ -74,8 +74,8 @@ def power_now_kw(
     A step that both charges and discharges (the plan shares it: bought at night, exported at
     a higher price) is time-shared: charging first, then discharging, each at the most power
     the battery and the connection allow (import under its limit while charging, export
-    under its limit while discharging) for its share of the step, then idle. Otherwise, or
-    where the shares do not fit in the step, the net.
+    under its limit while discharging) for its share of the step, then idle; shares that
+    overfill the step shrink in proportion. Otherwise the net.
     """
     charging_kw = min(limits.charge_max_kw, limits.import_limit_kw - net_kw)
     discharging_kw = min(limits.discharge_max_kw, limits.export_limit_kw + net_kw)
@@ -83,8 +83,9 @@ def power_now_kw(
     if not shared or charging_kw <= 0 or discharging_kw <= 0:
         return discharge_kw - charge_kw
     charge_share, discharge_share = charge_kw / charging_kw, discharge_kw / discharging_kw
-    if charge_share + discharge_share > 1.0:
-        return discharge_kw - charge_kw
+    # A plan may ask a little more of a step than one inverter can do in turn: both shrink.
+    overfull = max(charge_share + discharge_share, 1.0)
+    charge_share, discharge_share = charge_share / overfull, discharge_share / overfull
     if elapsed_frac < charge_share:
         return -charging_kw
     if elapsed_frac < charge_share + discharge_share:
@@ -257,6 +258,8 @@ class LiveRun:
         self.last_written_kw = 0.0
         self.last_written_clock_s = math.nan
         self.writes_failing = False
+        self.beats = 0
+        self.last_beat_clock_s = -math.inf
         self.stats = RunStats()
         self.started_clock_s = math.nan
         self.counters = dict.fromkeys(
@@ -361,6 +364,7 @@ class LiveRun:
 
     def _tick(self, reading: Telemetry | None, clock_s: float) -> None:
         self.counters["ticks"] += 1
+        self._beat(clock_s)
         self._adopt_plan(clock_s)
         stale = self._stale(clock_s)
         if reading is not None and reading is self.last_valid and not stale:
@@ -551,6 +555,8 @@ class LiveRun:
             pv_kw=values["pv_kw"],
             battery_soc_kwh=values["battery_soc_kwh"],
             battery_power_kw=values["battery_power_kw"],
+            charge_available_kw=values.get("battery_charge_available_kw", math.inf),
+            discharge_available_kw=values.get("battery_discharge_available_kw", math.inf),
         )
         if not reading.valid():
             return None
@@ -613,11 +619,26 @@ class LiveRun:
         return ""
 
     def _device_error(self, message: str) -> None:
+        self._log({"event": "device_error", "reason": message})
         try:
             self.device.reconnect()
+            self.device.take_control()  # a device that restarted is under local control
         except DeviceError:
             pass
-        self._log({"event": "device_error", "reason": message})
+
+    def _beat(self, clock_s: float) -> None:
+        """Write the heartbeat the device's map asks for, when it is due."""
+        heartbeat = self.device.register_map.control.heartbeat
+        if heartbeat is None or clock_s - self.last_beat_clock_s < heartbeat.every_s:
+            return
+        try:
+            self.device.beat(self.beats)
+        except DeviceError as error:
+            self.counters["device_errors"] += 1
+            self._log({"event": "device_error", "reason": str(error)})
+            return
+        self.beats += 1
+        self.last_beat_clock_s = clock_s
 
     def _write(self, clock_s: float, asked_kw: float, kw: float, reasons: list[str]) -> None:
         for attempt in range(self.config.safety.write_retries + 1):
@@ -671,6 +692,7 @@ class LiveRun:
         """Idle the battery and close: a stopped controller leaves no setpoint behind."""
         try:
             self.device.write_setpoint(0.0)
+            self.device.give_back_control()
         except DeviceError:
             pass
         clock_s = self.last_valid.clock_s if self.last_valid is not None else time.time()
@@ -710,6 +732,7 @@ def run_site(site_dir: Path, until: pd.Timestamp | None = None) -> None:
                 raise
             time.sleep(0.2)
     try:
+        device.take_control()
         LiveRun(site_dir, site, run_config, config, device, calendar, until).run()
     finally:
         device.__exit__(None, None, None)

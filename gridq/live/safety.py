@@ -2,7 +2,8 @@
 
 It knows nothing of the optimiser. Given the setpoint asked for and the telemetry of the
 moment it returns a setpoint inside the limits, and the reasons for every change it made:
-- only a finite setpoint, within the battery's charge and discharge power;
+- only a finite setpoint, within the battery's charge and discharge power and the power the
+  device says it can take now, where it reports that;
 - no discharge at the SOC minimum, no charge at its maximum;
 - a ramp no steeper than the site's ``max_ramp_kw_per_s``;
 - import under the connection's limit and export under its export limit, as far as the
@@ -30,6 +31,9 @@ class Telemetry:
     pv_kw: float
     battery_soc_kwh: float
     battery_power_kw: float
+    charge_available_kw: float = math.inf
+    """The charge power the device says it can take now (its own limit; inf: not reported)."""
+    discharge_available_kw: float = math.inf
 
     @property
     def load_kw(self) -> float:
@@ -99,7 +103,7 @@ def safe_setpoint(
         if ramped != kw:
             reasons.append(f"ramp limit {limits.max_ramp_kw_per_s:g} kW/s")
             kw = ramped
-    kw, why = _within_power_and_soc(kw, now.battery_soc_kwh, limits)
+    kw, why = _within_power_and_soc(kw, now, limits)
     reasons += why
     # Net import with the battery at kw: the load less PV less the battery's output.
     site_net_kw = now.load_kw - now.pv_kw
@@ -109,12 +113,12 @@ def safe_setpoint(
     elif site_net_kw - kw < -limits.export_limit_kw:
         kw = min(kw, site_net_kw + limits.export_limit_kw)
         reasons.append(f"export limit {limits.export_limit_kw:g} kW")
-    kw, why = _within_power_and_soc(kw, now.battery_soc_kwh, limits)
+    kw, why = _within_power_and_soc(kw, now, limits)
     reasons += [reason for reason in why if reason not in reasons]
     return kw, reasons
 
 
-def _within_power_and_soc(kw: float, soc_kwh: float, limits: Limits) -> tuple[float, list[str]]:
+def _within_power_and_soc(kw: float, now: Telemetry, limits: Limits) -> tuple[float, list[str]]:
     reasons = []
     if kw > limits.discharge_max_kw:
         kw = limits.discharge_max_kw
@@ -122,10 +126,16 @@ def _within_power_and_soc(kw: float, soc_kwh: float, limits: Limits) -> tuple[fl
     if kw < -limits.charge_max_kw:
         kw = -limits.charge_max_kw
         reasons.append(f"charge power limit {limits.charge_max_kw:g} kW")
-    if kw > 0 and soc_kwh <= limits.soc_min_kwh + SOC_MARGIN_KWH:
+    if kw > max(now.discharge_available_kw, 0.0):
+        kw = max(now.discharge_available_kw, 0.0)
+        reasons.append(f"the device's available discharge {kw:g} kW")
+    if kw < -max(now.charge_available_kw, 0.0):
+        kw = -max(now.charge_available_kw, 0.0)
+        reasons.append(f"the device's available charge {-kw:g} kW")
+    if kw > 0 and now.battery_soc_kwh <= limits.soc_min_kwh + SOC_MARGIN_KWH:
         kw = 0.0
         reasons.append(f"SOC at its minimum {limits.soc_min_kwh:g} kWh")
-    if kw < 0 and soc_kwh >= limits.soc_max_kwh - SOC_MARGIN_KWH:
+    if kw < 0 and now.battery_soc_kwh >= limits.soc_max_kwh - SOC_MARGIN_KWH:
         kw = 0.0
         reasons.append(f"SOC at its maximum {limits.soc_max_kwh:g} kWh")
     return kw, reasons
@@ -141,7 +151,7 @@ def safe_mode_kw(last_valid: Telemetry | None, limits: Limits) -> float:
     over_kw = last_valid.load_kw - last_valid.pv_kw - limits.import_limit_kw
     if over_kw <= 0 or last_valid.battery_soc_kwh <= limits.soc_min_kwh + SOC_MARGIN_KWH:
         return 0.0
-    return min(over_kw, limits.discharge_max_kw)
+    return min(over_kw, limits.discharge_max_kw, max(last_valid.discharge_available_kw, 0.0))
 
 
 def rule_based_kw(now: Telemetry, limits: Limits, peak_guard_kw: float | None) -> float:

@@ -25,6 +25,15 @@ class SimulatedBattery:
     power_kw: float = 0.0
     ramp_kw_per_s: float | None = None
 
+    def available_kw(self, charging: bool) -> float:
+        """The power the battery can take now: its limit, or none at the SOC's end [kW]."""
+        battery = self.battery
+        if charging:
+            full = self.soc_kwh >= battery.soc_max_kwh - 1e-6
+            return 0.0 if full else battery.charge_power_max_kw
+        empty = self.soc_kwh <= battery.soc_min_kwh + 1e-6
+        return 0.0 if empty else battery.discharge_power_max_kw
+
     def advance(self, setpoint_kw: float, dt_s: float) -> None:
         """Deliver ``setpoint_kw`` as far as the limits allow for ``dt_s`` seconds."""
         if dt_s <= 0:
@@ -91,4 +100,6 @@ class SiteSimulator:
             "battery_power_kw": self.battery.power_kw,
             # Whole seconds, rounded down: the clock never reads a step the values are not in.
             "clock_unix_s": float(math.floor(self.now.timestamp())),
+            "battery_charge_available_kw": self.battery.available_kw(charging=True),
+            "battery_discharge_available_kw": self.battery.available_kw(charging=False),
         }

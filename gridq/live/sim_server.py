@@ -44,6 +44,8 @@ FAULT_ADDRESS = 65000
 FAULTS = ("drop", "freeze", "nan", "slow", "reject")
 """Fault kinds by code: 1 is ``drop``, 2 ``freeze`` and so on; 0 clears a fault."""
 SLOW_ANSWER_S = 2.0
+HEARTBEAT_MISSED = 3
+"""Heartbeats missed before the simulated battery returns to local control (idle)."""
 TICK_S = 0.005
 """Wall seconds between the simulator's updates."""
 SERVED_SCALE_FACTOR = 0
@@ -88,6 +90,7 @@ class _FaultableDevice(ModbusDeviceContext):
         answer = self.setValues(func_code, address, values)
         if address < setpoint.address + setpoint.words and setpoint.address < address + len(values):
             self.site.holding = False
+        self.site.note_control(address, len(values))
         return answer
 
 
@@ -100,10 +103,18 @@ class ServedSite:
         self.simulator = simulator
         self.holding = holding
         self.register_map = register_map
+        control = register_map.control
         top = max(
-            max(point.address, point.scale_factor_address or 0) + point.words
-            for point in register_map.points.values()
+            [
+                max(point.address, point.scale_factor_address or 0) + point.words
+                for point in register_map.points.values()
+            ]
+            + [write.address + 2 for write in (*control.connect, *control.shutdown)]
+            + ([control.heartbeat.address + 1] if control.heartbeat else [])
         )
+        # A device that declares control writes follows setpoints only under remote control.
+        self.remote = not control.connect
+        self.last_beat = simulator.now
         self.fault: str | None = None
         self.fault_ends = simulator.now
         self.device = _FaultableDevice(
@@ -127,6 +138,34 @@ class ServedSite:
             return None
         self._set(point, point.scale_factor_address, [SERVED_SCALE_FACTOR])
         return SERVED_SCALE_FACTOR
+
+    def note_control(self, address: int, count: int) -> None:
+        """Follow a write: remote control while every connect write's value is in place.
+
+        A write to the heartbeat register is a beat.
+        """
+        control = self.register_map.control
+        heartbeat = control.heartbeat
+        if heartbeat is not None and address <= heartbeat.address < address + count:
+            self.last_beat = self.simulator.now
+        if control.connect:
+            self.remote = all(
+                self._held(write.as_point()) == write.value for write in control.connect
+            )
+
+    def _held(self, point: RegisterPoint) -> float:
+        words = cast(
+            list[int], self.device.getValues(_FUNCTION_CODE["holding"], point.address, point.words)
+        )
+        return raw_from_registers(point, words)
+
+    def following(self) -> bool:
+        """Whether the battery takes the setpoint: remote control, its heartbeat in time."""
+        heartbeat = self.register_map.control.heartbeat
+        late = heartbeat is not None and (self.simulator.now - self.last_beat) > pd.Timedelta(
+            seconds=HEARTBEAT_MISSED * heartbeat.every_s
+        )
+        return self.remote and not late
 
     def setpoint_kw(self) -> float:
         """The battery setpoint last written [kW, + discharging]."""
@@ -160,7 +199,8 @@ class ServedSite:
         """
         if self.holding:
             return
-        self.simulator.advance(self.setpoint_kw(), dt_s)
+        # Under local control (or with its heartbeat missed) the battery idles.
+        self.simulator.advance(self.setpoint_kw() if self.following() else 0.0, dt_s)
         if self.fault is not None and self.simulator.now >= self.fault_ends:
             self.fault = None
         self.publish()

@@ -21,13 +21,18 @@ QUANTITY_UNITS: dict[str, tuple[Unit, ...]] = {
     "battery_power_kw": ("W", "kW"),
     "battery_setpoint_kw": ("W", "kW"),
     "clock_unix_s": ("s",),
+    "battery_charge_available_kw": ("W", "kW"),
+    "battery_discharge_available_kw": ("W", "kW"),
 }
 """What a map may name, with the units each may come in. In GridQ's conventions: the grid's net
 import (positive importing, negative exporting), PV output, the battery's stored energy, its
 power (positive discharging), its power setpoint (positive discharging, the one written) and,
-on a simulator, its clock (UNIX seconds: an accelerated run keeps the simulator's time)."""
+on a simulator, its clock (UNIX seconds: an accelerated run keeps the simulator's time); where
+the device reports them, the charge and discharge power it can take now (its own limits, which
+the safety layer honours)."""
 WRITTEN = ("battery_setpoint_kw",)
-REQUIRED = tuple(quantity for quantity in QUANTITY_UNITS if quantity != "clock_unix_s")
+OPTIONAL = ("clock_unix_s", "battery_charge_available_kw", "battery_discharge_available_kw")
+REQUIRED = tuple(quantity for quantity in QUANTITY_UNITS if quantity not in OPTIONAL)
 
 
 class RegisterPoint(FrozenModel):
@@ -60,12 +65,54 @@ class RegisterPoint(FrozenModel):
         return 1 if self.type.endswith("16") else 2
 
 
+class ControlWrite(FrozenModel):
+    """One raw value written to a holding register (a control mode, a start or enable bit)."""
+
+    address: int = Field(ge=0, le=65535, description="Holding register (0-based).")
+    type: DataType = Field("uint16", description="How the registers hold the value.")
+    word_order: Literal["big", "little"] = Field("big", description="32-bit values' words.")
+    value: float = Field(description="The raw number written.")
+
+    def as_point(self) -> RegisterPoint:
+        """The register as a point, to encode the value."""
+        return RegisterPoint(
+            address=self.address, type=self.type, word_order=self.word_order, unit="kW"
+        )
+
+
+class Heartbeat(FrozenModel):
+    """A register the device expects written every ``every_s`` seconds (a watchdog).
+
+    GridQ writes a counter that goes up by one each time, wrapping at 65,536.
+    """
+
+    address: int = Field(ge=0, le=65535, description="Holding register (0-based).")
+    every_s: float = Field(gt=0, le=3600, description="How often, in the device's time [s].")
+
+
+class Control(FrozenModel):
+    """The writes that put a device under remote control and hand it back."""
+
+    connect: tuple[ControlWrite, ...] = Field(
+        (), description="Written at connect and again after every reconnect, in order."
+    )
+    shutdown: tuple[ControlWrite, ...] = Field(
+        (), description="Written when the controller stops: local control again."
+    )
+    heartbeat: Heartbeat | None = Field(None, description="A watchdog register, if any.")
+
+
 class RegisterMap(FrozenModel):
-    """A device's register map: every quantity of ``QUANTITY_UNITS``, on one Modbus device id."""
+    """A device's register map, on one Modbus device id.
+
+    Every quantity of ``REQUIRED`` (and any of ``OPTIONAL``), and the control writes the device
+    needs.
+    """
 
     name: str = Field(min_length=1, description="What device this map describes.")
     device_id: int = Field(1, ge=0, le=247, description="Modbus unit (device) id.")
     points: dict[str, RegisterPoint]
+    control: Control = Field(default_factory=Control)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _quantities_known(self) -> "RegisterMap":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pymodbus.client import ModbusTcpClient
 
 from gridq import conventions as col
 from gridq.engine.tariff import compile_tariff
@@ -67,11 +68,21 @@ def faulted(tmp_path_factory):
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         _, log = controller.communicate(timeout=300)
+        control_words = holding_registers(site.port, 10, 2)  # remote control, heartbeat
     assert controller.returncode == 0, log[-2000:]
     store = store_of(site.site_dir)
     events, setpoints = store.events(), store.setpoints()
     store.close()
-    return site, events, setpoints, log
+    return site, events, setpoints, log, control_words
+
+
+def holding_registers(port: int, address: int, count: int) -> list[int]:
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=5)
+    try:
+        assert client.connect()
+        return list(client.read_holding_registers(address, count=count, device_id=1).registers)
+    finally:
+        client.close()
 
 
 def transitions(events: pd.DataFrame, into: str) -> pd.DataFrame:
@@ -80,7 +91,7 @@ def transitions(events: pd.DataFrame, into: str) -> pd.DataFrame:
 
 
 def test_each_device_fault_puts_the_site_in_safe_mode_and_it_recovers(faulted):
-    _, events, _, _ = faulted
+    _, events, _, _, _ = faulted
     safe = transitions(events, "safe")
     reasons = " | ".join(safe["reason"])
     # drop, NaN and freeze leave the telemetry stale; rejected writes fail.
@@ -98,7 +109,7 @@ def test_each_device_fault_puts_the_site_in_safe_mode_and_it_recovers(faulted):
 
 
 def test_safe_mode_comes_within_the_watchdogs_time(faulted):
-    _, events, _, _ = faulted
+    _, events, _, _, _ = faulted
     for reason in transitions(events, "safe")["reason"]:
         if "telemetry" in reason:
             age_s = float(reason.split("telemetry ")[1].split(" s old")[0])
@@ -107,14 +118,14 @@ def test_safe_mode_comes_within_the_watchdogs_time(faulted):
 
 
 def test_safe_mode_idles_the_battery(faulted):
-    _, _, setpoints, _ = faulted
+    _, _, setpoints, _, _ = faulted
     safe = setpoints.loc[setpoints["mode"] == "safe", "written_kw"]
     assert len(safe)
     assert (safe == 0.0).all()
 
 
 def test_an_override_holds_and_then_expires(faulted):
-    _, events, setpoints, _ = faulted
+    _, events, setpoints, _, _ = faulted
     started = transitions(events, "override")
     assert len(started) == 1
     assert "test" in started["reason"].iloc[0]
@@ -125,6 +136,14 @@ def test_an_override_holds_and_then_expires(faulted):
     assert float(ended["clock_s"].iloc[0]) - begun == pytest.approx(600, abs=TICK_S + 1)
     held = setpoints.loc[setpoints["mode"] == "override"]
     assert (held["asked_kw"] == -1.5).all()
+
+
+def test_the_controller_beats_and_hands_control_back_when_it_stops(faulted):
+    *_, control_words = faulted
+    remote, beats = control_words
+    assert remote == 0  # the simulator's map: its shutdown write
+    # Twelve simulated hours at a beat per 30 s (none while the connection was down).
+    assert beats > 12 * 3600 / 30 * 0.9
 
 
 def test_a_solver_that_times_out_falls_back_to_the_rule(tmp_path):

@@ -75,6 +75,15 @@ def test_the_ramp_limits_the_step_but_not_the_import_limit() -> None:
     assert safe_setpoint(0.0, reading(40.0), ramped, 0.0, 5.0)[0] == pytest.approx(10.0)
 
 
+def test_the_devices_own_limits_hold() -> None:
+    limited = Telemetry(
+        0.0, 10.0, 0.0, 50.0, 0.0, charge_available_kw=3.0, discharge_available_kw=4.0
+    )
+    assert safe_setpoint(10.0, limited, LIMITS, 0.0, 5.0)[0] == pytest.approx(4.0)
+    assert safe_setpoint(-10.0, limited, LIMITS, 0.0, 5.0)[0] == pytest.approx(-3.0)
+    assert "available discharge" in safe_setpoint(10.0, limited, LIMITS, 0.0, 5.0)[1][0]
+
+
 def test_safe_mode_idles_but_keeps_import_under_the_limit() -> None:
     assert safe_mode_kw(None, LIMITS) == 0.0
     assert safe_mode_kw(reading(20.0), LIMITS) == 0.0
@@ -113,5 +122,7 @@ def test_a_shared_step_discharges_no_faster_than_the_export_limit_allows() -> No
     assert max(steps) == pytest.approx(6.0)
     assert min(steps) == pytest.approx(-20.0)
     assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(1.5, abs=0.01)
-    # Shares that do not fit in the step: the net.
-    assert power_now_kw(15.0, 5.0, 0.1, LIMITS, 1.0) == -10.0
+    # Shares that overfill the step (15/20 + 3/6) shrink in proportion (by 1.25).
+    steps = [power_now_kw(15.0, 3.0, (k + 0.5) / 1000, LIMITS, 1.0) for k in range(1000)]
+    assert sum(-kw for kw in steps if kw < 0) / 1000 == pytest.approx(15.0 / 1.25, abs=0.05)
+    assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(3.0 / 1.25, abs=0.05)

@@ -128,10 +128,14 @@ def test_gridq_sim_serves_the_bundle_and_follows_a_setpoint(home_bundle):
         try:
             first = device.read()
             assert first["battery_soc_kwh"] == pytest.approx(battery.initial_soc_kwh, abs=0.01)
+            device.take_control()  # the simulator's map: remote control, then its heartbeat
+            device.beat(0)
             device.write_setpoint(-2.0)  # the home's battery starts at its minimum: charge
             time.sleep(0.5)
             charging = device.read()
-            time.sleep(2.0)  # two simulated minutes
+            for count in range(1, 11):  # two simulated minutes, a beat every 12 s
+                time.sleep(0.2)
+                device.beat(count)
             later = device.read()
         finally:
             device.__exit__(None, None, None)
@@ -192,8 +196,13 @@ def test_a_device_it_has_never_seen_reads_the_same(home_bundle, tmp_path):
     capacity_kwh = read_bundle(home_bundle).site.battery.capacity_kwh
     native = _served_reading(home_bundle, None, read_map(None), capacity_kwh)
     alien = _served_reading(home_bundle, alien_file, read_map(alien_file), capacity_kwh)
-    native.pop("clock_unix_s")
-    assert alien == pytest.approx(native, abs=0.01)
+    # The alien map has no clock and no available powers: the rest reads the same.
+    assert set(alien) == set(native) - {
+        "clock_unix_s",
+        "battery_charge_available_kw",
+        "battery_discharge_available_kw",
+    }
+    assert alien == pytest.approx({name: native[name] for name in alien}, abs=0.01)
 
 
 @pytest.fixture
@@ -260,3 +269,29 @@ def test_a_slow_device_answers_late(running_sim):
     _reading(running_sim, timeout_s=10.0)
     # Five registers' reads (the map's quantities), each answered late.
     assert time.monotonic() - started >= SLOW_ANSWER_S
+
+
+def test_the_battery_follows_only_under_remote_control_and_its_heartbeat(running_sim):
+    with ModbusDevice(read_map(None), "127.0.0.1", running_sim, 13.5) as device:
+        device.write_setpoint(-2.0)
+        time.sleep(0.3)
+        assert device.read()["battery_power_kw"] == 0.0  # local control: ignored
+        device.take_control()
+        device.beat(0)
+        time.sleep(0.3)
+        assert device.read()["battery_power_kw"] == pytest.approx(-2.0)
+        time.sleep(2.0)  # 120 simulated seconds: three heartbeats of 30 s missed
+        assert device.read()["battery_power_kw"] == 0.0
+        device.beat(1)
+        time.sleep(0.3)
+        assert device.read()["battery_power_kw"] == pytest.approx(-2.0)
+        device.give_back_control()
+        time.sleep(0.3)
+        assert device.read()["battery_power_kw"] == 0.0
+
+
+def test_the_device_reports_what_it_can_take(running_sim):
+    reading = _reading(running_sim)
+    # The home's battery starts at its SOC minimum: it can charge, not discharge.
+    assert reading["battery_charge_available_kw"] == pytest.approx(5.0)
+    assert reading["battery_discharge_available_kw"] == 0.0

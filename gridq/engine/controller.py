@@ -54,25 +54,20 @@ def meter_band_kw(
     return low, high
 
 
-def settle(
-    site: Site,
-    actual: pd.DataFrame,
-    planned: pd.DataFrame,
-    soc_kwh: float,
-    dt_h: float,
-    band_kw: tuple[np.ndarray, np.ndarray] | None = None,
-    charging_ceiling_kw: np.ndarray | None = None,
-    plan_held_kwh: np.ndarray | None = None,
-    expected_net_kw: np.ndarray | None = None,
-    reserve_kwh: float = 0.0,
-    demand_steps_ahead: np.ndarray | None = None,
-    spike_reserve_kwh: float = 0.0,
-) -> pd.DataFrame:
-    """Actual flows when the battery follows ``planned`` and the grid takes the rest.
+class SiteController:
+    """The site controller: a plan's battery power settled on the actual load and PV.
 
+    Built from a plan (``planned`` from the interval's first step, over the interval or the
+    whole horizon); ``interval_steps`` is how many steps the plan is meant to run.
+    :meth:`settle` gives an interval's actual flows (the backtest); live operation asks
+    :meth:`step` for the step of the moment at every control tick, on the telemetry of that
+    tick (asked again within a step, it answers for the load then), and may run past the
+    interval while the next plan is being solved.
+
+    The rule: the battery follows ``planned`` and the grid takes the rest.
     ``band_kw``, ``charging_ceiling_kw`` and ``expected_net_kw`` run from the interval's first
-    step over the plan's horizon (or at least the interval); ``actual`` and ``planned`` cover
-    the interval. Where the actual net import would leave ``band_kw`` (see
+    step over the plan's horizon (or at least the interval); ``actual`` covers the interval.
+    Where the actual net import would leave ``band_kw`` (see
     :func:`meter_band_kw`; None holds nothing), the battery makes up the difference within its
     power and stored energy: above the band it charges less and then discharges more, below it
     discharges less and then charges more. PV the plan curtails on purpose sets an output cap on
@@ -101,32 +96,6 @@ def settle(
       held there: a forecast too high sets no peak the battery could shave.
     A step the plan shares between importing and exporting (where export pays more) keeps
     both: see :func:`time_shared`.
-    """
-    controller = SiteController(
-        site,
-        planned,
-        dt_h,
-        len(actual),
-        band_kw,
-        charging_ceiling_kw,
-        plan_held_kwh,
-        expected_net_kw,
-        reserve_kwh,
-        demand_steps_ahead,
-        spike_reserve_kwh,
-    )
-    return controller.settle(actual, soc_kwh)
-
-
-class SiteController:
-    """:func:`settle`'s rule one step at a time, with what it carries from step to step.
-
-    Built from a plan (``planned`` from the interval's first step, over the interval or the
-    whole horizon) and the arrays :func:`settle` takes; ``interval_steps`` is how many steps
-    the plan is meant to run. The backtest settles an interval with it; live operation asks it
-    for the step of the moment at every control tick, on the telemetry of that tick (asked
-    again within a step, it answers for the load then), and may run past the interval while
-    the next plan is being solved.
     """
 
     def __init__(
@@ -641,8 +610,8 @@ def at_risk_steps(
 def held_kwh(planned: pd.DataFrame, soc_min_kwh: float, demand_steps: np.ndarray) -> np.ndarray:
     """Per step, the energy above the minimum the plan holds at the step's end [kWh].
 
-    In demand-charge steps (0 elsewhere): :func:`settle` spends energy below it only to hold
-    the meter at the band's top, so energy the plan keeps for a later window stays.
+    In demand-charge steps (0 elsewhere): :class:`SiteController` spends energy below it only
+    to hold the meter at the band's top, so energy the plan keeps for a later window stays.
     """
     held = planned[col.SOC_KWH].to_numpy() - soc_min_kwh
     return np.where(demand_steps, np.maximum(held, 0.0), 0.0)

@@ -113,16 +113,7 @@ class ModbusDevice:
         """Ask the battery for ``battery_kw`` (positive discharging)."""
         point = self.register_map.points["battery_setpoint_kw"]
         words = from_gridq(point, battery_kw, self._scale_factor(point))
-        try:
-            answer = self._client.write_registers(
-                point.address, words, device_id=self.register_map.device_id
-            )
-        except ModbusException as error:
-            raise DeviceError(
-                f"{self._where()}: writing register {point.address}: {error}"
-            ) from None
-        if answer.isError():
-            raise DeviceError(f"{self._where()}: register {point.address} refused the setpoint")
+        self._write_words(point.address, words, "the setpoint")
 
     def take_control(self) -> None:
         """Write the map's connect writes: the device under remote control."""
@@ -142,16 +133,17 @@ class ModbusDevice:
             self._write_raw(point, count % 65536, "the heartbeat")
 
     def _write_raw(self, point: RegisterPoint, raw: float, what: str) -> None:
+        self._write_words(point.address, registers_from_raw(point, raw), what)
+
+    def _write_words(self, address: int, words: list[int], what: str) -> None:
         try:
             answer = self._client.write_registers(
-                point.address, registers_from_raw(point, raw), device_id=self.register_map.device_id
+                address, words, device_id=self.register_map.device_id
             )
-        except ModbusException as error:
-            raise DeviceError(
-                f"{self._where()}: writing register {point.address}: {error}"
-            ) from None
+        except (ModbusException, OSError) as error:
+            raise DeviceError(f"{self._where()}: writing register {address}: {error}") from None
         if answer.isError():
-            raise DeviceError(f"{self._where()}: register {point.address} refused {what}")
+            raise DeviceError(f"{self._where()}: register {address} refused {what}")
 
     def _scale_factor(self, point: RegisterPoint) -> int | None:
         if point.scale_factor_address is None:
@@ -167,7 +159,7 @@ class ModbusDevice:
         )
         try:
             answer = read(address, count=count, device_id=self.register_map.device_id)
-        except ModbusException as error:
+        except (ModbusException, OSError) as error:
             raise DeviceError(f"{self._where()}: reading register {address}: {error}") from None
         if answer.isError():
             raise DeviceError(f"{self._where()}: register {address} ({table}) refused a read")

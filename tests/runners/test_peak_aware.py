@@ -9,6 +9,7 @@ import pytest
 from gridq import conventions as col
 from gridq.engine.controller import (
     NOWCAST_FADE_H,
+    SiteController,
     at_risk_steps,
     calm_steps,
     lowest_held_level_kw,
@@ -17,7 +18,6 @@ from gridq.engine.controller import (
     paid_for_kw,
     replan_step,
     reserve_still_needed_kwh,
-    settle,
 )
 from gridq.engine.forecast import make_provider
 from gridq.engine.run import backtest_rolling
@@ -45,19 +45,18 @@ def _flows(
     planned = pd.DataFrame(0.0, index=index, columns=PLANNED_COLUMNS)
     band_kw = (np.full(len(load_kw), -np.inf), np.array(ceiling_kw))
     expected = None if expected_net_kw is None else np.array(expected_net_kw)
-    return settle(
+    return SiteController(
         make_site(),
-        actual,
         planned,
-        soc_kwh,
         0.25,
+        len(actual),
         band_kw,
         None if paid_for_kw is None else np.array(paid_for_kw),
         expected_net_kw=expected,
         reserve_kwh=reserve_kwh,
         demand_steps_ahead=None if demand_steps_ahead is None else np.array(demand_steps_ahead),
         spike_reserve_kwh=spike_reserve_kwh,
-    )
+    ).settle(actual, soc_kwh)
 
 
 PLANNED_COLUMNS = [
@@ -88,7 +87,7 @@ def test_a_step_shared_between_import_and_export_settles_both_by_hand(
     actual = pd.DataFrame({col.LOAD_KW: load_kw, col.PV_KW: 0.0}, index=index)
     # Charging 4 kW and discharging 2 kW in one step: the plan's two modes.
     planned = pd.DataFrame([[4.0, 2.0, 3.0, 0.5, 0.0, 0.0]], index=index, columns=PLANNED_COLUMNS)
-    flows = settle(make_site(), actual, planned, 5.0, 0.25)
+    flows = SiteController(make_site(), planned, 0.25, len(actual)).settle(actual, 5.0)
     assert flows[col.GRID_IMPORT_KW].iloc[0] == pytest.approx(import_kw)
     assert flows[col.GRID_EXPORT_KW].iloc[0] == pytest.approx(export_kw)
     assert flows[col.SOC_KWH].iloc[0] == pytest.approx(5.0 + 0.25 * (4.0 - 2.0))
@@ -121,7 +120,8 @@ def test_a_plan_holding_its_top_discharges_only_what_the_actual_load_needs(
     planned = pd.DataFrame(
         [[0.0, 4.0, planned_import_kw, 0.0, 0.0, 0.0]], index=index, columns=PLANNED_COLUMNS
     )
-    flows = settle(make_site(), actual, planned, 5.0, 0.25, (np.array([-np.inf]), np.array([20.0])))
+    band_kw = (np.array([-np.inf]), np.array([20.0]))
+    flows = SiteController(make_site(), planned, 0.25, len(actual), band_kw).settle(actual, 5.0)
     assert flows[col.BATTERY_DISCHARGE_KW].iloc[0] == pytest.approx(discharge_kw)
     assert flows[col.GRID_IMPORT_KW].iloc[0] == pytest.approx(load_kw - discharge_kw)
 
@@ -504,7 +504,7 @@ def _one_step(
     plan = pd.DataFrame([planned], index=index, columns=PLANNED_COLUMNS)
     site = make_site(grid)
     band_kw = meter_band_kw(plan, site.grid.export_limit_kw, np.array([np.inf]), np.array([False]))
-    return settle(site, actual, plan, 5.0, 0.25, band_kw).iloc[0]
+    return SiteController(site, plan, 0.25, len(actual), band_kw).settle(actual, 5.0).iloc[0]
 
 
 @pytest.mark.parametrize(

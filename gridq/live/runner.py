@@ -17,12 +17,10 @@ invalid telemetry, or writes failing: idle but for the import limit).
 
 import hashlib
 import math
-import resource
 import sys
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,151 +40,18 @@ from gridq.live.safety import (
     safe_mode_kw,
     safe_setpoint,
 )
+from gridq.live.steps import RunStats, StepSamples, power_now_kw
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.live import LiveConfig
 
 CONNECT_WAIT_S = 10.0
 """How long ``gridq live run`` waits for the device to answer at start [wall s]."""
-STATS_KEPT = 500_000
-"""Most tick times kept for the percentiles (about 29 days of 5 s ticks)."""
-MIN_WEIGHT_S = 1e-3
-"""The least device time a sample stands for [s] (one read exactly at a step's start)."""
-SHARED_MIN_KW = 1e-3
-"""Charge and discharge both above this in one step: the step is time-shared [kW]."""
 POLLS_PER_TICK = 4
 """Reads of the device per control tick, at most: the tick comes within a quarter of one."""
 UNMEASURED_POLL_S = 0.005
 """Wall time between reads until the device clock's rate is known [s]."""
-WRITE_BACKOFF_S = 0.05
-"""First wait before retrying a failed write; doubled at each retry [wall s]."""
 SPEED_WINDOW_S = 0.2
 """Wall time the device clock's rate is measured over before it is used [s]."""
-
-
-def power_now_kw(
-    charge_kw: float, discharge_kw: float, elapsed_frac: float, limits: Limits, net_kw: float
-) -> float:
-    """The battery's power [kW, + discharging] ``elapsed_frac`` into a step.
-
-    The controller settled the step at ``charge_kw`` and ``discharge_kw`` (means over it);
-    ``net_kw`` is the site's load less PV now.
-
-    A step that both charges and discharges (the plan shares it: bought at night, exported at
-    a higher price) is time-shared: charging first, then discharging, each at the most power
-    the battery and the connection allow (import under its limit while charging, export
-    under its limit while discharging) for its share of the step, then idle; shares that
-    overfill the step shrink in proportion. Otherwise the net.
-    """
-    charging_kw = min(limits.charge_max_kw, limits.import_limit_kw - net_kw)
-    discharging_kw = min(limits.discharge_max_kw, limits.export_limit_kw + net_kw)
-    shared = charge_kw > SHARED_MIN_KW and discharge_kw > SHARED_MIN_KW
-    if not shared or charging_kw <= 0 or discharging_kw <= 0:
-        return discharge_kw - charge_kw
-    charge_share, discharge_share = charge_kw / charging_kw, discharge_kw / discharging_kw
-    # A plan may ask a little more of a step than one inverter can do in turn: both shrink.
-    overfull = max(charge_share + discharge_share, 1.0)
-    charge_share, discharge_share = charge_share / overfull, discharge_share / overfull
-    if elapsed_frac < charge_share:
-        return -charging_kw
-    if elapsed_frac < charge_share + discharge_share:
-        return discharging_kw
-    return 0.0
-
-
-@dataclass
-class StepSamples:
-    """The telemetry samples of one step, averaged over time into its realised flows.
-
-    A sample stands for the device time since the one before it (within the step): how often
-    the device is read does not weigh on the mean. Each sample balances (load + charge +
-    export = pv + discharge + import), so their mean does.
-    """
-
-    step: int
-    start_s: float
-    sums: dict[str, float] = field(default_factory=dict)
-    covered_s: float = 0.0
-    soc_kwh: float = math.nan
-    last_clock_s: float = -math.inf
-
-    @classmethod
-    def resumed(cls, step: int, start_s: float, recorded: pd.Series) -> "StepSamples":
-        """A step already partly recorded: its mean flows over ``covered_s`` seconds."""
-        covered_s = float(recorded["covered_s"])
-        sums = {name: float(recorded[name]) * covered_s for name in col.DISPATCH_COLUMNS}
-        sums.pop(col.SOC_KWH)
-        # The first sample after a restart stands for the time the controller was down.
-        return cls(
-            step, start_s, sums, covered_s, float(recorded[col.SOC_KWH]), start_s + covered_s
-        )
-
-    def add(self, reading: Telemetry) -> None:
-        """Count one valid reading, for the time since the last (or the step's start)."""
-        weight_s = max(reading.clock_s - max(self.last_clock_s, self.start_s), MIN_WEIGHT_S)
-        flows = {
-            col.LOAD_KW: reading.load_kw,
-            col.PV_KW: reading.pv_kw,
-            col.GRID_IMPORT_KW: max(reading.grid_net_import_kw, 0.0),
-            col.GRID_EXPORT_KW: max(-reading.grid_net_import_kw, 0.0),
-            col.BATTERY_CHARGE_KW: max(-reading.battery_power_kw, 0.0),
-            col.BATTERY_DISCHARGE_KW: max(reading.battery_power_kw, 0.0),
-            col.PV_CURTAIL_KW: 0.0,
-        }
-        for name, kw in flows.items():
-            self.sums[name] = self.sums.get(name, 0.0) + kw * weight_s
-        self.covered_s += weight_s
-        self.soc_kwh = reading.battery_soc_kwh
-        self.last_clock_s = reading.clock_s
-
-    def flows(self) -> dict[str, float]:
-        """The step's time-weighted mean flows [kW] and its last SOC [kWh]."""
-        return {name: kw / self.covered_s for name, kw in self.sums.items()} | {
-            col.SOC_KWH: self.soc_kwh
-        }
-
-
-@dataclass
-class RunStats:
-    """How fast the ticks and plans ran, and the memory the process held.
-
-    The live benchmark's figures, logged when the controller stops.
-    """
-
-    tick_s: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_KEPT))
-    tick_planning_s: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_KEPT))
-    plan_s: list[float] = field(default_factory=list)
-    peak_rss_after_a_day_mib: float = math.nan
-
-    def tick(self, seconds: float, planning: bool) -> None:
-        """One tick's wall time, and whether a plan was being solved meanwhile."""
-        (self.tick_planning_s if planning else self.tick_s).append(seconds)
-
-    def note_memory(self, operated_s: float) -> None:
-        """Keep the peak RSS once the first simulated day is operated (caches warm)."""
-        if math.isnan(self.peak_rss_after_a_day_mib) and operated_s >= 86400:
-            self.peak_rss_after_a_day_mib = _peak_rss_mib()
-
-    def summary(self) -> dict[str, float]:
-        """Percentiles [ms, s] and the peak RSS [MiB] after the first day and now."""
-
-        def percentile_ms(values: deque[float], q: float) -> float:
-            return round(float(np.percentile(values, q)) * 1e3, 3) if values else math.nan
-
-        both = deque(self.tick_s) + deque(self.tick_planning_s)
-        return {
-            "tick_p50_ms": percentile_ms(both, 50),
-            "tick_p99_ms": percentile_ms(both, 99),
-            "tick_p99_while_planning_ms": percentile_ms(self.tick_planning_s, 99),
-            "plans": len(self.plan_s),
-            "plan_p50_s": round(float(np.median(self.plan_s)), 4) if self.plan_s else math.nan,
-            "plan_max_s": round(max(self.plan_s), 4) if self.plan_s else math.nan,
-            "peak_rss_after_a_day_mib": round(self.peak_rss_after_a_day_mib, 1),
-            "peak_rss_mib": round(_peak_rss_mib(), 1),
-        }
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass
@@ -258,6 +123,8 @@ class LiveRun:
         self.last_written_kw = 0.0
         self.last_written_clock_s = math.nan
         self.writes_failing = False
+        self.failed_writes = 0
+        self.next_write_s = -math.inf
         self.beats = 0
         self.last_beat_clock_s = -math.inf
         self.stats = RunStats()
@@ -641,21 +508,27 @@ class LiveRun:
         self.last_beat_clock_s = clock_s
 
     def _write(self, clock_s: float, asked_kw: float, kw: float, reasons: list[str]) -> None:
-        for attempt in range(self.config.safety.write_retries + 1):
-            try:
-                self.device.write_setpoint(kw)
-            except DeviceError as error:
-                self.counters["device_errors"] += 1
-                if attempt == self.config.safety.write_retries:
-                    self.counters["write_failures"] += 1
-                    if not self.writes_failing:
-                        self._event(clock_s, "alarm", f"setpoint write failed: {error}")
-                    self.writes_failing = True
-                    return
-                time.sleep(WRITE_BACKOFF_S * 2**attempt)
-                self._device_error(str(error))
-                continue
-            break
+        """Write the setpoint; a failure is retried at later ticks, never by waiting here.
+
+        After the n-th failure in a row the next try waits ``2**(n-1)`` ticks (the device keeps
+        the setpoint it last took); after ``write_retries`` retries the writes are failing: an
+        alarm, and safe mode until one succeeds.
+        """
+        if clock_s < self.next_write_s:
+            return
+        try:
+            self.device.write_setpoint(kw)
+        except DeviceError as error:
+            self.counters["device_errors"] += 1
+            self.failed_writes += 1
+            self.next_write_s = clock_s + self.config.tick_s * 2 ** (self.failed_writes - 1)
+            if self.failed_writes > self.config.safety.write_retries and not self.writes_failing:
+                self.counters["write_failures"] += 1
+                self._event(clock_s, "alarm", f"setpoint write failed: {error}")
+                self.writes_failing = True
+            self._device_error(str(error))
+            return
+        self.failed_writes, self.next_write_s = 0, -math.inf
         if self.writes_failing:
             self._event(clock_s, "recovered", "setpoint writes succeed again")
             self.writes_failing = False

@@ -36,7 +36,11 @@ class Safety(FrozenModel):
         None, gt=0, description="Most the setpoint may move per second [kW/s]; none by default."
     )
     write_retries: int = Field(
-        3, ge=0, le=10, description="Retries of a failed setpoint write, with backoff."
+        3,
+        ge=0,
+        le=10,
+        description="Retries of a failed setpoint write, at later ticks with backoff (1, 2, 4 "
+        "ticks); then an alarm and safe mode until a write succeeds.",
     )
     solve_timeout_s: float = Field(
         60.0,

@@ -22,9 +22,10 @@ from gridq.live.sim_server import inject_fault
 from tests.conftest import invoke
 from tests.live.livesites import Simulator, live_run, make_live_site
 
-FAULT_S = {"drop": 60, "nan": 60, "freeze": 60, "reject": 600}
-"""How long each fault lasts [simulated s]: rejected writes outlast the retries' backoff
-(0.35 s of wall time, 175 simulated seconds at 500x)."""
+FAULT_S = {"drop": 300, "nan": 300, "freeze": 300, "reject": 600}
+"""How long each fault lasts [simulated s]: five minutes, 0.6 s of wall time at 500x, several
+watchdog periods whatever the machine's load; rejected writes outlast the retries (after 1, 2
+and 4 ticks)."""
 WATCHDOG_TICKS = 6
 TICK_S = 5
 FAULTS = tuple(FAULT_S)
@@ -61,7 +62,7 @@ def faulted(tmp_path_factory):
         wait_for_steps(site.site_dir, 2, 60)
         for kind, seconds in FAULT_S.items():
             inject_fault("127.0.0.1", site.port, kind, seconds)
-            time.sleep(2.0)  # 1,000 simulated seconds: the fault, then recovery
+            time.sleep(2.5)  # 1,250 simulated seconds: the fault, then recovery
         result = invoke(
             "live", "override", site.site_dir, "--setpoint-kw", "-1.5", "--for", "10min",
             "--reason", "test",

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from gridq.live.runner import power_now_kw
 from gridq.live.safety import Limits, Telemetry, rule_based_kw, safe_mode_kw, safe_setpoint
+from gridq.live.steps import power_now_kw
 from gridq.schemas import GridConnection
 from tests.conftest import make_site
 

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint repro bench bench-fleet value live-demo lock clean docker-build docker-backtest
+.PHONY: install test lint repro bench bench-fleet bench-live value live-demo lock clean docker-build docker-backtest
 
 install: $(STAMP)
 
@@ -52,6 +52,11 @@ live-demo: install
 	$(BIN)/gridq bill $(DEMO)/operated
 	@echo "The store (steps, plans, setpoints, events): $(DEMO)/site/live.sqlite"
 	@echo "What happened, as a run bundle: $(DEMO)/operated (gridq report $(DEMO)/operated)"
+
+# Live operations: tick latency, plan time and memory of gridq live run on a simulated home,
+# 30 simulated days at 1000x (about 45 minutes).
+bench-live: install
+	$(BIN)/gridq bench --cases live --live-days 30 --live-speed 1000
 
 # Achievable value: each example's rolling run per forecast against perfect foresight (minutes).
 value: install

@@ -1,20 +1,29 @@
 """The README's config examples stay valid."""
 
 import re
+import textwrap
 from pathlib import Path
 
 import yaml
 
 from gridq.schemas import RunConfig, Site
+from gridq.schemas.devices import Control
 from gridq.schemas.fleet import Coupling, Fleet
+from gridq.schemas.live import LiveConfig
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_yaml_examples_validate():
-    fleet_yaml, coupling_yaml, site_yaml, run_yaml = re.findall(
-        r"```yaml\n(.*?)```", README.read_text(), re.S
+    fleet_yaml, coupling_yaml, live_yaml, control_yaml, site_yaml, run_yaml = (
+        textwrap.dedent(block)
+        for block in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
     )
+    live = LiveConfig.model_validate(yaml.safe_load(live_yaml))
+    assert live == LiveConfig.model_validate({"device": {"map": "gridq_sim", "port": 5020}})
+    control = Control.model_validate(yaml.safe_load(control_yaml)["control"])
+    assert control.heartbeat is not None
+    assert control.heartbeat.every_s == 30
     coupling = Coupling.model_validate(yaml.safe_load(coupling_yaml)["coupling"])
     assert coupling.method == "decomposed"
     assert [event.reduction_kw for event in coupling.flexibility_events] == [60]

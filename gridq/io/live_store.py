@@ -16,6 +16,7 @@ written by a newer GridQ is refused.
 
 import io
 import json
+import math
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,15 @@ class LiveStore:
             f"INSERT OR REPLACE INTO steps VALUES ({', '.join('?' * len(values))})", values
         )
 
-    def steps(self) -> pd.DataFrame:
-        """Every recorded step by its start (UTC): ``DISPATCH_COLUMNS`` and ``covered_s``."""
+    def steps(self, start_s: float = -math.inf, end_s: float = math.inf) -> pd.DataFrame:
+        """Recorded steps by their start (UTC): ``DISPATCH_COLUMNS`` and ``covered_s``.
+
+        Those starting from ``start_s`` to before ``end_s`` [Unix s]; by default every one.
+        """
         rows = self._db.execute(
-            f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps ORDER BY step_start_s"
+            f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps "
+            "WHERE step_start_s >= ? AND step_start_s < ? ORDER BY step_start_s",
+            (max(start_s, -1e18), min(end_s, 1e18)),
         ).fetchall()
         frame = pd.DataFrame(rows, columns=list(_STEP_COLUMNS))
         index = pd.to_datetime(frame.pop("step_start_s"), unit="s", utc=True)
@@ -188,9 +194,19 @@ class LiveStore:
         """A transition and its reason."""
         self._db.execute("INSERT INTO events VALUES (?, ?, ?)", (clock_s, kind, reason))
 
-    def events(self) -> pd.DataFrame:
-        """Every event, in order."""
-        return pd.read_sql_query("SELECT * FROM events ORDER BY rowid", self._db)
+    def events(
+        self, start_s: float = -math.inf, end_s: float = math.inf, limit: int = -1
+    ) -> pd.DataFrame:
+        """Events from ``start_s`` to before ``end_s`` [device Unix s], in order.
+
+        By default every one; with ``limit``, the latest ``limit`` of them.
+        """
+        return pd.read_sql_query(
+            "SELECT * FROM (SELECT rowid AS seq, * FROM events WHERE clock_s >= ? AND "
+            "clock_s < ? ORDER BY rowid DESC LIMIT ?) ORDER BY seq",
+            self._db,
+            params=(max(start_s, -1e18), min(end_s, 1e18), limit),
+        ).drop(columns="seq")
 
     def set_override(self, setpoint_kw: float, duration_s: float, reason: str) -> None:
         """Force ``setpoint_kw`` for ``duration_s`` of the device's time.

@@ -22,6 +22,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,8 @@ from gridq.engine.windows import RollingOperation, WindowPlan, Windows
 from gridq.errors import ConfigError, DeviceError, GridqError
 from gridq.io.files import json_line
 from gridq.io.live_store import LiveStore
+from gridq.live.api import serving
+from gridq.live.metrics import COUNTERS, LiveMetrics
 from gridq.live.modbus import ModbusDevice
 from gridq.live.safety import (
     Limits,
@@ -129,9 +132,11 @@ class LiveRun:
         self.last_beat_clock_s = -math.inf
         self.stats = RunStats()
         self.started_clock_s = math.nan
-        self.counters = dict.fromkeys(
-            ("ticks", "fallbacks", "device_errors", "write_failures", "safe_mode_entries"), 0
-        )
+        self.counters = dict.fromkeys(COUNTERS, 0)
+        self.metrics = LiveMetrics(self.status)
+        self.clock_s = math.nan
+        self.adopted_clock_s = math.nan
+        self.override_now: tuple[float, float, str] | None = None
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -151,7 +156,9 @@ class LiveRun:
                     continue
                 began = time.perf_counter()
                 self._tick(reading, clock_s)
-                self.stats.tick(time.perf_counter() - began, self.pending is not None)
+                latency_s = time.perf_counter() - began
+                self.stats.tick(latency_s, self.pending is not None)
+                self.metrics.tick_seconds.observe(latency_s)
                 self.stats.note_memory(clock_s - self.started_clock_s)
                 next_tick_s = clock_s + self.config.tick_s
         finally:
@@ -231,12 +238,13 @@ class LiveRun:
 
     def _tick(self, reading: Telemetry | None, clock_s: float) -> None:
         self.counters["ticks"] += 1
+        self.clock_s = clock_s
         self._beat(clock_s)
         self._adopt_plan(clock_s)
         stale = self._stale(clock_s)
         if reading is not None and reading is self.last_valid and not stale:
             self._follow_steps(reading)  # each state of the device once
-        override = self.store.active_override(clock_s)
+        override = self.override_now = self.store.active_override(clock_s)
         if stale or self.last_valid is None:
             why = stale or "no valid telemetry yet"
             if self._set_mode(clock_s, "safe", why):
@@ -249,7 +257,7 @@ class LiveRun:
         if override is not None:
             asked = override[0]
             self._set_mode(
-                clock_s, "override", f"operator: {override[2]} (until {override[1]:.0f})"
+                clock_s, "override", f"operator: {override[2]} (until {_iso(override[1])})"
             )
         else:
             asked = self._planned_kw(now, clock_s)
@@ -261,6 +269,46 @@ class LiveRun:
             clock_s - self.last_written_clock_s if math.isfinite(self.last_written_clock_s) else 0,
         )
         self._write(clock_s, asked, written, reasons)
+
+    def status(self) -> dict[str, Any]:
+        """What the site is doing, as of the last tick: the API's status and the metrics.
+
+        Read from another thread: each value is read once, and a tick in between at worst
+        mixes two consecutive ticks' values.
+        """
+        clock_s, last, window, samples = self.clock_s, self.last_valid, self.window, self.samples
+        now: dict[str, float] = {}
+        if last is not None:
+            now |= {
+                "soc_kwh": last.battery_soc_kwh,
+                "net_import_kw": last.grid_net_import_kw,
+                "pv_kw": last.pv_kw,
+                "battery_power_kw": last.battery_power_kw,
+                "telemetry_age_seconds": clock_s - last.clock_s,
+            }
+        plan = None
+        if window is not None:
+            plan = {
+                "issued_at": _iso(self.index[window.issue].timestamp()),
+                "adopted_at": _iso(self.adopted_clock_s),
+            }
+            now["plan_age_seconds"] = clock_s - self.adopted_clock_s
+            position = -1 if samples is None else samples.step - window.issue
+            controller = window.controller
+            if controller is not None and 0 <= position < controller.planned_steps:
+                now["net_import_target_kw"] = controller.import_top_kw(position)
+        override = self.override_now
+        return {
+            "clock": _iso(clock_s),
+            "mode": self.mode or "starting",
+            "now": {name: round(v, 6) for name, v in now.items() if math.isfinite(v)},
+            "plan": plan,
+            "planning": self.pending is not None,
+            "override": None
+            if override is None
+            else {"setpoint_kw": override[0], "until": _iso(override[1]), "reason": override[2]},
+            "counters": dict(self.counters),
+        }
 
     # --- steps, plans and the controller ---------------------------------------------------
 
@@ -332,6 +380,7 @@ class LiveRun:
         for name, kw in sorted((window.state.paid_for_kw or {}).items()):
             digest.update(name.encode() + np.asarray(kw).tobytes())
         self.stats.plan_s.append(time.perf_counter() - began)
+        self.metrics.solve_seconds.observe(self.stats.plan_s[-1])
         return window, digest.hexdigest()
 
     def _adopt_plan(self, clock_s: float) -> None:
@@ -356,6 +405,8 @@ class LiveRun:
             return
         self.window = window
         self.window_settled = []
+        self.counters["plans"] += 1
+        self.adopted_clock_s = clock_s
         forecast = pd.DataFrame(
             window.point_kw, index=window.plan.dispatch.index.rename(col.TIMESTAMP)
         )
@@ -510,9 +561,9 @@ class LiveRun:
     def _write(self, clock_s: float, asked_kw: float, kw: float, reasons: list[str]) -> None:
         """Write the setpoint; a failure is retried at later ticks, never by waiting here.
 
-        After the n-th failure in a row the next try waits ``2**(n-1)`` ticks (the device keeps
-        the setpoint it last took); after ``write_retries`` retries the writes are failing: an
-        alarm, and safe mode until one succeeds.
+        After the n-th failure in a row the next try waits ``2**(n-1)`` ticks, at most the last
+        retry's wait (the device keeps the setpoint it last took); after ``write_retries``
+        retries the writes are failing: an alarm, and safe mode until one succeeds.
         """
         if clock_s < self.next_write_s:
             return
@@ -521,7 +572,9 @@ class LiveRun:
         except DeviceError as error:
             self.counters["device_errors"] += 1
             self.failed_writes += 1
-            self.next_write_s = clock_s + self.config.tick_s * 2 ** (self.failed_writes - 1)
+            # Backoff grows to the last retry's, then stays: a device back is used soon.
+            backoff = min(self.failed_writes, max(self.config.safety.write_retries, 1)) - 1
+            self.next_write_s = clock_s + self.config.tick_s * 2**backoff
             if self.failed_writes > self.config.safety.write_retries and not self.writes_failing:
                 self.counters["write_failures"] += 1
                 self._event(clock_s, "alarm", f"setpoint write failed: {error}")
@@ -545,6 +598,8 @@ class LiveRun:
         return True
 
     def _event(self, clock_s: float, kind: str, reason: str) -> None:
+        if kind == "alarm":
+            self.counters["alarms"] += 1
         self.store.record_event(clock_s, kind, reason)
         self._log({"clock_s": clock_s, "event": kind, "reason": reason})
 
@@ -574,6 +629,12 @@ class LiveRun:
         self._event(clock_s, "stopped", json_line(self.counters | self.stats.summary()))
         self.planner.shutdown(wait=False, cancel_futures=True)
         self.store.close()
+
+
+def _iso(clock_s: float) -> str | None:
+    if not math.isfinite(clock_s):
+        return None
+    return pd.Timestamp(clock_s, unit="s", tz="UTC").isoformat()
 
 
 def run_site(site_dir: Path, until: pd.Timestamp | None = None) -> None:
@@ -606,6 +667,8 @@ def run_site(site_dir: Path, until: pd.Timestamp | None = None) -> None:
             time.sleep(0.2)
     try:
         device.take_control()
-        LiveRun(site_dir, site, run_config, config, device, calendar, until).run()
+        live = LiveRun(site_dir, site, run_config, config, device, calendar, until)
+        with serving(site_dir, config, live):
+            live.run()
     finally:
         device.__exit__(None, None, None)

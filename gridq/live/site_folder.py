@@ -9,16 +9,22 @@ from pathlib import Path
 
 from gridq.errors import ConfigError
 from gridq.io import bundle as io
-from gridq.io.files import table_bytes, yaml_bytes
+from gridq.io.files import atomic_write, read_config, table_bytes, yaml_bytes
 from gridq.io.publish import publish
+from gridq.live.tokens import ROLES, Tokens, new_token, token_line
 from gridq.schemas.live import LiveConfig
 
 LIVE_CONFIG = "live.yaml"
 HISTORY = "history.parquet"
 
 
-def init_site_folder(bundle: Path, site_dir: Path, device: dict[str, object]) -> None:
-    """Write ``site_dir`` from ``bundle`` with ``device`` (``live.yaml``'s device section)."""
+def init_site_folder(
+    bundle: Path, site_dir: Path, device: dict[str, object], api_port: int | None = None
+) -> None:
+    """Write ``site_dir`` from ``bundle`` with ``device`` (``live.yaml``'s device section).
+
+    With ``api_port``, ``live.yaml`` serves the API on loopback at that port.
+    """
     if (site_dir / LIVE_CONFIG).exists():
         raise ConfigError(
             f"{site_dir / LIVE_CONFIG} exists: {site_dir} is a site folder already; "
@@ -26,7 +32,10 @@ def init_site_folder(bundle: Path, site_dir: Path, device: dict[str, object]) ->
         )
     inputs = io.read_bundle(bundle)
     site_dir.mkdir(parents=True, exist_ok=True)
-    config = LiveConfig.model_validate({"device": device, "history": HISTORY})
+    sections: dict[str, object] = {"device": device, "history": HISTORY}
+    if api_port is not None:
+        sections["api"] = {"port": api_port}
+    config = LiveConfig.model_validate(sections)
     publish(
         site_dir,
         {
@@ -36,3 +45,34 @@ def init_site_folder(bundle: Path, site_dir: Path, device: dict[str, object]) ->
             LIVE_CONFIG: yaml_bytes(config.model_dump(mode="json")),
         },
     )
+
+
+def add_token(site_dir: Path, name: str, role: str) -> tuple[str, Path]:
+    """A new API token for ``name`` in ``role``: its hash joins the site's tokens file.
+
+    Returns the token (shown once, stored nowhere) and the file.
+    """
+    config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
+    if config.api is None:
+        raise ConfigError(
+            f"{site_dir / LIVE_CONFIG} has no api section; add one (e.g. api: {{port: 8750}})"
+        )
+    if role not in ROLES or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(
+            f"token for '{name}' as '{role}': give --role viewer or operator and a --name of "
+            "letters, digits, - and _"
+        )
+    path = site_dir / config.api.tokens_file
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    Tokens.parse(text, str(path))  # a broken file is reported, not appended to
+    if any(line.split()[:1] == [name] for line in text.splitlines()):
+        raise ConfigError(f"{path} has a token for {name} already; choose another --name")
+    token = new_token()
+    atomic_write(
+        path,
+        lambda temporary: temporary.write_text(
+            text + token_line(name, role, token), encoding="utf-8"
+        ),
+        private=True,
+    )
+    return token, path

@@ -5,7 +5,9 @@ The site's battery, grid limits and tariff stay in ``site_config.yaml`` and
 backtest); this file adds what only operation needs.
 """
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, model_validator
 
 from gridq.schemas.base import FrozenModel
 
@@ -40,7 +42,7 @@ class Safety(FrozenModel):
         ge=0,
         le=10,
         description="Retries of a failed setpoint write, at later ticks with backoff (1, 2, 4 "
-        "ticks); then an alarm and safe mode until a write succeeds.",
+        "ticks, then every 4); then an alarm and safe mode until a write succeeds.",
     )
     solve_timeout_s: float = Field(
         60.0,
@@ -48,6 +50,50 @@ class Safety(FrozenModel):
         description="A plan not back within this many seconds counts as failed; the controller "
         "keeps the last valid plan, then falls back to self-consumption with a peak guard.",
     )
+
+
+class Api(FrozenModel):
+    """The HTTP API beside the controller: status, plan, telemetry, events, overrides, metrics.
+
+    Bearer tokens are never in this file: their hashes are read from ``tokens_file`` (written
+    by ``gridq live token``) or from the environment variable ``GRIDQ_API_TOKENS``.
+    """
+
+    host: str = Field("127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(8750, ge=1, le=65535, description="Port to listen on.")
+    tokens_file: str = Field(
+        "api_tokens",
+        min_length=1,
+        description="Hashed tokens, one 'name role sha256' line each, relative to the site "
+        "folder; GRIDQ_API_TOKENS, where set, is read instead.",
+    )
+    tls_cert: str | None = Field(None, description="TLS certificate (PEM), site-relative.")
+    tls_key: str | None = Field(None, description="TLS private key (PEM), site-relative.")
+    insecure_bind: bool = Field(
+        False,
+        description="Serve plain HTTP on an address other than loopback (tokens then cross "
+        "the network in clear): only on a network you trust.",
+    )
+
+    @model_validator(mode="after")
+    def _loopback_or_tls(self) -> "Api":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        if not _loopback(self.host) and self.tls_cert is None and not self.insecure_bind:
+            raise ValueError(
+                f"host {self.host} is not loopback: give tls_cert and tls_key, or set "
+                "insecure_bind: true to serve plain HTTP on it"
+            )
+        return self
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class LiveConfig(FrozenModel):
@@ -70,3 +116,4 @@ class LiveConfig(FrozenModel):
         description="State store: an SQLite file relative to the site folder.",
     )
     safety: Safety = Field(default_factory=Safety)  # type: ignore[arg-type]
+    api: Api | None = Field(None, description="The HTTP API; none without this section.")

@@ -122,14 +122,24 @@ class Simulator:
         self.stop()
 
 
-def live_run(site: LiveSite, until: pd.Timestamp | None = None) -> subprocess.Popen[str]:
-    """``gridq live run`` on the site folder, started (the caller waits or kills it)."""
+def live_run(
+    site: LiveSite, until: pd.Timestamp | None = None, log: Path | None = None
+) -> subprocess.Popen[str]:
+    """``gridq live run`` on the site folder, started (the caller waits or kills it).
+
+    Its log goes to ``log`` where given, else to a pipe.
+    """
     command = [sys.executable, "-m", "gridq", "live", "run", str(site.site_dir)]
     if until is not None:
         command += ["--until", until.strftime("%Y-%m-%dT%H:%M:%SZ")]
-    return subprocess.Popen(
-        command, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
+    if log is None:
+        return subprocess.Popen(
+            command, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+    with log.open("w") as stderr:  # the child keeps its own copy
+        return subprocess.Popen(
+            command, cwd=REPO, stderr=stderr, stdout=subprocess.DEVNULL, text=True
+        )
 
 
 def events(log: str) -> list[dict[str, object]]:

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint repro bench bench-fleet bench-live value live-demo lock clean docker-build docker-backtest
+.PHONY: install services test lint repro bench bench-fleet bench-live value live-demo lock clean docker-build docker-backtest
 
 install: $(STAMP)
 
@@ -15,8 +15,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-test: install
+test: install services
 	$(BIN)/python -m pytest
+
+# The live store's tests start their own PostgreSQL server from Debian's packages.
+services:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; \
+		else echo "install Debian's postgresql package (sudo apt-get install postgresql)"; exit 1; fi; }
 
 lint: install
 	$(BIN)/ruff check gridq tests

@@ -178,29 +178,12 @@ def live_override(
     clear: Annotated[bool, typer.Option(help="End every override now instead.")] = False,
 ) -> None:
     """Force the battery's setpoint for a while; it expires by itself (or --clear ends it)."""
-    from gridq.io.files import read_config
-    from gridq.io.live_store import LiveStore
-    from gridq.live.site_folder import LIVE_CONFIG
-    from gridq.schemas.live import LiveConfig
+    from gridq.live.site_folder import override
 
-    config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
     if not clear and setpoint_kw is None:
         raise ConfigError("give --setpoint-kw (or --clear to end the overrides)")
-    if not (site_dir / config.store).exists():
-        raise ConfigError(
-            f"{site_dir / config.store} does not exist: start the site with gridq live run "
-            f"{site_dir} first"
-        )
-    minutes = parse_duration_min(duration, "--for")
-    store = LiveStore(site_dir / config.store)
-    try:
-        if clear:
-            store.clear_overrides()
-        else:
-            assert setpoint_kw is not None
-            store.set_override(setpoint_kw, minutes * 60.0, reason)
-    finally:
-        store.close()
+    seconds = parse_duration_min(duration, "--for") * 60.0
+    override(site_dir, None if clear else (setpoint_kw, seconds, reason))
 
 
 @live_app.command("token")

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gridq import conventions as col
 from gridq.errors import ConfigError
 from gridq.io.files import json_line
-from gridq.io.live_store import LiveStore
+from gridq.io.live_store import LiveStore, open_store
 from gridq.live.tokens import Caller, Tokens
 from gridq.schemas.live import LiveConfig
 
@@ -178,8 +178,9 @@ def serving(site_dir: Path, config: LiveConfig, live: "LiveRun") -> Iterator[Non
         yield
         return
     tokens = Tokens.load(site_dir / api.tokens_file)
-    store_path = site_dir / config.store
-    app = make_app(live.status, live.metrics.text, lambda: LiveStore(store_path), tokens)
+    app = make_app(
+        live.status, live.metrics.text, lambda: open_store(site_dir, config.store), tokens
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,

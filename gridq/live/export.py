@@ -17,7 +17,7 @@ from gridq.errors import InputError
 from gridq.io import bundle as io
 from gridq.io import lineage
 from gridq.io.files import read_config
-from gridq.io.live_store import LiveStore
+from gridq.io.live_store import is_server_url, open_store, store_exists
 from gridq.live.site_folder import LIVE_CONFIG
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.live import LiveConfig
@@ -31,11 +31,13 @@ def export_bundle(site_dir: Path, start: pd.Timestamp, stop: pd.Timestamp, out: 
     run_config = read_config(site_dir / io.RUN_CONFIG, RunConfig)
     site = read_config(site_dir / io.SITE_CONFIG, Site)
     config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
-    store_path = site_dir / config.store
-    if not store_path.is_file():
-        raise InputError(f"{store_path}: no live store; run gridq live run {site_dir} first")
+    if not store_exists(site_dir, config.store):
+        raise InputError(
+            f"{site_dir / config.store}: no live store; run gridq live run {site_dir} first"
+        )
     calendar = io.read_timeseries(site_dir / config.history, run_config.timestep_min)
-    store = LiveStore(store_path)
+    store = open_store(site_dir, config.store)
+    store_name = store.name
     try:
         recorded = store.steps()
         vintages = store.forecast_vintages()
@@ -46,7 +48,7 @@ def export_bundle(site_dir: Path, start: pd.Timestamp, stop: pd.Timestamp, out: 
     steps = recorded.loc[(recorded.index >= start) & (recorded.index < stop)]
     if steps.empty:
         raise InputError(
-            f"{store_path} holds no step between {start:%Y-%m-%dT%H:%MZ} and "
+            f"{store_name} holds no step between {start:%Y-%m-%dT%H:%MZ} and "
             f"{stop:%Y-%m-%dT%H:%MZ}; choose --from and --to within the operated period"
         )
     expected = pd.date_range(
@@ -55,7 +57,7 @@ def export_bundle(site_dir: Path, start: pd.Timestamp, stop: pd.Timestamp, out: 
     missing = expected.difference(steps.index)
     if len(missing):
         raise InputError(
-            f"{store_path} has no record of {len(missing)} step(s) in the period, first "
+            f"{store_name} has no record of {len(missing)} step(s) in the period, first "
             f"{missing[0]:%Y-%m-%dT%H:%MZ}; export the periods either side of the gap"
         )
     index = steps.index
@@ -79,8 +81,11 @@ def export_bundle(site_dir: Path, start: pd.Timestamp, stop: pd.Timestamp, out: 
             LIVE_EXPORT: {
                 "gridq_version": gridq.__version__,
                 "site_dir": str(site_dir),
-                "store": str(store_path),
-                "store_sha256": lineage.sha256_file(store_path),
+                "store": store_name,
+                # A server's state has no file to hash; the plans' input hashes still hold.
+                "store_sha256": None
+                if is_server_url(config.store)
+                else lineage.sha256_file(site_dir / config.store),
                 "period": period,
                 "steps": len(index),
                 "plans": [

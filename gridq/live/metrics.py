@@ -20,7 +20,8 @@ COUNTERS = {
     "device_errors": "Failed reads and writes of the device.",
     "write_failures": "Times setpoint writes failed past their retries.",
     "safe_mode_entries": "Entries into safe mode.",
-    "alarms": "Alarms raised (safe mode, failing writes).",
+    "alarms": "Alarms raised (safe mode, failing writes, the store unavailable).",
+    "store_outages": "Times the state store stopped taking rows (they wait in memory).",
 }
 GAUGES = {
     "soc_kwh": "Battery state of charge [kWh].",

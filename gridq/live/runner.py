@@ -32,7 +32,7 @@ from gridq.engine.forecast import FORECAST_SERIES, make_provider
 from gridq.engine.windows import RollingOperation, WindowPlan, Windows
 from gridq.errors import ConfigError, DeviceError, GridqError
 from gridq.io.files import json_line
-from gridq.io.live_store import LiveStore
+from gridq.io.live_store import open_store
 from gridq.live.api import serving
 from gridq.live.metrics import COUNTERS, LiveMetrics
 from gridq.live.modbus import ModbusDevice
@@ -101,7 +101,8 @@ class LiveRun:
         self.step_td = self.index[1] - self.index[0]
         self.end = self.index[-1] + self.step_td if until is None else until
         self.limits = Limits.of(site, config.safety.max_ramp_kw_per_s)
-        self.store = LiveStore(site_dir / config.store)
+        self.store = open_store(site_dir, config.store)
+        self.store_down = False
         self.every_steps = int(pd.Timedelta(minutes=options.reoptimise_every_min) / self.step_td)
         self.horizon_steps = int(pd.Timedelta(hours=options.horizon_h) / self.step_td)
         if self.every_steps < 1 or self.horizon_steps < self.every_steps:
@@ -156,6 +157,7 @@ class LiveRun:
                     continue
                 began = time.perf_counter()
                 self._tick(reading, clock_s)
+                self._watch_store(clock_s)
                 latency_s = time.perf_counter() - began
                 self.stats.tick(latency_s, self.pending is not None)
                 self.metrics.tick_seconds.observe(latency_s)
@@ -588,6 +590,20 @@ class LiveRun:
         if kw != self.last_written_kw or reasons or math.isnan(self.last_written_clock_s):
             self.store.record_setpoint(clock_s, asked_kw, kw, self.mode, reasons)
         self.last_written_kw, self.last_written_clock_s = kw, clock_s
+
+    def _watch_store(self, clock_s: float) -> None:
+        """Raise an alarm when the store stops taking rows, and say when it takes them again.
+
+        Control goes on meanwhile: the rows wait in memory, in order.
+        """
+        down = self.store.unavailable
+        if down and not self.store_down:
+            self.store_down = True
+            self.counters["store_outages"] += 1
+            self._event(clock_s, "alarm", f"store unavailable, control goes on: {down}")
+        elif not down and self.store_down:
+            self.store_down = False
+            self._event(clock_s, "recovered", "the store takes rows again; none lost")
 
     def _set_mode(self, clock_s: float, mode: str, reason: str) -> bool:
         """Enter ``mode``; True where that is a change (recorded as an event)."""

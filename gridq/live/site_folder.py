@@ -10,6 +10,7 @@ from pathlib import Path
 from gridq.errors import ConfigError
 from gridq.io import bundle as io
 from gridq.io.files import atomic_write, read_config, table_bytes, yaml_bytes
+from gridq.io.live_store import open_store, store_exists
 from gridq.io.publish import publish
 from gridq.live.tokens import ROLES, Tokens, new_token, token_line
 from gridq.schemas.live import LiveConfig
@@ -76,3 +77,21 @@ def add_token(site_dir: Path, name: str, role: str) -> tuple[str, Path]:
         private=True,
     )
     return token, path
+
+
+def override(site_dir: Path, forced: tuple[float, float, str] | None) -> None:
+    """Force (setpoint [kW], duration [s], reason) on the running site; None clears every one."""
+    config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
+    if not store_exists(site_dir, config.store):
+        raise ConfigError(
+            f"{site_dir / config.store} does not exist: start the site with gridq live run "
+            f"{site_dir} first"
+        )
+    store = open_store(site_dir, config.store)
+    try:
+        if forced is None:
+            store.clear_overrides()
+        else:
+            store.set_override(*forced)
+    finally:
+        store.close()

@@ -113,7 +113,9 @@ class LiveConfig(FrozenModel):
     store: str = Field(
         "live.sqlite",
         min_length=1,
-        description="State store: an SQLite file relative to the site folder.",
+        description="State store: an SQLite file relative to the site folder, or a PostgreSQL "
+        "URL (postgresql://user@host:port/database; a password from PGPASSWORD or .pgpass, "
+        "never here).",
     )
     safety: Safety = Field(default_factory=Safety)  # type: ignore[arg-type]
     api: Api | None = Field(None, description="The HTTP API; none without this section.")

@@ -15,6 +15,8 @@ from pymodbus.datastore import (
 )
 from pymodbus.server import ModbusTcpServer
 
+from tests.live.postgres import PostgresServer
+
 HOLDING, INPUT = 3, 4
 """pymodbus's function codes for the two register tables."""
 
@@ -74,3 +76,13 @@ def modbus_server() -> Iterator[Served]:
     asyncio.run_coroutine_threadsafe(holder["server"].shutdown(), loop).result(5)
     thread.join(5)
     loop.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session's tests, stopped and removed at its end."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -159,6 +159,32 @@ def live_export(
     typer.echo(f"wrote {out}: {steps} steps", err=True)
 
 
+@live_app.command("report")
+@reports_errors
+def live_report(
+    site_dir: Annotated[
+        Path, typer.Argument(help="Site folder run by gridq live run.", file_okay=False)
+    ],
+    out: Annotated[Path, typer.Option(help="HTML page to write.", dir_okay=False)],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First step, UTC (ISO 8601); default the first.")
+    ] = None,
+    stop: Annotated[
+        str | None, typer.Option("--to", help="End (exclusive), UTC; default after the last.")
+    ] = None,
+) -> None:
+    """Write a page of what the site did: plan against actual, events, monthly peaks."""
+    from gridq.live.export import write_live_report
+
+    shown = write_live_report(
+        site_dir,
+        None if start is None else utc_time("--from", start),
+        None if stop is None else utc_time("--to", stop),
+        out,
+    )
+    typer.echo(f"wrote {out}: {shown} steps", err=True)
+
+
 @live_app.command("override")
 @reports_errors
 def live_override(

@@ -336,6 +336,14 @@ class LiveStore:
         # A plan issued again for the same step (after a restart) replaces the earlier one.
         return pd.concat(parts).drop_duplicates(["issued_at", col.TIMESTAMP], keep="last")
 
+    def plan_dispatches(self) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+        """Every plan's issue time and dispatch, in the order adopted."""
+        rows = self._rows("SELECT issued_at_s, dispatch FROM plans ORDER BY id")
+        return [
+            (pd.Timestamp(issued_at_s, unit="s", tz="UTC"), pd.read_parquet(io.BytesIO(bytes(blob))))
+            for issued_at_s, blob in rows
+        ]
+
     def latest_plan(self) -> tuple[pd.Timestamp, pd.DataFrame] | None:
         """The newest plan's issue time and dispatch, or None."""
         rows = self._rows("SELECT issued_at_s, dispatch FROM plans ORDER BY id DESC LIMIT 1")

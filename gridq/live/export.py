@@ -7,6 +7,7 @@ replay`` re-runs it on the forecasts the site acted on. ``realised.parquet`` kee
 realised dispatch where a backtest of the bundle rewrites ``dispatch.parquet``.
 """
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +17,10 @@ from gridq import conventions as col
 from gridq.errors import InputError
 from gridq.io import bundle as io
 from gridq.io import lineage
-from gridq.io.files import read_config
+from gridq.io.files import read_config, write_bytes
 from gridq.io.live_store import is_server_url, open_store, store_exists
 from gridq.live.site_folder import LIVE_CONFIG
+from gridq.report.live import build_live_report
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.live import LiveConfig
 
@@ -99,3 +101,45 @@ def export_bundle(site_dir: Path, start: pd.Timestamp, stop: pd.Timestamp, out: 
         attachments={io.FORECASTS: io.forecast_vintages_bytes(vintages.reset_index(drop=True))},
     )
     return len(index)
+
+
+def write_live_report(
+    site_dir: Path, start: pd.Timestamp | None, stop: pd.Timestamp | None, out: Path
+) -> int:
+    """Write the live report of the steps recorded in ``[start, stop)`` (default: all) to ``out``.
+
+    Returns how many steps it shows.
+    """
+    run_config = read_config(site_dir / io.RUN_CONFIG, RunConfig)
+    config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
+    if not store_exists(site_dir, config.store):
+        raise InputError(
+            f"{site_dir / config.store}: no live store; run gridq live run {site_dir} first"
+        )
+    store = open_store(site_dir, config.store)
+    try:
+        start_s = -math.inf if start is None else start.timestamp()
+        stop_s = math.inf if stop is None else stop.timestamp()
+        recorded = store.steps(start_s, stop_s)
+        plans = [
+            (issued_at, dispatch)
+            for issued_at, dispatch in store.plan_dispatches()
+            if start_s <= issued_at.timestamp() < stop_s
+        ]
+        events = store.events(start_s, stop_s)
+        store_name = store.name
+    finally:
+        store.close()
+    if recorded.empty:
+        raise InputError(
+            f"{store_name} holds no step in the period; choose --from and --to within the "
+            "operated period"
+        )
+    step = pd.Timedelta(minutes=run_config.timestep_min)
+    steps = recorded.reindex(pd.date_range(recorded.index[0], recorded.index[-1], freq=step))
+    steps.index.name = col.TIMESTAMP
+    page = build_live_report(
+        site_dir.resolve().name, steps, plans, events, run_config.tariff.local_timezone
+    )
+    write_bytes(out, page.encode("utf-8"))
+    return len(recorded)

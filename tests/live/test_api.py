@@ -5,6 +5,7 @@ taken by the controller at its next tick; no token ever reaches the log or the s
 """
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ import yaml
 from gridq.io.live_store import LiveStore
 from tests.conftest import invoke
 from tests.live.livesites import Simulator, events, free_port, live_run, make_live_site
+from tests.report.test_report import assert_offline, console_errors, render
 
 SPEED = 300.0
 
@@ -191,3 +193,37 @@ def test_another_address_without_tls_is_refused(tmp_path: Path) -> None:
     for name, role in (("a b", "viewer"), ("ann", "admin")):
         assert invoke("live", "token", site.site_dir, "--name", name, "--role", role).exit_code == 2
     assert not (site.site_dir / "api_tokens").exists()
+
+
+def test_the_live_report_shows_the_run_in_a_browser(served, tmp_path: Path) -> None:
+    base, tokens, site, log, controller = served
+    controller.wait(120)
+    page = tmp_path / "live_report.html"
+    result = invoke("live", "report", site.site_dir, "--out", page)
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    assert_offline(text)
+    store = LiveStore(site.site_dir / "live.sqlite")
+    plans, steps = len(store.plans()), len(store.steps())
+    store.close()
+    assert f'<td id="plans-adopted">{plans:,}</td>' in text
+    assert f'<td id="steps-recorded">{steps:,}</td>' in text
+    assert re.search(r'<td id="time-in-override">[0-9.]+% \(1 spells\)</td>', text)
+    assert "site visit (by olga)" in text
+    rendered = render(page.resolve(), tmp_path)
+    assert 'data-ready="yes"' in rendered.stdout
+    assert 'data-charts="3"' in rendered.stdout
+    for chart_id in ("plan-vs-actual", "monthly-peaks", "events"):
+        assert re.search(f'<div id="{chart_id}" class="[^"]*js-plotly-plot', rendered.stdout)
+    assert console_errors(rendered) == []
+    again = tmp_path / "again.html"
+    assert invoke("live", "report", site.site_dir, "--out", again).exit_code == 0
+    assert again.read_bytes() == page.read_bytes()
+
+
+def test_a_report_of_a_site_never_run_is_one_line(tmp_path: Path) -> None:
+    site = make_live_site(tmp_path, "pv_battery_tou", 2043, 2, "persistence_day", 60)
+    result = invoke("live", "report", site.site_dir, "--out", tmp_path / "page.html")
+    assert result.exit_code == 2
+    assert "run gridq live run" in result.output
+    assert not (tmp_path / "page.html").exists()

@@ -328,7 +328,7 @@ class LiveStore:
         """The point forecasts of every plan: ``issued_at``, ``timestamp``, load and PV."""
         parts = []
         for issued_at_s, blob in self._rows("SELECT issued_at_s, forecast FROM plans ORDER BY id"):
-            frame = pd.read_parquet(io.BytesIO(bytes(blob))).reset_index()
+            frame = _frame(blob).reset_index()
             frame.insert(0, "issued_at", pd.Timestamp(issued_at_s, unit="s", tz="UTC"))
             parts.append(frame)
         if not parts:
@@ -339,10 +339,7 @@ class LiveStore:
     def plan_dispatches(self) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
         """Every plan's issue time and dispatch, in the order adopted."""
         rows = self._rows("SELECT issued_at_s, dispatch FROM plans ORDER BY id")
-        return [
-            (pd.Timestamp(issued_at_s, unit="s", tz="UTC"), pd.read_parquet(io.BytesIO(bytes(blob))))
-            for issued_at_s, blob in rows
-        ]
+        return [(pd.Timestamp(at_s, unit="s", tz="UTC"), _frame(blob)) for at_s, blob in rows]
 
     def latest_plan(self) -> tuple[pd.Timestamp, pd.DataFrame] | None:
         """The newest plan's issue time and dispatch, or None."""
@@ -350,9 +347,7 @@ class LiveStore:
         if not rows:
             return None
         issued_at_s, blob = rows[0]
-        return pd.Timestamp(issued_at_s, unit="s", tz="UTC"), pd.read_parquet(
-            io.BytesIO(bytes(blob))
-        )
+        return pd.Timestamp(issued_at_s, unit="s", tz="UTC"), _frame(blob)
 
     def record_setpoint(
         self, clock_s: float, asked_kw: float, written_kw: float, mode: str, reasons: list[str]
@@ -434,6 +429,10 @@ class LiveStore:
             return last if last is not None and last[1] > clock_s else None
         self._last_override = None if row is None else (float(row[0]), float(row[1]), str(row[2]))
         return self._last_override
+
+
+def _frame(blob: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(bytes(blob)))
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:

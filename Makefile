@@ -49,16 +49,32 @@ live-demo: install
 	rm -rf $(DEMO)
 	$(BIN)/gridq generate pv_battery_tou --out $(DEMO)/bundle --days 2 \
 		--set rolling.forecast=persistence_day --set rolling.reoptimise_every_min=60
-	$(BIN)/gridq live init $(DEMO)/site --bundle $(DEMO)/bundle --port 5020
+	$(BIN)/gridq live init $(DEMO)/site --bundle $(DEMO)/bundle --port 5020 --api-port 8750
+	$(BIN)/gridq live token $(DEMO)/site --name demo --role operator > $(DEMO)/token
 	$(BIN)/gridq sim $(DEMO)/bundle --port 5020 --speed 200 --start 2025-03-18T00:00Z --hold & \
-		sim=$$!; $(BIN)/gridq live run $(DEMO)/site --until 2025-03-18T06:00Z; \
-		status=$$?; kill $$sim; exit $$status
+		sim=$$!; \
+		$(BIN)/gridq live run $(DEMO)/site --until 2025-03-18T06:00Z 2> $(DEMO)/live.log & \
+		live=$$!; sleep 15; \
+		echo "API: http://127.0.0.1:8750/docs (token in $(DEMO)/token); GET /status now:"; \
+		$(BIN)/python -c "$$DEMO_STATUS" $(DEMO)/token; \
+		wait $$live; status=$$?; kill $$sim; exit $$status
 	$(BIN)/gridq live export $(DEMO)/site --from 2025-03-18T00:00Z --to 2025-03-18T06:00Z \
 		--out $(DEMO)/operated
 	$(BIN)/gridq bill $(DEMO)/operated
-	@echo "The store (steps, plans, setpoints, events): $(DEMO)/site/live.sqlite"
+	$(BIN)/gridq live report $(DEMO)/site --out $(DEMO)/live_report.html
+	@echo "The controller's log (one JSON line per event): $(DEMO)/live.log"
+	@echo "The store (steps, plans, setpoints, events, overrides): $(DEMO)/site/live.sqlite"
+	@echo "Plan against actual, events, monthly peaks: $(DEMO)/live_report.html"
 	@echo "What happened, as a run bundle: $(DEMO)/operated (gridq baseline, gridq metrics and"
 	@echo "gridq report work on it as on any bundle)"
+
+export DEMO_STATUS
+define DEMO_STATUS
+import sys, urllib.request
+token = open(sys.argv[1]).read().strip()
+ask = urllib.request.Request("http://127.0.0.1:8750/status", headers={"Authorization": "Bearer " + token})
+print(urllib.request.urlopen(ask, timeout=5).read().decode())
+endef
 
 # Live operations: tick latency, plan time and memory of gridq live run on a simulated home,
 # 30 simulated days at 1000x (about 45 minutes).

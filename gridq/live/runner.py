@@ -286,7 +286,7 @@ class LiveRun:
                 "net_import_kw": last.grid_net_import_kw,
                 "pv_kw": last.pv_kw,
                 "battery_power_kw": last.battery_power_kw,
-                "telemetry_age_seconds": clock_s - last.clock_s,
+                "telemetry_age_seconds": max(clock_s - last.clock_s, 0.0),
             }
         plan = None
         if window is not None:

@@ -20,7 +20,8 @@ def test_readme_yaml_examples_validate():
         for block in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
     )
     live = LiveConfig.model_validate(yaml.safe_load(live_yaml))
-    assert live == LiveConfig.model_validate({"device": {"map": "gridq_sim", "port": 5020}})
+    defaults = {"device": {"map": "gridq_sim", "port": 5020}, "api": {}}
+    assert live == LiveConfig.model_validate(defaults)
     control = Control.model_validate(yaml.safe_load(control_yaml)["control"])
     assert control.heartbeat is not None
     assert control.heartbeat.every_s == 30

@@ -189,6 +189,25 @@ def make_provider(
     )
 
 
+def renewed_provider(
+    previous: ForecastProvider | None,
+    name: str,
+    actuals: pd.DataFrame,
+    site: Site,
+    run_config: RunConfig,
+) -> ForecastProvider:
+    """:func:`make_provider` on ``actuals`` that extend ``previous``'s (live operation).
+
+    A learned forecaster keeps what it has learnt (see ``LearnedForecast.refreshed``); the
+    others cost nothing to make again.
+    """
+    from gridq.engine.learned_forecast import LearnedForecast
+
+    if isinstance(previous, LearnedForecast):
+        return previous.refreshed(actuals)
+    return make_provider(name, actuals, site, run_config)
+
+
 def learned_forecast(actuals: pd.DataFrame, site: Site, run_config: RunConfig) -> ForecastProvider:
     """The learned provider as the run config's ``rolling`` options set it up."""
     from gridq.engine.learned_forecast import MAX_LEAD, LearnedForecast, LearnedOptions

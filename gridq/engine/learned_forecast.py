@@ -113,7 +113,8 @@ class LearnedForecast:
     _baselines: dict[tuple[str, int], dict[str, np.ndarray]] = field(
         default_factory=dict, repr=False
     )
-    _chosen: dict[tuple[int, str, int], np.ndarray] = field(default_factory=dict, repr=False)
+    # By (cut, series, lead): the baseline the model's trees correct (its name).
+    _chosen: dict[tuple[int, str, int], str] = field(default_factory=dict, repr=False)
     # By (cut, quantile): the worst training day's and step's excess, margined [kWh].
     _reserves: dict[tuple[int, float], tuple[float, float]] = field(
         default_factory=dict, repr=False
@@ -161,6 +162,33 @@ class LearnedForecast:
                     type_seen(lags) if series == col.LOAD_KW else np.ones(len(index), dtype=bool)
                 )
 
+    def refreshed(self, actuals: pd.DataFrame) -> "LearnedForecast":
+        """The same forecaster on ``actuals`` that extend its own, keeping what it has learnt.
+
+        Live operation records steps as they close and never rewrites one, so the new
+        ``actuals`` agree with these before every retrain cut already trained: the models,
+        baselines chosen, calibration and reserves of those cuts carry over, and only the
+        features (recent lags) are computed again. A plan then costs a forecast, not a
+        training.
+        """
+        fresh = LearnedForecast(
+            actuals,
+            self.local_timezone,
+            self.bank_holidays,
+            self.latitude_deg,
+            self.longitude_deg,
+            self.options,
+            self.training_s,
+        )
+        fresh._models, fresh._chosen, fresh._reserves = self._models, self._chosen, self._reserves
+        fresh._persistence, fresh._offsets = self._persistence, self._offsets
+        fresh._held_out = self._held_out
+        return fresh
+
+    def _level(self, cut: int, series: str, lead_days: int) -> np.ndarray:
+        """The baseline the models of ``cut`` correct, over every step [kW]."""
+        return self._baselines[series, lead_days][self._chosen[cut, series, lead_days]]
+
     @property
     def warmup(self) -> pd.Timedelta:
         """History before the first forecast: enough for the first training set."""
@@ -191,7 +219,7 @@ class LearnedForecast:
             chosen = min(
                 candidates, key=lambda name: np.abs(actual - candidates[name][low:cut]).mean()
             )
-            self._chosen[key] = candidates[chosen]
+            self._chosen[key] = chosen
             target = actual - candidates[chosen][low:cut]
             learnable = self._training_rows(cut, series, lead_days)
             features, target = features[learnable], target[learnable]
@@ -257,7 +285,7 @@ class LearnedForecast:
                     )
                     continue
                 features = self._features[series, lead_days].iloc[span]
-                predicted = self._chosen[cut, series, lead_days][span] + np.sort(
+                predicted = self._level(cut, series, lead_days)[span] + np.sort(
                     np.vstack([m.predict(features) for m in models]), axis=0
                 )
                 if series == col.PV_KW:
@@ -316,7 +344,7 @@ class LearnedForecast:
                 low = cut - len(self._training_rows(cut, col.LOAD_KW, 1))
                 target = (
                     self.actuals[col.LOAD_KW].to_numpy(dtype=float)[low:cut]
-                    - self._chosen[cut, col.LOAD_KW, 1][low:cut]
+                    - self._level(cut, col.LOAD_KW, 1)[low:cut]
                 )
                 for row, forecast in enumerate(self._held_out_kw(cut)):
                     scored = ~np.isnan(forecast)
@@ -326,7 +354,7 @@ class LearnedForecast:
                 if models is None:
                     continue
                 span = slice(earlier, later)
-                level = self._chosen[earlier, col.LOAD_KW, 1][span]
+                level = self._level(earlier, col.LOAD_KW, 1)[span]
                 features = self._features[col.LOAD_KW, 1].iloc[span]
                 actual = self.actuals[col.LOAD_KW].to_numpy(dtype=float)[span]
                 predicted = np.sort(np.vstack([m.predict(features) for m in models]), axis=0)
@@ -358,7 +386,7 @@ class LearnedForecast:
                 features = self._features[col.LOAD_KW, 1].iloc[low:cut]
                 target = (
                     self.actuals[col.LOAD_KW].to_numpy(dtype=float)[low:cut]
-                    - self._chosen[cut, col.LOAD_KW, 1][low:cut]
+                    - self._level(cut, col.LOAD_KW, 1)[low:cut]
                 )
                 days = np.asarray((self._index[low:cut] - self._index[low]) // pd.Timedelta(days=1))
                 for day in np.unique(days[rows]):
@@ -379,7 +407,7 @@ class LearnedForecast:
     def _load_model_kw(self, span: slice, cut: int) -> np.ndarray:
         """The one-day model's P50 load over ``span`` [kW] (its baseline plus its trees)."""
         models = self._train(cut, col.LOAD_KW, 1)
-        level = self._chosen[cut, col.LOAD_KW, 1][span]
+        level = self._level(cut, col.LOAD_KW, 1)[span]
         if models is None:
             return level
         median = models[self.options.quantiles.index(0.5)]
@@ -515,7 +543,7 @@ class LearnedForecast:
                     if self._trained_days(cut) < SHORT_HISTORY_DAYS
                     else models[row].predict(self._features[col.LOAD_KW, 1].iloc[low:cut])
                 )
-                forecast = self._chosen[cut, col.LOAD_KW, 1][low:cut] + trees
+                forecast = self._level(cut, col.LOAD_KW, 1)[low:cut] + trees
                 forecast += self._load_offsets_kw(cut)[row]
                 excess = np.where(
                     self._training_rows(cut, col.LOAD_KW, 1),

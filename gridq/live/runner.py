@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.forecast import FORECAST_SERIES, make_provider
+from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, renewed_provider
 from gridq.engine.windows import RollingOperation, WindowPlan, Windows
 from gridq.errors import ConfigError, DeviceError, GridqError
 from gridq.io.files import json_line
@@ -111,6 +111,7 @@ class LiveRun:
                 f"do not fit the {self.step_td} steps; use whole steps and a horizon at least "
                 "the re-plan interval"
             )
+        self.provider: ForecastProvider | None = None  # touched by the planner thread only
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridq-planner")
         self.mode = ""
         self.window: WindowPlan | None = None
@@ -372,8 +373,8 @@ class LiveRun:
     def _plan(self, frame: pd.DataFrame, issue: int, soc_kwh: float) -> tuple[WindowPlan, str]:
         """On the planner thread: the forecast from the recorded history, then the plan."""
         began = time.perf_counter()
-        provider = make_provider(
-            self.run_config.rolling.forecast, frame, self.site, self.run_config
+        provider = self.provider = renewed_provider(
+            self.provider, self.run_config.rolling.forecast, frame, self.site, self.run_config
         )
         window = self.operation.plan(issue, soc_kwh, provider)
         digest = hashlib.sha256()

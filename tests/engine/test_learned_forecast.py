@@ -292,3 +292,53 @@ def test_a_short_history_raises_the_reserve_by_the_square_root_of_its_shortfall(
     raised = make_provider("learned", actuals, site, run_config)
     assert raised.spike_reserve_kwh(issued_at, 0.9) == pytest.approx(spike_kwh)
     assert raised.peak_reserve_kwh(issued_at, 0.9) == pytest.approx(week)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_refreshed_forecaster_forecasts_as_one_made_afresh(seed):
+    """Live operation renews the forecaster as steps are recorded: what it learnt carries over.
+
+    At each issue the steps from then on are unknown (zeros, as in a live store); the renewed
+    forecaster must forecast, bound and reserve exactly as one built on the same steps.
+    """
+    series = SyntheticSeries(
+        seed=seed,
+        start_utc=pd.Timestamp("2025-04-01", tz="UTC"),
+        days=12,
+        pv_peak_kw=8.0,
+        load_profile="home",
+        price_profile="flat",
+    )
+    actuals = make_timeseries(series, make_site(), 15)
+    run_config = make_run_config(
+        rolling=RollingOptions(forecast="learned", retrain_every_h=24, training_days=56)
+    )
+
+    def known_until(issue: int) -> pd.DataFrame:
+        masked = actuals.copy()
+        masked.iloc[issue:, [masked.columns.get_loc(c) for c in (col.LOAD_KW, col.PV_KW)]] = 0.0
+        return masked
+
+    issues = [8 * STEPS_PER_DAY + k for k in (0, 37, STEPS_PER_DAY + 5, 2 * STEPS_PER_DAY + 60)]
+    renewed = None
+    for issue in issues:
+        known = known_until(issue)
+        at = actuals.index[issue]
+        fresh = make_provider("learned", known, make_site(), run_config)
+        if renewed is None:
+            renewed = first = fresh
+        else:
+            renewed = renewed.refreshed(known)
+        for name in (col.LOAD_KW, col.PV_KW):
+            np.testing.assert_array_equal(
+                renewed.quantiles(at, 2 * STEPS_PER_DAY)[name],
+                fresh.quantiles(at, 2 * STEPS_PER_DAY)[name],
+            )
+        assert renewed.peak_reserve_kwh(at, 0.9) == fresh.peak_reserve_kwh(at, 0.9)
+        assert renewed.spike_reserve_kwh(at, 0.9) == fresh.spike_reserve_kwh(at, 0.9)
+    assert renewed is not None
+    # It learnt once per daily retrain cut (days 7 to 10, day 7's to calibrate), not per plan:
+    # the first plan's trees are still the ones its cut forecasts with.
+    cut = 8 * STEPS_PER_DAY
+    assert renewed._models[cut, col.LOAD_KW, 1] is first._models[cut, col.LOAD_KW, 1]
+    assert sorted({key[0] for key in renewed._models}) == [d * STEPS_PER_DAY for d in (7, 8, 9, 10)]

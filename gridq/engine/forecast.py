@@ -8,7 +8,7 @@ delivery, so the timeseries' price columns pass through exactly.
 """
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,18 @@ from gridq.errors import InputError
 from gridq.schemas import RunConfig, Site
 
 FORECAST_SERIES = (col.LOAD_KW, col.PV_KW)
+SIDE_COLUMNS = (
+    "quantile",
+    "load_high_kw",
+    "pv_low_kw",
+    "load_low_kw",
+    "pv_high_kw",
+    "peak_reserve_kwh",
+    "spike_reserve_kwh",
+)
+"""A vintage's quantile sides, beside its point forecast: load at ``quantile`` with PV at
+``1 - quantile`` (the high side), the reverse (the low side), and the provider's reserves at
+``quantile``; a replay of them plans as the provider that issued them did."""
 TIMESERIES_INDEX = pd.Index(col.TIMESERIES_COLUMNS)
 
 
@@ -157,6 +169,68 @@ class ReplayForecast:
         )
 
 
+@dataclass(frozen=True)
+class SidedReplayForecast(ReplayForecast):
+    """Replayed vintages that also hold their quantile sides and reserves (``SIDE_COLUMNS``).
+
+    Answers what a plan asks of a provider with quantiles, at the vintage's quantile.
+    """
+
+    def _sides(self, issued_at: pd.Timestamp, horizon_steps: int, quantile: float) -> pd.DataFrame:
+        horizon = _horizon(self.actuals, issued_at, horizon_steps)
+        issued = self.vintages.loc[self.vintages["issued_at"] <= issued_at]
+        latest = issued.loc[issued["issued_at"] == issued["issued_at"].max()]
+        rows = latest.set_index(col.TIMESTAMP).reindex(horizon)
+        stored = float(latest["quantile"].iloc[0])
+        if not np.isclose(quantile, stored) and not np.isclose(quantile, 1 - stored):
+            raise InputError(
+                f"the vintages hold the sides at quantile {stored:g}; set "
+                f"rolling.peak_quantile to {stored:g} to replay them"
+            )
+        return rows
+
+    def high_side_kw(
+        self, issued_at: pd.Timestamp, horizon_steps: int, quantile: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Load at ``quantile`` and PV at ``1 - quantile`` [kW], as issued."""
+        rows = self._sides(issued_at, horizon_steps, quantile)
+        high = np.isclose(quantile, float(rows["quantile"].dropna().iloc[0]))
+        load, pv = ("load_high_kw", "pv_low_kw") if high else ("load_low_kw", "pv_high_kw")
+        return rows[load].to_numpy(dtype=float), rows[pv].to_numpy(dtype=float)
+
+    def peak_reserve_kwh(self, issued_at: pd.Timestamp, quantile: float) -> float:
+        """The reserve the issuing provider held [kWh]."""
+        return float(self._sides(issued_at, 1, quantile)["peak_reserve_kwh"].iloc[0])
+
+    def spike_reserve_kwh(self, issued_at: pd.Timestamp, quantile: float) -> float:
+        """The spike reserve the issuing provider kept [kWh]."""
+        return float(self._sides(issued_at, 1, quantile)["spike_reserve_kwh"].iloc[0])
+
+
+def quantile_sides(
+    provider: ForecastProvider, issued_at: pd.Timestamp, horizon_steps: int, quantile: float | None
+) -> dict[str, np.ndarray]:
+    """``SIDE_COLUMNS`` of ``provider``'s forecast issued at ``issued_at``, or none.
+
+    None where the provider has no quantiles or the run plans without a peak quantile.
+    """
+    high_side = getattr(provider, "high_side_kw", None)
+    if high_side is None or quantile is None:
+        return {}
+    load_high, pv_low = high_side(issued_at, horizon_steps, quantile)
+    load_low, pv_high = high_side(issued_at, horizon_steps, 1 - quantile)
+    sided: Any = provider  # a provider with quantiles has its reserves too
+    reserves = (
+        sided.peak_reserve_kwh(issued_at, quantile),
+        sided.spike_reserve_kwh(issued_at, quantile),
+    )
+    columns = (quantile, load_high, pv_low, load_low, pv_high, *reserves)
+    return {
+        name: np.broadcast_to(np.asarray(value, dtype=float), (len(load_high),)).copy()
+        for name, value in zip(SIDE_COLUMNS, columns, strict=True)
+    }
+
+
 def make_provider(
     name: str,
     actuals: pd.DataFrame,
@@ -182,6 +256,8 @@ def make_provider(
     if name == "replay":
         if vintages is None:
             raise InputError("the replay forecast needs a forecasts.parquet in the bundle")
+        if set(SIDE_COLUMNS) <= set(vintages.columns):
+            return SidedReplayForecast(actuals, vintages)
         return ReplayForecast(actuals, vintages)
     raise InputError(
         f"unknown forecast '{name}'; choose perfect, persistence_day, "

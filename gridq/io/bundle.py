@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 import gridq
 from gridq import conventions as col
+from gridq.engine.forecast import SIDE_COLUMNS
 from gridq.engine.plausibility import check_meter, check_plausible, check_site_powers
 from gridq.engine.timeseries import (
     check_time_index,
@@ -409,7 +410,16 @@ def read_forecast_vintages(path: Path, site: Site) -> pd.DataFrame:
         stamps = pd.DatetimeIndex(frame[col.TIMESTAMP])
         values = {c: checked_values(frame[c], stamps) for c in (col.LOAD_KW, col.PV_KW)}
         check_site_powers(pd.DataFrame(values, index=stamps), site)
-        return frame[needed].assign(**values)
+        sides = [c for c in SIDE_COLUMNS if c in frame.columns]
+        if sides and len(sides) != len(SIDE_COLUMNS):
+            raise InputError(
+                f"has quantile sides {sides} but not all of {list(SIDE_COLUMNS)}; write all or none"
+            )
+        for side in sides:
+            values[side] = checked_values(frame[side], stamps)
+            if (values[side] < 0).any():
+                raise InputError(f"column '{side}' has negative values; rewrite the vintages")
+        return frame[needed + sides].assign(**values)
 
 
 def forecast_vintages_bytes(vintages: pd.DataFrame) -> bytes:

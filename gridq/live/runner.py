@@ -28,7 +28,12 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
-from gridq.engine.forecast import FORECAST_SERIES, ForecastProvider, renewed_provider
+from gridq.engine.forecast import (
+    FORECAST_SERIES,
+    ForecastProvider,
+    quantile_sides,
+    renewed_provider,
+)
 from gridq.engine.windows import RollingOperation, WindowPlan, Windows
 from gridq.errors import ConfigError, DeviceError, GridqError
 from gridq.io.files import json_line
@@ -64,7 +69,7 @@ class Pending:
     issue: int
     soc_kwh: float
     since_s: float
-    future: "Future[tuple[WindowPlan, str]]"
+    future: "Future[tuple[WindowPlan, str, dict[str, np.ndarray]]]"
 
 
 class LiveRun:
@@ -370,8 +375,14 @@ class LiveRun:
             issue, soc_kwh, wall_s, self.planner.submit(self._plan, frame, issue, soc_kwh)
         )
 
-    def _plan(self, frame: pd.DataFrame, issue: int, soc_kwh: float) -> tuple[WindowPlan, str]:
-        """On the planner thread: the forecast from the recorded history, then the plan."""
+    def _plan(
+        self, frame: pd.DataFrame, issue: int, soc_kwh: float
+    ) -> tuple[WindowPlan, str, dict[str, np.ndarray]]:
+        """On the planner thread: the forecast from the recorded history, then the plan.
+
+        Also the forecast's quantile sides and reserves, kept with the plan so that a replay
+        plans on what this plan was planned on.
+        """
         began = time.perf_counter()
         provider = self.provider = renewed_provider(
             self.provider, self.run_config.rolling.forecast, frame, self.site, self.run_config
@@ -382,9 +393,15 @@ class LiveRun:
         digest.update(window.forecast.to_numpy().tobytes())
         for name, kw in sorted((window.state.paid_for_kw or {}).items()):
             digest.update(name.encode() + np.asarray(kw).tobytes())
+        sides = quantile_sides(
+            provider,
+            self.index[issue],
+            len(window.forecast),
+            self.run_config.rolling.peak_quantile,
+        )
         self.stats.plan_s.append(time.perf_counter() - began)
         self.metrics.solve_seconds.observe(self.stats.plan_s[-1])
-        return window, digest.hexdigest()
+        return window, digest.hexdigest(), sides
 
     def _adopt_plan(self, clock_s: float) -> None:
         pending = self.pending
@@ -397,7 +414,7 @@ class LiveRun:
             return
         self.pending = None
         try:
-            window, digest = pending.future.result()
+            window, digest, sides = pending.future.result()
         except GridqError as error:
             self._event(clock_s, "solve_failed", f"plan for step {pending.issue}: {error}")
             return
@@ -411,7 +428,7 @@ class LiveRun:
         self.counters["plans"] += 1
         self.adopted_clock_s = clock_s
         forecast = pd.DataFrame(
-            window.point_kw, index=window.plan.dispatch.index.rename(col.TIMESTAMP)
+            window.point_kw | sides, index=window.plan.dispatch.index.rename(col.TIMESTAMP)
         )
         self.store.record_plan(
             self.index[window.issue],

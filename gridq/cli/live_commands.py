@@ -212,6 +212,35 @@ def live_override(
     override(site_dir, None if clear else (setpoint_kw, seconds, reason))
 
 
+@live_app.command("sunspec-map")
+@reports_errors
+def live_sunspec_map(
+    out: Annotated[Path, typer.Argument(help="Register map YAML to write.", dir_okay=False)],
+    models: Annotated[
+        str, typer.Option(help="The device's SunSpec model ids, in its order.")
+    ] = "1,203,103,701,713,704",
+    base: Annotated[
+        int, typer.Option(help="Register of the SunS marker (0-based).", min=0, max=65000)
+    ] = 40000,
+    device_id: Annotated[int, typer.Option(help="Modbus unit id.", min=0, max=247)] = 1,
+    clock_address: Annotated[
+        int | None,
+        typer.Option(help="Add a clock register (uint32 UNIX s) here: a simulator's.", min=0),
+    ] = None,
+) -> None:
+    """Write the SunSpec preset as a register map, built from pysunspec2's model definitions."""
+    from gridq.live.sunspec import write_sunspec_map
+
+    try:
+        chain = tuple(int(model) for model in models.split(","))
+    except ValueError:
+        raise ConfigError(f"--models '{models}' is not model ids separated by commas") from None
+    write_sunspec_map(
+        out, models=chain, base=base, device_id=device_id, clock_address=clock_address
+    )
+    typer.echo(f"wrote {out}: a map for gridq live run (device.map) and gridq sim --map", err=True)
+
+
 @live_app.command("token")
 @reports_errors
 def live_token(

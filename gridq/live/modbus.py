@@ -7,7 +7,7 @@ from typing import Any
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from gridq.errors import DeviceError
+from gridq.errors import ConfigError, DeviceError
 from gridq.live.registers import from_gridq, raw_from_registers, registers_from_raw, to_gridq
 from gridq.schemas.devices import WRITTEN, RegisterMap, RegisterPoint
 
@@ -36,7 +36,27 @@ class ModbusDevice:
         self._client = ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s)
         if not self._client.connect():
             raise DeviceError(f"{self._where()}: no answer; is the device (or gridq sim) up?")
+        self._check_identity()
         return self
+
+    def _check_identity(self) -> None:
+        """Refuse a device whose identity registers are not the map's: another device."""
+        for fixed in self.register_map.identity:
+            point = fixed.as_point()
+            # Words, not values: SunSpec's end marker 0xFFFF reads as "not implemented".
+            try:
+                held: list[int] | str = self._registers("holding", point.address, point.words)
+            except DeviceError as error:
+                if "refused" not in str(error):
+                    raise  # no answer: the connection, not the device, is at fault
+                held = "nothing (the read was refused)"
+            if held != registers_from_raw(point, fixed.value):
+                self._client.close()
+                raise ConfigError(
+                    f"{self._where()}: register {fixed.address} holds {held}, the map "
+                    f"{self.register_map.name} expects {fixed.value:g}; this is another device "
+                    "(or its models are in another order): write a map for it"
+                )
 
     def __exit__(
         self,

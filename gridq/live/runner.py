@@ -675,16 +675,15 @@ def run_site(site_dir: Path, until: pd.Timestamp | None = None) -> None:
     """Read ``site_dir`` and operate its site until the calendar ends or ``until``."""
     from gridq.io import bundle as io
     from gridq.io.files import read_config
-    from gridq.live.sim_server import read_map
+    from gridq.live.sim_server import site_map
     from gridq.live.site_folder import LIVE_CONFIG
 
     run_config = read_config(site_dir / io.RUN_CONFIG, RunConfig)
     site = read_config(site_dir / io.SITE_CONFIG, Site)
     config = read_config(site_dir / LIVE_CONFIG, LiveConfig)
     calendar = io.read_timeseries(site_dir / config.history, run_config.timestep_min)
-    map_path = None if config.device.map == "gridq_sim" else site_dir / config.device.map
     device = ModbusDevice(
-        read_map(map_path),
+        site_map(site_dir, config.device.map),
         config.device.host,
         config.device.port,
         capacity_kwh=site.battery.capacity_kwh,

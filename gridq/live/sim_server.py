@@ -34,6 +34,7 @@ from gridq.live.registers import (
     from_gridq,
     no_value_registers,
     raw_from_registers,
+    registers_from_raw,
     to_gridq,
 )
 from gridq.live.sim import SiteSimulator
@@ -48,14 +49,26 @@ HEARTBEAT_MISSED = 3
 """Heartbeats missed before the simulated battery returns to local control (idle)."""
 TICK_S = 0.005
 """Wall seconds between the simulator's updates."""
-SERVED_SCALE_FACTOR = 0
-"""The exponent a simulated SunSpec scale-factor register holds."""
+SERVED_SCALE_FACTORS = {"%": -2}
+"""The exponent a simulated SunSpec scale-factor register holds, by unit (0 for the others):
+a state of charge to 0.01%, powers and energies to the unit (1 W, 1 Wh)."""
 _FUNCTION_CODE = {"holding": 3, "input": 4}
 
 
 def read_map(path: Path | None) -> RegisterMap:
     """The register map at ``path``, or the simulator's own."""
     return read_config(DEFAULT_MAP if path is None else path, RegisterMap)
+
+
+def site_map(site_dir: Path, name: str) -> RegisterMap:
+    """``live.yaml``'s ``device.map``: a preset (gridq_sim, sunspec) or a file in ``site_dir``."""
+    if name == "gridq_sim":
+        return read_map(None)
+    if name == "sunspec":
+        from gridq.live.sunspec import sunspec_register_map
+
+        return sunspec_register_map()
+    return read_map(site_dir / name)
 
 
 class _FaultableDevice(ModbusDeviceContext):
@@ -109,7 +122,10 @@ class ServedSite:
                 max(point.address, point.scale_factor_address or 0) + point.words
                 for point in register_map.points.values()
             ]
-            + [write.address + 2 for write in (*control.connect, *control.shutdown)]
+            + [
+                write.address + 2
+                for write in (*control.connect, *control.shutdown, *register_map.identity)
+            ]
             + ([control.heartbeat.address + 1] if control.heartbeat else [])
         )
         # A device that declares control writes follows setpoints only under remote control.
@@ -123,6 +139,9 @@ class ServedSite:
             ir=ModbusSequentialDataBlock(0, [0] * (top + 1)),
         )
         self.capacity_kwh = simulator.battery.battery.capacity_kwh
+        for fixed in register_map.identity:
+            point = fixed.as_point()
+            self._set(point, point.address, registers_from_raw(point, fixed.value))
         self.publish()
 
     def start_fault(self, code: int, seconds: float) -> None:
@@ -136,8 +155,9 @@ class ServedSite:
     def _scale_factor(self, point: RegisterPoint) -> int | None:
         if point.scale_factor_address is None:
             return None
-        self._set(point, point.scale_factor_address, [SERVED_SCALE_FACTOR])
-        return SERVED_SCALE_FACTOR
+        exponent = SERVED_SCALE_FACTORS.get(point.unit, 0)
+        self._set(point, point.scale_factor_address, [exponent % 65536])
+        return exponent
 
     def note_control(self, address: int, count: int) -> None:
         """Follow a write: remote control while every connect write's value is in place.

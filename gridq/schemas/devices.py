@@ -80,6 +80,14 @@ class ControlWrite(FrozenModel):
         )
 
 
+class FixedRegister(ControlWrite):
+    """A holding register whose value says which device this is.
+
+    SunSpec's "SunS" marker and model ids: checked when GridQ connects, so a map is never used
+    on another device.
+    """
+
+
 class Heartbeat(FrozenModel):
     """A register the device expects written every ``every_s`` seconds (a watchdog).
 
@@ -113,6 +121,9 @@ class RegisterMap(FrozenModel):
     device_id: int = Field(1, ge=0, le=247, description="Modbus unit (device) id.")
     points: dict[str, RegisterPoint]
     control: Control = Field(default_factory=Control)  # type: ignore[arg-type]
+    identity: tuple[FixedRegister, ...] = Field(
+        (), description="Registers the device must hold, checked at connect (none by default)."
+    )
 
     @model_validator(mode="after")
     def _quantities_known(self) -> "RegisterMap":

@@ -16,8 +16,9 @@ class DeviceLink(FrozenModel):
     """Where the site's device answers Modbus TCP, and the register map that reads it."""
 
     map: str = Field(
-        description="Register map YAML, relative to the site folder ('gridq_sim' names the "
-        "simulator's own map)."
+        description="Register map YAML, relative to the site folder; or a preset: 'gridq_sim' "
+        "(the simulator's own map) or 'sunspec' (SunSpec models 1, 203, 103, 701, 713, 704 "
+        "from 40000)."
     )
     host: str = Field("127.0.0.1", min_length=1, description="Device address.")
     port: int = Field(502, ge=1, le=65535, description="Modbus TCP port.")

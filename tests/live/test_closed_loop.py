@@ -132,18 +132,25 @@ def test_the_operation_needed_no_fallback(operated):
     assert "-> rule_based" not in log, log[-2000:]
 
 
-def test_a_device_it_has_never_seen_gives_the_same_bill(tmp_path):
-    """The simulator under another register map (addresses, word order, a SunSpec scale
-    factor, W and %, the opposite signs, a clock of its own) and the controller given only
-    that map: the bill is the one the native map's operation and the backtest give."""
+@pytest.mark.parametrize("device", ["alien", "sunspec"])
+def test_a_device_it_has_never_seen_gives_the_same_bill(tmp_path, device):
+    """The simulator under another register map and the controller given only that map: the
+    bill is the one the backtest gives.
+
+    ``alien``: other addresses, word order, a SunSpec scale factor, W and %, the opposite
+    signs, a clock of its own. ``sunspec``: the SunSpec preset (models from 40000, scale-factor
+    registers, control writes, identity checked at connect) with the simulator's clock.
+    """
     from tests.live.test_devices import ALIEN
 
-    alien = ALIEN | {
-        "points": ALIEN["points"]
-        | {"clock_unix_s": {"address": 160, "type": "uint32", "word_order": "little", "unit": "s"}}
-    }
-    map_file = tmp_path / "alien.yaml"
-    map_file.write_text(yaml.safe_dump(alien))
+    map_file = tmp_path / f"{device}.yaml"
+    if device == "alien":
+        clock = {"address": 160, "type": "uint32", "word_order": "little", "unit": "s"}
+        alien = ALIEN | {"points": ALIEN["points"] | {"clock_unix_s": clock}}
+        map_file.write_text(yaml.safe_dump(alien))
+    else:
+        result = invoke("live", "sunspec-map", map_file, "--clock-address", 0)
+        assert result.exit_code == 0, result.output
     example, seed, forecast, every_min = CASES["home_tou_hourly"]
     site = make_live_site(tmp_path, example, seed, 3, forecast, every_min, register_map=map_file)
     operate(site, map_file)

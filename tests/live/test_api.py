@@ -6,6 +6,7 @@ taken by the controller at its next tick; no token ever reaches the log or the s
 
 import json
 import re
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -227,3 +228,72 @@ def test_a_report_of_a_site_never_run_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "run gridq live run" in result.output
     assert not (tmp_path / "page.html").exists()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, PEM files in ``folder``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert, private = folder / "api.pem", folder / "api.key"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, private
+
+
+def test_another_address_with_tls_serves_https(tmp_path: Path) -> None:
+    api_port = free_port()
+    site = make_live_site(
+        tmp_path, "pv_battery_tou", 2044, 2, "persistence_day", 60,
+        api={"host": "0.0.0.0", "port": api_port, "tls_cert": "api.pem", "tls_key": "api.key"},
+    )  # fmt: skip
+    cert, _ = self_signed(site.site_dir)
+    token = make_token(site.site_dir, "tia", "viewer")
+    log = tmp_path / "live.log"
+    with Simulator(site, speed=SPEED):
+        controller = live_run(site, until=site.start + pd.Timedelta(hours=1), log=log)
+        try:
+            wait_for(lambda: "api_listening" in log.read_text(), "the API to listen")
+            trusted = ssl.create_default_context(cafile=str(cert))
+            call = urllib.request.Request(
+                f"https://127.0.0.1:{api_port}/status",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            with urllib.request.urlopen(call, timeout=10, context=trusted) as answer:
+                assert answer.status == 200
+                assert "mode" in json.loads(answer.read())
+            # Plain HTTP on the TLS port gets no answer a client could take for the API's.
+            with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+                request(f"http://127.0.0.1:{api_port}/status", token)
+        finally:
+            controller.wait(120)
+    assert controller.returncode == 0, log.read_text()[-2000:]
+    assert '"url": "https://0.0.0.0:' in log.read_text()

@@ -152,7 +152,7 @@ class LiveRun:
         try:
             first = self._read_until_valid()
             self._start(first)
-            next_tick_s = first.clock_s + self.config.tick_s
+            next_tick_s = self._next_tick_s(first.clock_s)
             while True:
                 reading = self._read()
                 clock_s = self._device_time_s(reading)
@@ -168,9 +168,14 @@ class LiveRun:
                 self.stats.tick(latency_s, self.pending is not None)
                 self.metrics.tick_seconds.observe(latency_s)
                 self.stats.note_memory(clock_s - self.started_clock_s)
-                next_tick_s = clock_s + self.config.tick_s
+                next_tick_s = self._next_tick_s(clock_s)
         finally:
             self._shut_down()
+
+    def _next_tick_s(self, clock_s: float) -> float:
+        return next_tick_s(
+            clock_s, self.config.tick_s, self.index[0].timestamp(), self.step_td.total_seconds()
+        )
 
     def _start(self, first: Telemetry) -> None:
         """Resume from the store, or start at the device's step; plan the first step."""
@@ -663,6 +668,17 @@ class LiveRun:
         self._event(clock_s, "stopped", json_line(self.counters | self.stats.summary()))
         self.planner.shutdown(wait=False, cancel_futures=True)
         self.store.close()
+
+
+def next_tick_s(clock_s: float, tick_s: float, origin_s: float, step_s: float) -> float:
+    """A tick after ``clock_s``, or the start of the next step (from ``origin_s``) if earlier.
+
+    A step's setpoint is written as the step begins: a tick up to ``tick_s`` late would run the
+    previous step's power on the new step's load, and on a site at its demand target that
+    overshoot is billed (0.4% of a week's bill, measured at 300x before this).
+    """
+    next_step_s = origin_s + (math.floor((clock_s - origin_s) / step_s) + 1) * step_s
+    return min(clock_s + tick_s, next_step_s)
 
 
 def _iso(clock_s: float) -> str | None:

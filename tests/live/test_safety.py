@@ -126,3 +126,19 @@ def test_a_shared_step_discharges_no_faster_than_the_export_limit_allows() -> No
     steps = [power_now_kw(15.0, 3.0, (k + 0.5) / 1000, LIMITS, 1.0) for k in range(1000)]
     assert sum(-kw for kw in steps if kw < 0) / 1000 == pytest.approx(15.0 / 1.25, abs=0.05)
     assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(3.0 / 1.25, abs=0.05)
+
+
+def test_a_tick_falls_on_every_step_start():
+    from gridq.live.runner import next_tick_s
+
+    origin = 1_700_000_100.0  # a calendar starting 100 s past a multiple of the step
+    assert next_tick_s(origin, 5.0, origin, 900.0) == origin + 5.0
+    assert next_tick_s(origin + 897.0, 5.0, origin, 900.0) == origin + 900.0
+    assert next_tick_s(origin + 899.5, 60.0, origin, 900.0) == origin + 900.0
+    assert next_tick_s(origin + 900.0, 5.0, origin, 900.0) == origin + 905.0
+    ticks, clock = [], origin + 3.0
+    while clock < origin + 3 * 900:
+        clock = next_tick_s(clock, 7.0, origin, 900.0)
+        ticks.append(clock)
+    assert {origin + 900.0, origin + 1800.0} <= set(ticks)
+    assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) <= 7.0

@@ -143,7 +143,7 @@ def make_app(
                 math.inf if end is None else _unix_s(end),
                 limit,
             )
-        events.insert(0, "at", events.pop("clock_s").map(iso_utc))
+        events.insert(0, "at", events.pop("clock_s").map(_iso_s))
         return {"events": events.to_dict(orient="records")}
 
     @app.post("/override", status_code=201)
@@ -237,10 +237,7 @@ def _unix_s(moment: datetime) -> float:
     return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).timestamp()
 
 
-def iso_utc(clock_s: float) -> str | None:
-    """A device time [s since 1970, UTC] as ISO 8601; None where there is none yet."""
-    if not math.isfinite(clock_s):
-        return None
+def _iso_s(clock_s: float) -> str:
     return pd.Timestamp(clock_s, unit="s", tz="UTC").isoformat()
 
 

@@ -38,7 +38,7 @@ from gridq.engine.windows import RollingOperation, WindowPlan, Windows
 from gridq.errors import ConfigError, DeviceError, GridqError
 from gridq.io.files import json_line
 from gridq.io.live_store import open_store
-from gridq.live.api import iso_utc, serving
+from gridq.live.api import serving
 from gridq.live.metrics import COUNTERS, LiveMetrics
 from gridq.live.modbus import ModbusDevice
 from gridq.live.safety import (
@@ -48,14 +48,7 @@ from gridq.live.safety import (
     safe_mode_kw,
     safe_setpoint,
 )
-from gridq.live.steps import (
-    SHARED_MIN_KW,
-    RunStats,
-    StepCatchUp,
-    StepSamples,
-    power_now_kw,
-    shared_step_kw,
-)
+from gridq.live.steps import RunStats, StepSamples, power_now_kw
 from gridq.schemas import RunConfig, Site
 from gridq.schemas.live import LiveConfig
 
@@ -131,7 +124,6 @@ class LiveRun:
         self.window_settled: list[dict[str, float]] = []
         self.pending: Pending | None = None
         self.samples: StepSamples | None = None
-        self.catch_up = StepCatchUp()
         self.step_start_soc_kwh = site.battery.initial_soc_kwh
         self.last_valid: Telemetry | None = None
         self.last_valid_wall_s = 0.0
@@ -271,16 +263,14 @@ class LiveRun:
             if self._set_mode(clock_s, "safe", why):
                 self.counters["safe_mode_entries"] += 1
                 self._event(clock_s, "alarm", f"safe mode: {why}")
-            self.catch_up.clear()
             asked = safe_mode_kw(self.last_valid, self.limits)
             self._write(clock_s, asked, asked, [])
             return
         now = self.last_valid
         if override is not None:
-            self.catch_up.clear()
             asked = override[0]
             self._set_mode(
-                clock_s, "override", f"operator: {override[2]} (until {iso_utc(override[1])})"
+                clock_s, "override", f"operator: {override[2]} (until {_iso(override[1])})"
             )
         else:
             asked = self._planned_kw(now, clock_s)
@@ -312,8 +302,8 @@ class LiveRun:
         plan = None
         if window is not None:
             plan = {
-                "issued_at": iso_utc(self.index[window.issue].timestamp()),
-                "adopted_at": iso_utc(self.adopted_clock_s),
+                "issued_at": _iso(self.index[window.issue].timestamp()),
+                "adopted_at": _iso(self.adopted_clock_s),
             }
             now["plan_age_seconds"] = clock_s - self.adopted_clock_s
             position = -1 if samples is None else samples.step - window.issue
@@ -322,14 +312,14 @@ class LiveRun:
                 now["net_import_target_kw"] = controller.import_top_kw(position)
         override = self.override_now
         return {
-            "clock": iso_utc(clock_s),
+            "clock": _iso(clock_s),
             "mode": self.mode or "starting",
             "now": {name: round(v, 6) for name, v in now.items() if math.isfinite(v)},
             "plan": plan,
             "planning": self.pending is not None,
             "override": None
             if override is None
-            else {"setpoint_kw": override[0], "until": iso_utc(override[1]), "reason": override[2]},
+            else {"setpoint_kw": override[0], "until": _iso(override[1]), "reason": override[2]},
             "counters": dict(self.counters),
         }
 
@@ -343,7 +333,6 @@ class LiveRun:
             self._close_step(reading)
             self.samples = StepSamples(step, self.index[step].timestamp())
             self.step_start_soc_kwh = reading.battery_soc_kwh
-            self.catch_up = StepCatchUp()
             self._plan_if_due(step, reading)
         self.samples.add(reading)
         # Kept as it grows: a controller killed mid-step loses one tick of it, not the step.
@@ -467,31 +456,14 @@ class LiveRun:
                     position, now.load_kw, now.pv_kw, self.step_start_soc_kwh
                 )
                 flows = dict(zip(col.DISPATCH_COLUMNS, row, strict=True))
-                charge_kw, discharge_kw = (
+                step_start_s = self.index[step].timestamp()
+                return power_now_kw(
                     flows[col.BATTERY_CHARGE_KW],
                     flows[col.BATTERY_DISCHARGE_KW],
+                    (clock_s - step_start_s) / self.step_td.total_seconds(),
+                    self.limits,
+                    now.load_kw - now.pv_kw,
                 )
-                step_start_s = self.index[step].timestamp()
-                if min(charge_kw, discharge_kw) > SHARED_MIN_KW:
-                    self.catch_up.clear()  # time-shared: each phase until its energy is in
-                    return shared_step_kw(
-                        charge_kw,
-                        discharge_kw,
-                        self.samples,
-                        clock_s,
-                        step_start_s + self.step_td.total_seconds(),
-                        self._next_tick_s(clock_s) - clock_s,
-                        self.limits,
-                        now.load_kw - now.pv_kw,
-                    )
-                return self.catch_up.power_kw(
-                    discharge_kw - charge_kw,
-                    window,
-                    clock_s,
-                    self.samples,
-                    step_start_s + self.step_td.total_seconds(),
-                )
-        self.catch_up.clear()
         stored = self.stored_plan
         if window is None and stored is not None and self.index[step] in stored.index:
             self._set_mode(now.clock_s, "last_plan", "resumed: the stored plan until re-planned")
@@ -707,6 +679,12 @@ def next_tick_s(clock_s: float, tick_s: float, origin_s: float, step_s: float) -
     """
     next_step_s = origin_s + (math.floor((clock_s - origin_s) / step_s) + 1) * step_s
     return min(clock_s + tick_s, next_step_s)
+
+
+def _iso(clock_s: float) -> str | None:
+    if not math.isfinite(clock_s):
+        return None
+    return pd.Timestamp(clock_s, unit="s", tz="UTC").isoformat()
 
 
 def run_site(site_dir: Path, until: pd.Timestamp | None = None) -> None:

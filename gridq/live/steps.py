@@ -20,8 +20,6 @@ MIN_WEIGHT_S = 1e-3
 """The least device time a sample stands for [s] (one read exactly at a step's start)."""
 SHARED_MIN_KW = 1e-3
 """Charge and discharge both above this in one step: the step is time-shared [kW]."""
-MIN_MAKE_UP_S = 1.0
-"""The least time a shortfall is made up over [s] (a tick a moment before its step ends)."""
 STATS_KEPT = 500_000
 """Most tick times kept for the percentiles (about 29 days of 5 s ticks)."""
 
@@ -54,47 +52,6 @@ def power_now_kw(
     if elapsed_frac < charge_share + discharge_share:
         return discharging_kw
     return 0.0
-
-
-def shared_step_kw(
-    charge_kw: float,
-    discharge_kw: float,
-    samples: "StepSamples",
-    clock_s: float,
-    end_s: float,
-    until_tick_s: float,
-    limits: Limits,
-    net_kw: float,
-) -> float:
-    """The battery's power [kW, + discharging] now in a time-shared step, from what is left.
-
-    As :func:`power_now_kw`, charging first, then discharging, each at the most power the
-    battery and the connection allow; but each phase lasts until the step has the energy its
-    mean asks (``charge_kw`` and ``discharge_kw`` over the whole step), counted from
-    ``samples``: a plan adopted after the step began still gets its step. What the time left
-    cannot hold shrinks in proportion. ``until_tick_s`` is the time to the next tick, so the
-    last of a phase is not overshot.
-    """
-    charging_kw = min(limits.charge_max_kw, limits.import_limit_kw - net_kw)
-    discharging_kw = min(limits.discharge_max_kw, limits.export_limit_kw + net_kw)
-    if clock_s >= end_s or charging_kw <= 0 or discharging_kw <= 0:
-        return discharge_kw - charge_kw
-    step_s, left_s = end_s - samples.start_s, end_s - clock_s
-    charged_kws = samples.sums.get(col.BATTERY_CHARGE_KW, 0.0)
-    discharged_kws = samples.sums.get(col.BATTERY_DISCHARGE_KW, 0.0)
-    # The share of each phase's energy the step can still reach: the same for both, so
-    # each shrinks in proportion; it stays put while a phase runs at full power.
-    reach = min(
-        (left_s + charged_kws / charging_kw + discharged_kws / discharging_kw)
-        / (charge_kw * step_s / charging_kw + discharge_kw * step_s / discharging_kw),
-        1.0,
-    )
-    charge_left_kws = charge_kw * step_s * reach - charged_kws
-    discharge_left_kws = discharge_kw * step_s * reach - discharged_kws
-    until_tick_s = min(max(until_tick_s, MIN_MAKE_UP_S), left_s)
-    if charge_left_kws > SHARED_MIN_KW * until_tick_s:
-        return -min(charging_kw, charge_left_kws / until_tick_s)
-    return min(discharging_kw, max(discharge_left_kws, 0.0) / until_tick_s)
 
 
 @dataclass
@@ -147,51 +104,6 @@ class StepSamples:
         return {name: kw / self.covered_s for name, kw in self.sums.items()} | {
             col.SOC_KWH: self.soc_kwh
         }
-
-
-@dataclass
-class StepCatchUp:
-    """The battery energy a step's plan asked for against what the battery gave [kW s].
-
-    The backtest settles each step at the controller's answer; a tick runs it only from when
-    it is asked. What the ticks did not deliver (the last step's setpoint until the step's
-    first tick, a plan adopted after the step began, the battery ramping) is made up over the
-    rest of the step, so the step's mean is the answer: the answer of the plan in force is
-    taken as asked since the step began. After a tick that follows no plan, nothing is owed.
-    """
-
-    asked_kws: float = 0.0
-    ask_kw: float = 0.0
-    ask_since_s: float = 0.0
-    plan: object = None
-
-    def clear(self) -> None:
-        """Owe nothing: the next tick following a plan starts from what was delivered."""
-        self.asked_kws, self.plan = math.nan, None
-
-    def power_kw(
-        self, ask_kw: float, plan: object, clock_s: float, samples: StepSamples, end_s: float
-    ) -> float:
-        """The battery power [kW, + discharging] that delivers ``ask_kw`` over the step.
-
-        ``plan`` is the plan in force (compared by identity), ``samples`` the step's so far,
-        ``end_s`` the step's end.
-        """
-        if clock_s >= end_s:
-            return ask_kw  # a step already over (a late tick): nothing left to make up in
-        delivered_kws = samples.sums.get(col.BATTERY_DISCHARGE_KW, 0.0) - samples.sums.get(
-            col.BATTERY_CHARGE_KW, 0.0
-        )
-        # Asked and delivered over the same time: to the last sample (a tick may have none).
-        sampled_s = max(samples.last_clock_s, samples.start_s)
-        if math.isnan(self.asked_kws):
-            self.asked_kws = delivered_kws
-        elif plan is not self.plan:
-            self.asked_kws = ask_kw * (sampled_s - samples.start_s)
-        else:
-            self.asked_kws += self.ask_kw * (sampled_s - self.ask_since_s)
-        self.ask_kw, self.ask_since_s, self.plan = ask_kw, sampled_s, plan
-        return ask_kw + (self.asked_kws - delivered_kws) / max(end_s - clock_s, MIN_MAKE_UP_S)
 
 
 @dataclass

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from gridq.live.safety import Limits, Telemetry, rule_based_kw, safe_mode_kw, safe_setpoint
-from gridq.live.steps import StepCatchUp, StepSamples, power_now_kw, shared_step_kw
+from gridq.live.steps import power_now_kw
 from gridq.schemas import GridConnection
 from tests.conftest import make_site
 
@@ -142,90 +142,3 @@ def test_a_tick_falls_on_every_step_start():
         ticks.append(clock)
     assert {origin + 900.0, origin + 1800.0} <= set(ticks)
     assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) <= 7.0
-
-
-def run_step(
-    asks, tick_s=5.0, step_s=900.0, overridden=(), first_s=0.0, previous_kw=0.0, unsampled=()
-):
-    """A battery that takes each setpoint at once, ticked through one step from ``first_s``.
-
-    ``asks(t)`` is ``(plan, kW)`` at tick ``t``; ticks in ``overridden`` write 0 kW and follow
-    no plan; the last step's ``previous_kw`` runs until the first tick; ticks in ``unsampled``
-    read nothing new (the device's clock had not moved). The battery's mean power over the
-    step [kW].
-    """
-    samples, catch_up = StepSamples(0, 0.0), StepCatchUp()
-    power_kw, energy_kws, clock = previous_kw, previous_kw * first_s, first_s
-    while clock < step_s:
-        # What the battery gave since the last tick, read now (10 kW of load, no PV).
-        if clock not in unsampled:
-            samples.add(Telemetry(clock, 10.0 - power_kw, 0.0, 50.0, power_kw))
-        if clock in overridden:
-            catch_up.clear()
-            written = 0.0
-        else:
-            plan, ask_kw = asks(clock)
-            written = catch_up.power_kw(ask_kw, plan, clock, samples, step_s)
-        energy_kws += written * min(tick_s, step_s - clock)
-        power_kw, clock = written, clock + tick_s
-    return energy_kws / step_s
-
-
-def test_a_plan_adopted_after_its_step_began_makes_the_step_up():
-    old, new = object(), object()
-    # The old plan idled the battery for 30 s; the new one asks 2 kW of the whole step:
-    # 60 kW s owed, made up over the 870 s left (2 + 60/870 kW), so the step's mean is 2 kW.
-    assert run_step(lambda t: (old, 0.0) if t < 30 else (new, 2.0)) == pytest.approx(2.0)
-    # Charging alike: the mean is the new plan's -3 kW.
-    assert run_step(lambda t: (old, 1.0) if t < 100 else (new, -3.0)) == pytest.approx(-3.0)
-    # The same plan throughout owes nothing: each tick writes its answer.
-    assert run_step(lambda t: (old, 1.5)) == pytest.approx(1.5)
-    # Ticks that read nothing new owe nothing more: they write the answer.
-    assert run_step(lambda t: (old, 1.5), unsampled={300.0, 305.0, 895.0}) == pytest.approx(1.5)
-    # The last step's 3 kW ran for the 4 s before the step's first tick: made up too.
-    assert run_step(lambda t: (old, -1.0), first_s=4.0, previous_kw=3.0) == pytest.approx(-1.0)
-
-
-def test_a_tick_after_its_step_ended_asks_only_the_answer():
-    samples = StepSamples(0, 0.0)
-    samples.add(Telemetry(100.0, 10.0, 0.0, 50.0, 0.0))
-    assert StepCatchUp().power_kw(2.0, object(), 900.5, samples, 900.0) == 2.0
-
-
-def test_a_tick_off_the_plan_leaves_nothing_owed():
-    plan = object()
-    # Overridden to idle for the first 60 s: the plan's 2 kW runs after, nothing made up.
-    overridden = {5.0 * k for k in range(12)}
-    assert run_step(lambda t: (plan, 2.0), overridden=overridden) == pytest.approx(2.0 * 840 / 900)
-
-
-def shared_step(charge_kw, discharge_kw, adopted_s, load_kw=20.0, tick_s=5.0, step_s=900.0):
-    """A time-shared step on a battery that takes each setpoint at once, idle until
-    ``adopted_s``: its mean charge and discharge [kW] and the most charge and discharge."""
-    samples = StepSamples(0, 0.0)
-    power_kw, clock, charged_kws, discharged_kws, powers = 0.0, 0.0, 0.0, 0.0, []
-    while clock < step_s:
-        samples.add(Telemetry(clock, load_kw - power_kw, 0.0, 50.0, power_kw))
-        power_kw = 0.0
-        if clock >= adopted_s:
-            power_kw = shared_step_kw(
-                charge_kw, discharge_kw, samples, clock, step_s, tick_s, LIMITS, load_kw
-            )
-        powers.append(power_kw)
-        charged_kws += max(-power_kw, 0.0) * tick_s
-        discharged_kws += max(power_kw, 0.0) * tick_s
-        clock += tick_s
-    return charged_kws / step_s, discharged_kws / step_s, min(powers), max(powers)
-
-
-def test_a_shared_step_adopted_late_still_gets_its_energy():
-    # 20 kW of load: charging at 10 kW (import at its 30 kW limit), discharging at 25 kW.
-    # 4 kW of charge is 360 s at 10 kW, 5 kW of discharge 180 s at 25 kW: they fit in the
-    # 810 s left after a plan adopted 90 s late, so the step's means are the plan's.
-    charged, discharged, lowest, highest = shared_step(4.0, 5.0, adopted_s=90.0)
-    assert (charged, discharged) == (pytest.approx(4.0), pytest.approx(5.0))
-    assert (lowest, highest) == (-10.0, 25.0)
-    # Adopted with 300 s left: 540 s of work shrinks in proportion (by 1.8), full power kept.
-    charged, discharged, lowest, highest = shared_step(4.0, 5.0, adopted_s=600.0)
-    assert (charged, discharged) == (pytest.approx(4.0 / 1.8), pytest.approx(5.0 / 1.8))
-    assert (lowest, highest) == (-10.0, 25.0)

@@ -326,29 +326,16 @@ class RollingOperation:
         start, every = self.windows.start, self.windows.every_steps
         return min(issue + every - (issue - start) % every, len(self.index))
 
-    def plan(
-        self,
-        issue: int,
-        soc_kwh: float,
-        provider: ForecastProvider,
-        settling_import_kw: float | None = None,
-    ) -> WindowPlan:
-        """The plan from step ``issue`` with ``soc_kwh`` stored, on ``provider``'s forecast.
-
-        ``settling_import_kw``: the step before ``issue`` is still being settled (live, planned
-        ahead of it) and has imported this so far [kW]; counted as if settled, here only.
-        """
+    def plan(self, issue: int, soc_kwh: float, provider: ForecastProvider) -> WindowPlan:
+        """The plan from step ``issue`` with ``soc_kwh`` stored, on ``provider``'s forecast."""
         site, run_config, index = self.site, self.run_config, self.index
         start, step_td = self.windows.start, self.step_td
-        peaks_kw, settled_import_kw = self.peaks_kw, self.settled_import_kw
-        if settling_import_kw is not None and issue - 1 >= start:
-            peaks_kw = {name: kw.copy() for name, kw in peaks_kw.items()}
-            settled_import_kw = settled_import_kw.copy()
-            settled_import_kw[issue - 1 - start] = settling_import_kw
-            _raise_peaks(self.tariff, settled_import_kw, issue - 1 - start, issue - start, peaks_kw)
+        peaks_kw = self.peaks_kw
         now = index[issue]
         steps = min(self.windows.horizon_steps, len(index) - issue)
-        window_tariff = self.tariff.window(issue - start, issue - start + steps, settled_import_kw)
+        window_tariff = self.tariff.window(
+            issue - start, issue - start + steps, self.settled_import_kw
+        )
         point = provider.forecast(now, steps)
         # One column at a time: a list selection costs a rolling year half a second.
         point_kw = {series: point[series].to_numpy() for series in FORECAST_SERIES}

@@ -6,8 +6,7 @@ for the step of the moment on the telemetry, passes the answer through the safet
 (:mod:`gridq.live.safety`) and writes it. At each scheduled re-plan, or early where the
 backtest would re-plan early, a planner thread plans with the backtest's
 :class:`~gridq.engine.windows.RollingOperation` on a forecast from the recorded history; the
-ticks go on following the last plan until the new one is adopted. A scheduled plan is started
-ahead of its step, so that it is in force as the step begins. Time is the device's: a
+ticks go on following the last plan until the new one is adopted. Time is the device's: a
 simulator's clock register, else the wall clock.
 
 Modes, each change an event with its reason: ``plan`` (following a plan), ``last_plan``
@@ -61,11 +60,6 @@ UNMEASURED_POLL_S = 0.005
 """Wall time between reads until the device clock's rate is known [s]."""
 SPEED_WINDOW_S = 0.2
 """Wall time the device clock's rate is measured over before it is used [s]."""
-PLAN_AHEAD_MARGIN = 2.0
-"""A scheduled plan starts this many times its recent solve time (on the device's clock)
-before its step, so it is in force when the step begins."""
-PLAN_AHEAD_SOLVES = 20
-"""The recent solves whose longest sets the lead."""
 
 
 @dataclass
@@ -263,8 +257,6 @@ class LiveRun:
         stale = self._stale(clock_s)
         if reading is not None and reading is self.last_valid and not stale:
             self._follow_steps(reading)  # each state of the device once
-            self._adopt_plan(clock_s)  # a plan made ahead, for the step just begun
-            self._plan_ahead(reading)
         override = self.override_now = self.store.active_override(clock_s)
         if stale or self.last_valid is None:
             why = stale or "no valid telemetry yet"
@@ -376,88 +368,20 @@ class LiveRun:
             if 0 < length < interval and step == window.issue + length:
                 frame = pd.DataFrame(settled + [dict.fromkeys(col.DISPATCH_COLUMNS, math.nan)])
                 early = self.operation.replan_from(window, frame) == length
-        if self.pending is not None and self.pending.issue == step:
-            return  # planned ahead of the step
         if scheduled or early:
             self._request_plan(step, reading.battery_soc_kwh, time.monotonic())
 
-    def _plan_ahead(self, reading: Telemetry) -> None:
-        """Start the next step's scheduled plan before the step begins.
-
-        A plan takes wall time, which an accelerated device's clock runs through many times
-        over: planned as its step began, a plan of 0.13 s at 200x is 27 simulated seconds late
-        and the step runs the previous plan meanwhile. Started a margin over the recent solves'
-        longest ahead, on this step's flows so far (its load and PV, the import the month's
-        peaks count) and the SOC projected to the step's end at the power now, it is adopted as
-        the step begins.
-        """
-        assert self.samples is not None
-        step = self.samples.step + 1
-        if step >= len(self.index) or self.pending is not None:
-            return
-        if (step - self.operation.windows.start) % self.every_steps:
-            return
-        solves_s = self.stats.plan_s[-PLAN_AHEAD_SOLVES:]
-        step_s = self.step_td.total_seconds()
-        lead_s = min(
-            PLAN_AHEAD_MARGIN * max(solves_s, default=0.0) * self.speed + self.config.tick_s,
-            step_s / 2,
-        )
-        left_s = self.index[step].timestamp() - reading.clock_s
-        if left_s > lead_s or not self.samples.covered_s:
-            return
-        flows = self.samples.flows()
-        battery = self.site.battery
-        power_kw = reading.battery_power_kw
-        stored_kwh = (
-            (
-                -power_kw / battery.discharge_efficiency_frac
-                if power_kw > 0
-                else -power_kw * battery.charge_efficiency_frac
-            )
-            * left_s
-            / 3600
-        )
-        soc_kwh = min(
-            max(reading.battery_soc_kwh + stored_kwh, battery.soc_min_kwh), battery.soc_max_kwh
-        )
-        self._request_plan(
-            step,
-            soc_kwh,
-            time.monotonic(),
-            (flows[col.LOAD_KW], flows[col.PV_KW], flows[col.GRID_IMPORT_KW]),
-        )
-
-    def _request_plan(
-        self,
-        issue: int,
-        soc_kwh: float,
-        wall_s: float,
-        settling: tuple[float, float, float] | None = None,
-    ) -> None:
-        """Plan from ``issue`` on the planner thread.
-
-        ``settling``: the step before ``issue`` is not over; its load, PV and import so far
-        [kW] stand for it.
-        """
+    def _request_plan(self, issue: int, soc_kwh: float, wall_s: float) -> None:
         if self.pending is not None and not self.pending.future.done():
             return  # one solve at a time: the next scheduled step asks again
         frame = self.calendar.copy()
-        actuals = self.actuals.to_numpy(copy=True)
-        settling_import_kw = None
-        if settling is not None:
-            actuals[issue - 1] = settling[:2]
-            settling_import_kw = settling[2]
-        frame[list(FORECAST_SERIES)] = actuals
+        frame[list(FORECAST_SERIES)] = self.actuals.to_numpy()
         self.pending = Pending(
-            issue,
-            soc_kwh,
-            wall_s,
-            self.planner.submit(self._plan, frame, issue, soc_kwh, settling_import_kw),
+            issue, soc_kwh, wall_s, self.planner.submit(self._plan, frame, issue, soc_kwh)
         )
 
     def _plan(
-        self, frame: pd.DataFrame, issue: int, soc_kwh: float, settling_import_kw: float | None
+        self, frame: pd.DataFrame, issue: int, soc_kwh: float
     ) -> tuple[WindowPlan, str, dict[str, np.ndarray]]:
         """On the planner thread: the forecast from the recorded history, then the plan.
 
@@ -468,7 +392,7 @@ class LiveRun:
         provider = self.provider = renewed_provider(
             self.provider, self.run_config.rolling.forecast, frame, self.site, self.run_config
         )
-        window = self.operation.plan(issue, soc_kwh, provider, settling_import_kw)
+        window = self.operation.plan(issue, soc_kwh, provider)
         digest = hashlib.sha256()
         digest.update(f"{self.index[issue].isoformat()} {soc_kwh:.6f}".encode())
         digest.update(window.forecast.to_numpy().tobytes())
@@ -486,8 +410,8 @@ class LiveRun:
 
     def _adopt_plan(self, clock_s: float) -> None:
         pending = self.pending
-        if pending is None or (self.samples is not None and pending.issue > self.samples.step):
-            return  # none, or planned ahead: adopted as its step begins
+        if pending is None:
+            return
         if not pending.future.done():
             if time.monotonic() - pending.since_s > self.config.safety.solve_timeout_s:
                 self._event(clock_s, "solve_failed", f"plan for step {pending.issue} timed out")

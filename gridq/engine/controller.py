@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
+from gridq.engine import elementwise
 from gridq.engine.tariff import CompiledTariff
 from gridq.schemas import Site
 
@@ -159,7 +160,9 @@ class SiteController:
         self._follows_energy = expected_net_kw is not None
         self._actual_net_kw = np.zeros(max(steps, len(planned)))
         # The share of the current error still expected at each lead from now.
-        self._fading = np.exp(-np.arange(max(steps, self._lookahead_steps)) * dt_h / NOWCAST_FADE_H)
+        self._fading = elementwise.exp(
+            -np.arange(max(steps, self._lookahead_steps)) * dt_h / NOWCAST_FADE_H
+        )
         # How far the energy left must last: the plan's horizon, up to RESERVE_LOOKAHEAD_H.
         self._horizon_steps = min(
             len(self._horizon_net_kw), len(self._tops_kw), len(self._horizon_charge_tops)

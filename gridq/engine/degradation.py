@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import rainflow
 
+from gridq.engine import elementwise
 from gridq.engine.sums import exact_dot, exact_sum
 from gridq.schemas import Degradation
 
@@ -26,18 +27,18 @@ def rainflow_cycles(soc_frac: np.ndarray) -> list[tuple[float, float]]:
 
 def cycle_life(depth_frac: np.ndarray, degradation: Degradation) -> np.ndarray:
     """Cycles to end of life at each depth, from the curve (log-log, linear end segments)."""
-    depths = np.log([p.depth_of_discharge_frac for p in degradation.cycle_life])
-    lives = np.log([p.cycles_to_end_of_life for p in degradation.cycle_life])
-    log_depth = np.log(np.asarray(depth_frac, dtype=float))
+    depths = elementwise.log([p.depth_of_discharge_frac for p in degradation.cycle_life])
+    lives = elementwise.log([p.cycles_to_end_of_life for p in degradation.cycle_life])
+    log_depth = elementwise.log(np.asarray(depth_frac, dtype=float))
     if len(depths) == 1:
         # One point: damage proportional to depth.
-        return np.exp(lives[0] - (log_depth - depths[0]))
+        return elementwise.exp(lives[0] - (log_depth - depths[0]))
     inside = np.interp(log_depth, depths, lives)
     low_slope = (lives[1] - lives[0]) / (depths[1] - depths[0])
     high_slope = (lives[-1] - lives[-2]) / (depths[-1] - depths[-2])
     below = lives[0] + low_slope * (log_depth - depths[0])
     above = lives[-1] + high_slope * (log_depth - depths[-1])
-    return np.exp(
+    return elementwise.exp(
         np.where(log_depth < depths[0], below, np.where(log_depth > depths[-1], above, inside))
     )
 

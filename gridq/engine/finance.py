@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import brentq
 
+from gridq.engine import elementwise
 from gridq.engine.sums import exact_dot
 
 IRR_BRACKET = (-0.99, 10.0)
@@ -12,7 +13,7 @@ IRR_BRACKET = (-0.99, 10.0)
 
 def discount_factors(rate_frac: float, years: int) -> np.ndarray:
     """``1 / (1 + r)^t`` for ``t = 0 .. years - 1``."""
-    return 1.0 / (1.0 + rate_frac) ** np.arange(years)
+    return 1.0 / elementwise.powers(1.0 + rate_frac, np.arange(years))
 
 
 def npv(rate_frac: float, cash_flows_gbp: Sequence[float]) -> float:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gridq import conventions as col
+from gridq.engine import elementwise
 from gridq.engine.forecast_features import (
     baselines,
     calendar_features,
@@ -444,7 +445,7 @@ class LearnedForecast:
             return np.zeros(steps)
         last = slice(start - 1, start)
         error = float(self.actuals[col.LOAD_KW].iloc[start - 1] - self._load_model_kw(last, cut)[0])
-        return error * self._load_persistence(cut) ** np.arange(1, steps + 1)
+        return error * elementwise.powers(self._load_persistence(cut), np.arange(1, steps + 1))
 
     def _pv_model_kw(self, span: slice, cut: int) -> np.ndarray:
         """The one-day model's P50 PV over ``span`` [kW]; 0 without a model or sun."""

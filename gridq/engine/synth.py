@@ -15,6 +15,7 @@ import pvlib
 from pydantic import AwareDatetime, Field, model_validator
 
 from gridq import conventions as col
+from gridq.engine import elementwise
 from gridq.engine.tariff import working_days
 from gridq.schemas import Site
 from gridq.schemas.base import FrozenModel
@@ -57,11 +58,13 @@ def _hour(local: pd.DatetimeIndex) -> np.ndarray:
 
 def _seasonal(local: pd.DatetimeIndex) -> np.ndarray:
     """1 in midwinter, -1 in midsummer."""
-    return np.cos(2 * np.pi * (np.asarray(local.day_of_year, dtype=np.float64) - 15) / 365.25)
+    return elementwise.cos(
+        2 * np.pi * (np.asarray(local.day_of_year, dtype=np.float64) - 15) / 365.25
+    )
 
 
 def _bump(hour: np.ndarray, centre_h: float, width_h: float) -> np.ndarray:
-    return np.exp(-0.5 * ((hour - centre_h) / width_h) ** 2)
+    return elementwise.exp(-0.5 * ((hour - centre_h) / width_h) ** 2)
 
 
 def _ar_noise(rng: np.random.Generator, n: int, sigma: float, memory: float = 0.9) -> np.ndarray:
@@ -179,7 +182,9 @@ def agile_prices(local: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     half_hour = local.tz_convert("UTC").floor("30min").tz_convert(local.tz)
     hour = _hour(half_hour)
     summer = (1 - _seasonal(half_hour)) / 2
-    wobble = 0.012 * np.sin(np.asarray(half_hour.asi8 // 1_800_000_000_000, dtype=float) * 1.7)
+    wobble = 0.012 * elementwise.sin(
+        np.asarray(half_hour.asi8 // 1_800_000_000_000, dtype=float) * 1.7
+    )
     wholesale = (
         0.07
         + 0.05 * _bump(hour, 18.0, 1.5)

@@ -23,10 +23,10 @@ import pandas as pd
 from gridq import conventions as col
 from gridq.engine import elementwise
 from gridq.engine.forecast_features import (
+    StepClock,
     baselines,
-    calendar_features,
-    clear_sky_features,
     lag_features,
+    step_clock,
     type_seen,
 )
 from gridq.errors import InputError
@@ -132,6 +132,8 @@ class LearnedForecast:
         default=None, repr=False
     )
     """The last horizon's quantiles: a plan reads its median, high and low side in turn."""
+    _clock: StepClock | None = field(default=None, repr=False)
+    """Passed on by ``refreshed``: computed again only if the steps differ."""
 
     def __post_init__(self) -> None:
         """Features of every step and lead, computed once."""
@@ -144,13 +146,21 @@ class LearnedForecast:
                 f"rolling.retrain_every_h ({self.options.retrain_every.total_seconds() / 3600:g} h)"
                 f" is shorter than the timestep ({self._step}); retrain at most once a step"
             )
-        calendar = calendar_features(index, self.local_timezone, self.bank_holidays)
-        sky = clear_sky_features(index, self.latitude_deg, self.longitude_deg)
+        if self._clock is None or not self._clock.index.equals(index):
+            self._clock = step_clock(
+                index,
+                self.local_timezone,
+                self.bank_holidays,
+                self.latitude_deg,
+                self.longitude_deg,
+                LEAD_DAYS,
+            )
+        calendar, sky = self._clock.calendar, self._clock.sky
         for series in (col.LOAD_KW, col.PV_KW):
             values = self.actuals[series].to_numpy(dtype=float)
             for lead_days in LEAD_DAYS:
                 lags = pd.DataFrame(
-                    lag_features(values, calendar, index, self.local_timezone, lead_days),
+                    lag_features(values, self._clock, lead_days),
                     index=index,
                 )
                 parts = [calendar, lags] + ([sky] if series == col.PV_KW else [])
@@ -168,9 +178,9 @@ class LearnedForecast:
 
         Live operation records steps as they close and never rewrites one, so the new
         ``actuals`` agree with these before every retrain cut already trained: the models,
-        baselines chosen, calibration and reserves of those cuts carry over, and only the
-        features (recent lags) are computed again. A plan then costs a forecast, not a
-        training.
+        baselines chosen, calibration and reserves of those cuts carry over, and so do the
+        calendar, clear sky and lag positions of the same steps: only the lags' values are
+        taken again. A plan then costs a forecast, not a training.
         """
         fresh = LearnedForecast(
             actuals,
@@ -180,6 +190,7 @@ class LearnedForecast:
             self.longitude_deg,
             self.options,
             self.training_s,
+            _clock=self._clock,
         )
         fresh._models, fresh._chosen, fresh._reserves = self._models, self._chosen, self._reserves
         fresh._persistence, fresh._offsets = self._persistence, self._offsets

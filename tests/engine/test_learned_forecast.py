@@ -341,4 +341,6 @@ def test_a_refreshed_forecaster_forecasts_as_one_made_afresh(seed):
     # the first plan's trees are still the ones its cut forecasts with.
     cut = 8 * STEPS_PER_DAY
     assert renewed._models[cut, col.LOAD_KW, 1] is first._models[cut, col.LOAD_KW, 1]
+    # Nor did it compute the calendar, clear sky and lag positions of the same steps again.
+    assert renewed._clock is first._clock
     assert sorted({key[0] for key in renewed._models}) == [d * STEPS_PER_DAY for d in (7, 8, 9, 10)]

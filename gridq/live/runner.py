@@ -463,6 +463,7 @@ class LiveRun:
                     (clock_s - step_start_s) / self.step_td.total_seconds(),
                     self.limits,
                     now.load_kw - now.pv_kw,
+                    self._charge_room_kw(),
                 )
         stored = self.stored_plan
         if window is None and stored is not None and self.index[step] in stored.index:
@@ -474,6 +475,7 @@ class LiveRun:
                 (clock_s - self.index[step].timestamp()) / self.step_td.total_seconds(),
                 self.limits,
                 now.load_kw - now.pv_kw,
+                self._charge_room_kw(),
             )
         reason = "no plan" if window is None else "the last plan's horizon has passed"
         if self._set_mode(now.clock_s, "rule_based", reason):
@@ -481,6 +483,12 @@ class LiveRun:
         paid_for = self.operation.peaks_kw
         guard = max((float(kw.max()) for kw in paid_for.values() if len(kw)), default=None)
         return rule_based_kw(now, self.limits, guard)
+
+    def _charge_room_kw(self) -> float:
+        """The mean charging power over this step that fills the battery from its start [kW]."""
+        step_h = self.step_td.total_seconds() / 3600
+        room_kwh = max(self.limits.soc_max_kwh - self.step_start_soc_kwh, 0.0)
+        return room_kwh / (self.site.battery.charge_efficiency_frac * step_h)
 
     # --- the device ------------------------------------------------------------------------
 

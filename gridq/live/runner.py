@@ -60,6 +60,8 @@ UNMEASURED_POLL_S = 0.005
 """Wall time between reads until the device clock's rate is known [s]."""
 SPEED_WINDOW_S = 0.2
 """Wall time the device clock's rate is measured over before it is used [s]."""
+AHEAD_PLAN_TIMES = 3.0
+"""A scheduled plan starts this many recent plan times (in device time) before its step."""
 
 
 @dataclass
@@ -123,8 +125,11 @@ class LiveRun:
         self.stored_plan: pd.DataFrame | None = None
         self.window_settled: list[dict[str, float]] = []
         self.pending: Pending | None = None
+        self.unrecorded_plan: tuple[WindowPlan, str, dict[str, np.ndarray]] | None = None
+        self.turn_at_s = math.inf  # where a shared step's power changes next [device s]
         self.samples: StepSamples | None = None
         self.step_start_soc_kwh = site.battery.initial_soc_kwh
+        self.step_end_soc_kwh = math.nan  # the controller's closing SOC for this step
         self.last_valid: Telemetry | None = None
         self.last_valid_wall_s = 0.0
         self.speed = 1.0
@@ -174,7 +179,11 @@ class LiveRun:
 
     def _next_tick_s(self, clock_s: float) -> float:
         return next_tick_s(
-            clock_s, self.config.tick_s, self.index[0].timestamp(), self.step_td.total_seconds()
+            clock_s,
+            self.config.tick_s,
+            self.index[0].timestamp(),
+            self.step_td.total_seconds(),
+            self.turn_at_s,
         )
 
     def _start(self, first: Telemetry) -> None:
@@ -250,6 +259,17 @@ class LiveRun:
         self._tick(first, first.clock_s)
 
     def _tick(self, reading: Telemetry | None, clock_s: float) -> None:
+        """One control tick: the setpoint first, then what only records or plans ahead.
+
+        A step's first tick carries the most (the step's plan adopted, the step closed), and
+        every second it takes runs the step on the setpoint before it.
+        """
+        self._control(reading, clock_s)
+        self._record_adopted_plan()
+        if reading is not None and reading is self.last_valid and self.mode != "safe":
+            self._plan_ahead_if_due(reading)
+
+    def _control(self, reading: Telemetry | None, clock_s: float) -> None:
         self.counters["ticks"] += 1
         self.clock_s = clock_s
         self._beat(clock_s)
@@ -257,6 +277,7 @@ class LiveRun:
         stale = self._stale(clock_s)
         if reading is not None and reading is self.last_valid and not stale:
             self._follow_steps(reading)  # each state of the device once
+            self._adopt_plan(clock_s)  # a plan solved ahead, as its step begins
         override = self.override_now = self.store.active_override(clock_s)
         if stale or self.last_valid is None:
             why = stale or "no valid telemetry yet"
@@ -333,6 +354,7 @@ class LiveRun:
             self._close_step(reading)
             self.samples = StepSamples(step, self.index[step].timestamp())
             self.step_start_soc_kwh = reading.battery_soc_kwh
+            self.step_end_soc_kwh = math.nan
             self._plan_if_due(step, reading)
         self.samples.add(reading)
         # Kept as it grows: a controller killed mid-step loses one tick of it, not the step.
@@ -368,20 +390,63 @@ class LiveRun:
             if 0 < length < interval and step == window.issue + length:
                 frame = pd.DataFrame(settled + [dict.fromkeys(col.DISPATCH_COLUMNS, math.nan)])
                 early = self.operation.replan_from(window, frame) == length
-        if scheduled or early:
+        planned_ahead = (self.window is not None and self.window.issue == step) or (
+            self.pending is not None and self.pending.issue == step
+        )
+        if (scheduled or early) and not planned_ahead:
             self._request_plan(step, reading.battery_soc_kwh, time.monotonic())
 
-    def _request_plan(self, issue: int, soc_kwh: float, wall_s: float) -> None:
+    def _plan_ahead_if_due(self, reading: Telemetry) -> None:
+        """Start a scheduled step's plan before the step, from the SOC it should open with.
+
+        Solved at the step's start, a plan comes into force a solve time late, and the step's
+        first seconds run the plan before it: where the two part (on near-ties a new forecast
+        decides), that time is lost to the step. Solved ahead, on the closing SOC the
+        controller settles the current step at and the current step's readings so far (its
+        import counted in the month's peaks), it is adopted as its step begins.
+        """
+        assert self.samples is not None
+        step = self.samples.step + 1
+        if step >= len(self.index) or (step - self.operation.windows.start) % self.every_steps:
+            return
+        if self.pending is not None or (self.window is not None and self.window.issue == step):
+            return
+        recent_s = max(self.stats.plan_s[-8:], default=0.0)
+        lead_s = min(
+            self.step_td.total_seconds() / 3,
+            max(self.config.tick_s, AHEAD_PLAN_TIMES * recent_s * self.speed),
+        )
+        if reading.clock_s < self.index[step].timestamp() - lead_s:
+            return
+        flows = self.samples.flows()
+        self.actuals.iloc[self.samples.step] = [flows[col.LOAD_KW], flows[col.PV_KW]]
+        soc_kwh = (
+            self.step_end_soc_kwh
+            if math.isfinite(self.step_end_soc_kwh)
+            else reading.battery_soc_kwh
+        )
+        self._request_plan(step, soc_kwh, time.monotonic(), np.array([flows[col.GRID_IMPORT_KW]]))
+
+    def _request_plan(
+        self,
+        issue: int,
+        soc_kwh: float,
+        wall_s: float,
+        unrecorded_import_kw: np.ndarray | None = None,
+    ) -> None:
         if self.pending is not None and not self.pending.future.done():
             return  # one solve at a time: the next scheduled step asks again
         frame = self.calendar.copy()
         frame[list(FORECAST_SERIES)] = self.actuals.to_numpy()
-        self.pending = Pending(
-            issue, soc_kwh, wall_s, self.planner.submit(self._plan, frame, issue, soc_kwh)
-        )
+        future = self.planner.submit(self._plan, frame, issue, soc_kwh, unrecorded_import_kw)
+        self.pending = Pending(issue, soc_kwh, wall_s, future)
 
     def _plan(
-        self, frame: pd.DataFrame, issue: int, soc_kwh: float
+        self,
+        frame: pd.DataFrame,
+        issue: int,
+        soc_kwh: float,
+        unrecorded_import_kw: np.ndarray | None,
     ) -> tuple[WindowPlan, str, dict[str, np.ndarray]]:
         """On the planner thread: the forecast from the recorded history, then the plan.
 
@@ -392,7 +457,7 @@ class LiveRun:
         provider = self.provider = renewed_provider(
             self.provider, self.run_config.rolling.forecast, frame, self.site, self.run_config
         )
-        window = self.operation.plan(issue, soc_kwh, provider)
+        window = self.operation.plan(issue, soc_kwh, provider, unrecorded_import_kw)
         digest = hashlib.sha256()
         digest.update(f"{self.index[issue].isoformat()} {soc_kwh:.6f}".encode())
         digest.update(window.forecast.to_numpy().tobytes())
@@ -417,6 +482,8 @@ class LiveRun:
                 self._event(clock_s, "solve_failed", f"plan for step {pending.issue} timed out")
                 self.pending = None
             return
+        if self.samples is not None and pending.issue > self.samples.step:
+            return  # planned ahead: adopted as its step begins
         self.pending = None
         try:
             window, digest, sides = pending.future.result()
@@ -432,12 +499,20 @@ class LiveRun:
         self.window_settled = []
         self.counters["plans"] += 1
         self.adopted_clock_s = clock_s
+        self.unrecorded_plan = (window, digest, sides)
+
+    def _record_adopted_plan(self) -> None:
+        """Keep the plan adopted this tick in the store, with the forecast it was made on."""
+        if self.unrecorded_plan is None:
+            return
+        window, digest, sides = self.unrecorded_plan
+        self.unrecorded_plan = None
         forecast = pd.DataFrame(
             window.point_kw | sides, index=window.plan.dispatch.index.rename(col.TIMESTAMP)
         )
         self.store.record_plan(
             self.index[window.issue],
-            clock_s,
+            self.adopted_clock_s,
             digest,
             window.plan.solve_stats,
             window.plan.dispatch,
@@ -456,26 +531,19 @@ class LiveRun:
                     position, now.load_kw, now.pv_kw, self.step_start_soc_kwh
                 )
                 flows = dict(zip(col.DISPATCH_COLUMNS, row, strict=True))
-                step_start_s = self.index[step].timestamp()
-                return power_now_kw(
-                    flows[col.BATTERY_CHARGE_KW],
-                    flows[col.BATTERY_DISCHARGE_KW],
-                    (clock_s - step_start_s) / self.step_td.total_seconds(),
-                    self.limits,
-                    now.load_kw - now.pv_kw,
-                    self._charge_room_kw(),
+                self.step_end_soc_kwh = flows[col.SOC_KWH]
+                return self._power_now_kw(
+                    flows[col.BATTERY_CHARGE_KW], flows[col.BATTERY_DISCHARGE_KW], now, clock_s
                 )
         stored = self.stored_plan
         if window is None and stored is not None and self.index[step] in stored.index:
             self._set_mode(now.clock_s, "last_plan", "resumed: the stored plan until re-planned")
             row = stored.loc[self.index[step]]
-            return power_now_kw(
+            return self._power_now_kw(
                 float(row[col.BATTERY_CHARGE_KW]),
                 float(row[col.BATTERY_DISCHARGE_KW]),
-                (clock_s - self.index[step].timestamp()) / self.step_td.total_seconds(),
-                self.limits,
-                now.load_kw - now.pv_kw,
-                self._charge_room_kw(),
+                now,
+                clock_s,
             )
         reason = "no plan" if window is None else "the last plan's horizon has passed"
         if self._set_mode(now.clock_s, "rule_based", reason):
@@ -484,11 +552,27 @@ class LiveRun:
         guard = max((float(kw.max()) for kw in paid_for.values() if len(kw)), default=None)
         return rule_based_kw(now, self.limits, guard)
 
-    def _charge_room_kw(self) -> float:
-        """The mean charging power over this step that fills the battery from its start [kW]."""
-        step_h = self.step_td.total_seconds() / 3600
+    def _power_now_kw(
+        self, charge_kw: float, discharge_kw: float, now: Telemetry, clock_s: float
+    ) -> float:
+        """The battery's power now [kW] for the step's settled charge and discharge.
+
+        A shared step's turn ends get a tick of their own (``turn_at_s``): a turn that ran on
+        to the next regular tick would cut the one after it short.
+        """
+        assert self.samples is not None
+        step_s = self.step_td.total_seconds()
         room_kwh = max(self.limits.soc_max_kwh - self.step_start_soc_kwh, 0.0)
-        return room_kwh / (self.site.battery.charge_efficiency_frac * step_h)
+        kw, turn_frac = power_now_kw(
+            charge_kw,
+            discharge_kw,
+            (clock_s - self.samples.start_s) / step_s,
+            self.limits,
+            now.load_kw - now.pv_kw,
+            room_kwh / (self.site.battery.charge_efficiency_frac * step_s / 3600),
+        )
+        self.turn_at_s = self.samples.start_s + turn_frac * step_s
+        return kw
 
     # --- the device ------------------------------------------------------------------------
 
@@ -678,15 +762,21 @@ class LiveRun:
         self.store.close()
 
 
-def next_tick_s(clock_s: float, tick_s: float, origin_s: float, step_s: float) -> float:
-    """A tick after ``clock_s``, or the start of the next step (from ``origin_s``) if earlier.
+def next_tick_s(
+    clock_s: float, tick_s: float, origin_s: float, step_s: float, turn_at_s: float = math.inf
+) -> float:
+    """A tick after ``clock_s``, or the next step's start or shared step's turn if earlier.
+
+    Steps start from ``origin_s``; ``turn_at_s`` is where a shared step's power changes.
 
     A step's setpoint is written as the step begins: a tick up to ``tick_s`` late would run the
     previous step's power on the new step's load, and on a site at its demand target that
-    overshoot is billed (0.4% of a week's bill, measured at 300x before this).
+    overshoot is billed (0.4% of a week's bill, measured at 300x before this). A shared step's
+    turn likewise: a turn run on to the next tick cuts the next one short.
     """
     next_step_s = origin_s + (math.floor((clock_s - origin_s) / step_s) + 1) * step_s
-    return min(clock_s + tick_s, next_step_s)
+    turn_s = turn_at_s if turn_at_s > clock_s else math.inf
+    return min(clock_s + tick_s, next_step_s, turn_s)
 
 
 def _iso(clock_s: float) -> str | None:

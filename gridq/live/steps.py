@@ -31,8 +31,10 @@ def power_now_kw(
     limits: Limits,
     net_kw: float,
     charge_room_kw: float,
-) -> float:
-    """The battery's power [kW, + discharging] ``elapsed_frac`` into a step.
+) -> tuple[float, float]:
+    """The battery's power [kW, + discharging] ``elapsed_frac`` into a step, and when it turns.
+
+    The turn is the fraction of the step the power changes at (inf: not within the step).
 
     The controller settled the step at ``charge_kw`` and ``discharge_kw`` (means over it);
     ``net_kw`` is the site's load less PV now; ``charge_room_kw`` the mean charging power over
@@ -50,7 +52,7 @@ def power_now_kw(
     discharging_kw = min(limits.discharge_max_kw, limits.export_limit_kw + net_kw)
     shared = charge_kw > SHARED_MIN_KW and discharge_kw > SHARED_MIN_KW
     if not shared or charging_kw <= 0 or discharging_kw <= 0:
-        return discharge_kw - charge_kw
+        return discharge_kw - charge_kw, math.inf
     charge_share, discharge_share = charge_kw / charging_kw, discharge_kw / discharging_kw
     # A plan may ask a little more of a step than one inverter can do in turn: both shrink.
     overfull = max(charge_share + discharge_share, 1.0)
@@ -60,10 +62,10 @@ def power_now_kw(
         (charging, discharging) if charge_kw <= charge_room_kw else (discharging, charging)
     )
     if elapsed_frac < first_share:
-        return first_kw
+        return first_kw, first_share
     if elapsed_frac < first_share + second_share:
-        return second_kw
-    return 0.0
+        return second_kw, first_share + second_share
+    return 0.0, math.inf
 
 
 @dataclass

@@ -24,6 +24,11 @@ LIMITS = Limits.of(
 )
 
 
+def kw_at(*args) -> float:
+    """The battery's power of :func:`power_now_kw`, without its turn."""
+    return power_now_kw(*args)[0]
+
+
 def reading(load_kw: float, pv_kw: float = 0.0, soc_kwh: float = 50.0) -> Telemetry:
     """The site with the battery idle: the meter takes load less PV."""
     return Telemetry(0.0, load_kw - pv_kw, pv_kw, soc_kwh, 0.0)
@@ -106,43 +111,46 @@ def test_a_shared_step_charges_then_discharges_at_full_power() -> None:
     # 4 kW charging on average is 20 % of the step at 20 kW; 5 kW discharging 20 % at 25 kW
     # (20 kW of load: export stays under its 5 kW limit, import under 30).
     powers = [
-        power_now_kw(4.0, 5.0, elapsed, LIMITS, 20.0, ROOM_KW)
-        for elapsed in (0.0, 0.19, 0.21, 0.39, 0.41)
+        kw_at(4.0, 5.0, elapsed, LIMITS, 20.0, ROOM_KW) for elapsed in (0.0, 0.19, 0.21, 0.39, 0.41)
     ]
     assert powers == [-10.0, -10.0, -10.0, -10.0, 25.0]
     # Means over the step: 0.4 at 10 kW charged (import 20 + 10 = 30, the limit) and 0.2 at
     # 25 kW discharged.
-    steps = [power_now_kw(4.0, 5.0, (k + 0.5) / 1000, LIMITS, 20.0, ROOM_KW) for k in range(1000)]
+    steps = [kw_at(4.0, 5.0, (k + 0.5) / 1000, LIMITS, 20.0, ROOM_KW) for k in range(1000)]
     assert sum(-kw for kw in steps if kw < 0) / 1000 == pytest.approx(4.0, abs=0.05)
     assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(5.0, abs=0.05)
     assert max(steps) == 25.0
-    assert power_now_kw(4.0, 0.0, 0.5, LIMITS, 20.0, ROOM_KW) == -4.0
+    assert kw_at(4.0, 0.0, 0.5, LIMITS, 20.0, ROOM_KW) == -4.0
+    # Each turn's end is told, so that a tick can fall on it: charging ends at 0.4, then
+    # discharging at 0.6; a step that is not shared does not turn.
+    assert power_now_kw(4.0, 5.0, 0.1, LIMITS, 20.0, ROOM_KW) == (-10.0, pytest.approx(0.4))
+    assert power_now_kw(4.0, 5.0, 0.5, LIMITS, 20.0, ROOM_KW) == (25.0, pytest.approx(0.6))
+    assert power_now_kw(4.0, 5.0, 0.7, LIMITS, 20.0, ROOM_KW) == (0.0, math.inf)
+    assert power_now_kw(4.0, 0.0, 0.5, LIMITS, 20.0, ROOM_KW) == (-4.0, math.inf)
 
 
 def test_a_full_batterys_shared_step_discharges_first() -> None:
     # Charging 4 kW first would overfill a battery with room for 2 kW over the step: the
     # discharging share (20 % at 25 kW) goes first, then the charging share (40 % at 10 kW).
-    powers = [power_now_kw(4.0, 5.0, e, LIMITS, 20.0, 2.0) for e in (0.0, 0.19, 0.21, 0.59, 0.61)]
+    powers = [kw_at(4.0, 5.0, e, LIMITS, 20.0, 2.0) for e in (0.0, 0.19, 0.21, 0.59, 0.61)]
     assert powers == [25.0, 25.0, -10.0, -10.0, 0.0]
     # The order changes nothing the step settles to: the same means as charging first.
     for room_kw in (2.0, ROOM_KW):
-        steps = [
-            power_now_kw(4.0, 5.0, (k + 0.5) / 1000, LIMITS, 20.0, room_kw) for k in range(1000)
-        ]
+        steps = [kw_at(4.0, 5.0, (k + 0.5) / 1000, LIMITS, 20.0, room_kw) for k in range(1000)]
         assert sum(-kw for kw in steps if kw < 0) / 1000 == pytest.approx(4.0, abs=0.05)
         assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(5.0, abs=0.05)
     # Room for the charging share exactly: charging first still fits.
-    assert power_now_kw(4.0, 5.0, 0.0, LIMITS, 20.0, 4.0) == -10.0
+    assert kw_at(4.0, 5.0, 0.0, LIMITS, 20.0, 4.0) == -10.0
 
 
 def test_a_shared_step_discharges_no_faster_than_the_export_limit_allows() -> None:
     # 1 kW of load: discharging may export 5, so 6 kW; charging at 20 (import 21 < 30).
-    steps = [power_now_kw(2.0, 1.5, (k + 0.5) / 1000, LIMITS, 1.0, ROOM_KW) for k in range(1000)]
+    steps = [kw_at(2.0, 1.5, (k + 0.5) / 1000, LIMITS, 1.0, ROOM_KW) for k in range(1000)]
     assert max(steps) == pytest.approx(6.0)
     assert min(steps) == pytest.approx(-20.0)
     assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(1.5, abs=0.01)
     # Shares that overfill the step (15/20 + 3/6) shrink in proportion (by 1.25).
-    steps = [power_now_kw(15.0, 3.0, (k + 0.5) / 1000, LIMITS, 1.0, ROOM_KW) for k in range(1000)]
+    steps = [kw_at(15.0, 3.0, (k + 0.5) / 1000, LIMITS, 1.0, ROOM_KW) for k in range(1000)]
     assert sum(-kw for kw in steps if kw < 0) / 1000 == pytest.approx(15.0 / 1.25, abs=0.05)
     assert sum(kw for kw in steps if kw > 0) / 1000 == pytest.approx(3.0 / 1.25, abs=0.05)
 
@@ -155,6 +163,10 @@ def test_a_tick_falls_on_every_step_start():
     assert next_tick_s(origin + 897.0, 5.0, origin, 900.0) == origin + 900.0
     assert next_tick_s(origin + 899.5, 60.0, origin, 900.0) == origin + 900.0
     assert next_tick_s(origin + 900.0, 5.0, origin, 900.0) == origin + 905.0
+    # A shared step's turn between two ticks gets its own; one passed or beyond the next does not.
+    assert next_tick_s(origin + 10.0, 5.0, origin, 900.0, origin + 12.5) == origin + 12.5
+    assert next_tick_s(origin + 10.0, 5.0, origin, 900.0, origin + 9.0) == origin + 15.0
+    assert next_tick_s(origin + 10.0, 5.0, origin, 900.0, origin + 16.0) == origin + 15.0
     ticks, clock = [], origin + 3.0
     while clock < origin + 3 * 900:
         clock = next_tick_s(clock, 7.0, origin, 900.0)

@@ -14,7 +14,7 @@ from gridq.engine.forecast import ReplayForecast, make_provider
 from gridq.engine.plan import LiveState, plan_window
 from gridq.engine.run import optimise
 from gridq.engine.tariff import compile_tariff
-from gridq.engine.windows import rolling_backtest
+from gridq.engine.windows import RollingOperation, Windows, rolling_backtest
 from gridq.io import bundle as io
 from gridq.schemas.tariff import DemandCharge, FlatRate, Tariff
 from tests.conftest import (
@@ -163,6 +163,35 @@ def test_month_to_date_peak_floor_does_not_pay_a_peak_twice():
         site, make_run_config(tariff), LiveState(now=forecast.index[0], soc_kwh=10.0), forecast
     ).dispatch
     assert unfloored[col.GRID_IMPORT_KW].max() < 30.0 - 1.0
+
+
+def test_a_plan_solved_ahead_counts_the_running_steps_import_in_the_months_peak():
+    # Planned during the step before it, whose 40 kW is not yet recorded: the month's peak is
+    # already 40, so shaving the 35 kW spike would pay for nothing. Only the plan counts the
+    # step; the operation's peaks wait for the settled import.
+    tariff = Tariff(
+        energy=FlatRate(rate_gbp_per_kwh=0.2),
+        demand_charges=(DemandCharge(name="monthly", rate_gbp_per_kw=10.0),),
+    )
+    site = make_site(
+        charge_power_max_kw=10.0, discharge_power_max_kw=10.0, degradation_cost_gbp_per_kwh=0.01
+    )
+    run_config = make_run_config(tariff)
+    timeseries = make_timeseries([40, 28, 28, 35, 28, 28])  # the plan does not end the run
+    index = pd.DatetimeIndex(timeseries.index)
+    provider = make_provider("perfect", timeseries, site, run_config)
+
+    def plan_from_step_1(unrecorded_import_kw):
+        operation = RollingOperation(site, run_config, index, Windows(0, 4, 4), timeseries)
+        window = operation.plan(1, 10.0, provider, unrecorded_import_kw)
+        assert operation.peaks_kw["monthly"].tolist() == [0.0]
+        return window.plan.dispatch
+
+    ahead = plan_from_step_1(np.array([40.0]))
+    np.testing.assert_allclose(ahead[col.BATTERY_DISCHARGE_KW], [0, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(ahead[col.GRID_IMPORT_KW], [28, 28, 35, 28], atol=1e-6)
+    unaware = plan_from_step_1(None)
+    assert unaware[col.GRID_IMPORT_KW].max() < 35.0 - 1.0
 
 
 def test_live_step_cli_prints_the_setpoint_as_json(week_bundles, tmp_path):

@@ -23,9 +23,10 @@ from tests.live.livesites import LiveSite, Simulator, bill_gbp, live_run, make_l
 BILL_TOLERANCE_FRAC = 0.005
 """The realised bill against the backtest's: 0.5% of the bill's size, the sum of its items'
 magnitudes. A home that earns from export has a net bill near zero (-1.07 GBP on 13.9 GBP of
-items here), where a share of the net measures nothing: planned 0.02-0.1 s late, 20-100
-simulated seconds at 1000x, it was 0.30% of the net on a quiet machine and 0.78% under CI's load,
-0.02-0.06% of the bill's size."""
+items here), where a share of the net measures nothing: with plans solved at their step's start
+(0.02-0.1 s late, 20-100 simulated seconds at 1000x) it was 0.30% of the net on a quiet machine
+and 0.78% under CI's load, 0.02-0.06% of the bill's size. Plans are now solved ahead of their
+step (:func:`test_scheduled_plans_come_into_force_as_their_steps_begin`)."""
 LIMIT_TOLERANCE = 2e-3
 """Register resolution: the simulator's map holds kW and kWh to 0.001."""
 

@@ -139,10 +139,9 @@ def test_live_step_is_deterministic_and_within_limits(week_bundles):
     assert plan[col.SOC_KWH].between(battery.soc_min_kwh - 1e-6, battery.soc_max_kwh + 1e-6).all()
 
 
-def test_month_to_date_peak_floor_does_not_pay_a_peak_twice():
-    # 30 kW is already billed this month. The horizon has 28, 28, 35, 28 kW; energy costs the
-    # same at every step and discharging wears the battery, so the plan shaves exactly the 5 kW
-    # above the old peak and no more: import 30 kW at the spike, the battery idle otherwise.
+def monthly_demand_charge_site():
+    """A flat 0.2 GBP/kWh with a 10 GBP/kW monthly demand charge; a 10 kWh, 10 kW battery that
+    wears at 0.01 GBP/kWh, so it discharges only where that pays."""
     tariff = Tariff(
         energy=FlatRate(rate_gbp_per_kwh=0.2),
         demand_charges=(DemandCharge(name="monthly", rate_gbp_per_kw=10.0),),
@@ -150,6 +149,14 @@ def test_month_to_date_peak_floor_does_not_pay_a_peak_twice():
     site = make_site(
         charge_power_max_kw=10.0, discharge_power_max_kw=10.0, degradation_cost_gbp_per_kwh=0.01
     )
+    return tariff, site
+
+
+def test_month_to_date_peak_floor_does_not_pay_a_peak_twice():
+    # 30 kW is already billed this month. The horizon has 28, 28, 35, 28 kW; energy costs the
+    # same at every step and discharging wears the battery, so the plan shaves exactly the 5 kW
+    # above the old peak and no more: import 30 kW at the spike, the battery idle otherwise.
+    tariff, site = monthly_demand_charge_site()
     forecast = make_timeseries([28, 28, 35, 28])
     # The four steps lie in one billing period.
     floor_kw = {"monthly": np.array([30.0])}
@@ -169,13 +176,7 @@ def test_a_plan_solved_ahead_counts_the_running_steps_import_in_the_months_peak(
     # Planned during the step before it, whose 40 kW is not yet recorded: the month's peak is
     # already 40, so shaving the 35 kW spike would pay for nothing. Only the plan counts the
     # step; the operation's peaks wait for the settled import.
-    tariff = Tariff(
-        energy=FlatRate(rate_gbp_per_kwh=0.2),
-        demand_charges=(DemandCharge(name="monthly", rate_gbp_per_kw=10.0),),
-    )
-    site = make_site(
-        charge_power_max_kw=10.0, discharge_power_max_kw=10.0, degradation_cost_gbp_per_kwh=0.01
-    )
+    tariff, site = monthly_demand_charge_site()
     run_config = make_run_config(tariff)
     timeseries = make_timeseries([40, 28, 28, 35, 28, 28])  # the plan does not end the run
     index = pd.DatetimeIndex(timeseries.index)

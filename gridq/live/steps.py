@@ -7,7 +7,6 @@ one inverter in turn.
 
 import math
 import resource
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,8 +19,12 @@ MIN_WEIGHT_S = 1e-3
 """The least device time a sample stands for [s] (one read exactly at a step's start)."""
 SHARED_MIN_KW = 1e-3
 """Charge and discharge both above this in one step: the step is time-shared [kW]."""
-STATS_KEPT = 500_000
-"""Most tick times kept for the percentiles (about 29 days of 5 s ticks)."""
+LATENCY_BUCKET_RATIO = 1.01
+"""Each latency bucket's upper edge over its lower: percentiles read 1% high at most."""
+LATENCY_FLOOR_S = 1e-6
+"""Latencies below this count in the lowest bucket [s]."""
+LATENCY_BUCKETS = 1900
+"""Buckets from the floor up: the last ends at 162 s and takes everything beyond it too."""
 
 
 def power_now_kw(
@@ -120,6 +123,45 @@ class StepSamples:
         }
 
 
+class LatencyHistogram:
+    """Counts of latencies in geometric buckets: percentiles in fixed memory.
+
+    A controller runs for months: keeping every tick's time (a Python float each) grew the
+    process by about 13 MiB over 30 simulated days at 5 s ticks, a third of what the live
+    benchmark saw it grow.
+    """
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(LATENCY_BUCKETS, dtype=np.int64)
+
+    def add(self, seconds: float) -> None:
+        """Count one latency [s] in the bucket whose upper edge is the first at or above it."""
+        ratio = max(seconds, LATENCY_FLOOR_S) / LATENCY_FLOOR_S
+        bucket = math.ceil(math.log(ratio) / math.log(LATENCY_BUCKET_RATIO) - 1e-9)
+        self.counts[min(bucket, LATENCY_BUCKETS - 1)] += 1
+
+    def __len__(self) -> int:
+        return int(self.counts.sum())
+
+    def percentile_s(self, q: float) -> float:
+        """The upper edge of the bucket holding the ``q``-th percentile [s] (NaN when empty).
+
+        The nearest-rank percentile (the smallest latency with ``q``% of them at or below it),
+        read at most 1% high.
+        """
+        total = len(self)
+        if total == 0:
+            return math.nan
+        rank = max(math.ceil(q / 100 * total), 1)
+        bucket = int(np.searchsorted(np.cumsum(self.counts), rank))
+        return LATENCY_FLOOR_S * LATENCY_BUCKET_RATIO**bucket
+
+    def __add__(self, other: "LatencyHistogram") -> "LatencyHistogram":
+        both = LatencyHistogram()
+        both.counts = self.counts + other.counts
+        return both
+
+
 @dataclass
 class RunStats:
     """How fast the ticks and plans ran, and the memory the process held.
@@ -127,14 +169,14 @@ class RunStats:
     The live benchmark's figures, logged when the controller stops.
     """
 
-    tick_s: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_KEPT))
-    tick_planning_s: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_KEPT))
+    tick_s: LatencyHistogram = field(default_factory=LatencyHistogram)
+    tick_planning_s: LatencyHistogram = field(default_factory=LatencyHistogram)
     plan_s: list[float] = field(default_factory=list)
     peak_rss_after_a_day_mib: float = math.nan
 
     def tick(self, seconds: float, planning: bool) -> None:
         """One tick's wall time, and whether a plan was being solved meanwhile."""
-        (self.tick_planning_s if planning else self.tick_s).append(seconds)
+        (self.tick_planning_s if planning else self.tick_s).add(seconds)
 
     def note_memory(self, operated_s: float) -> None:
         """Keep the peak RSS once the first simulated day is operated (caches warm)."""
@@ -144,10 +186,10 @@ class RunStats:
     def summary(self) -> dict[str, float]:
         """Percentiles [ms, s] and the peak RSS [MiB] after the first day and now."""
 
-        def percentile_ms(values: deque[float], q: float) -> float:
-            return round(float(np.percentile(values, q)) * 1e3, 3) if values else math.nan
+        def percentile_ms(latencies: LatencyHistogram, q: float) -> float:
+            return round(latencies.percentile_s(q) * 1e3, 3)
 
-        both = deque(self.tick_s) + deque(self.tick_planning_s)
+        both = self.tick_s + self.tick_planning_s
         return {
             "tick_p50_ms": percentile_ms(both, 50),
             "tick_p99_ms": percentile_ms(both, 99),
